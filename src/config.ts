@@ -1,0 +1,286 @@
+/**
+ * Configuration: one zod schema over `process.env`, parsed once, frozen, typed with `z.infer`.
+ * All defaults live here (and in `.env.example`, which lists every variable this file reads).
+ * A bad value becomes one line naming the variable and what was expected; the value itself is
+ * never echoed for secret variables.
+ */
+import { z } from 'zod';
+
+/** Parses `500ms`, `10s`, `5m`, `1h`, `2d` into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m?.[1] || !m[2]) return undefined;
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const duration = (min: number) =>
+  z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 10s, 5m or 1h (got "${s}")` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.addIssue({ code: 'custom', message: `must be at least ${min}ms (got "${s}")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const positiveInt = (max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'must be at least 1').max(max, `must be at most ${max}`));
+
+const url = (protocols: readonly string[]) =>
+  z.string().refine(
+    (s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `expected a ${protocols.map((p) => p.replace(':', '')).join(' or ')} URL`,
+  );
+
+/** An endpoint override: an http(s) URL that may contain `{region}`. */
+const endpointTemplate = z.string().refine((s) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(s.replaceAll('{region}', 'cn-hangzhou')).protocol);
+  } catch {
+    return false;
+  }
+}, 'expected an http(s) URL, optionally with {region}, e.g. https://ecs-vpc.{region}.aliyuncs.com');
+
+const REGION = /^[a-z]{2,}(-[a-z0-9]+)+$/;
+const VPC_ID = /^vpc-[a-z0-9]+$/;
+
+const regionList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .refine((list) => list.every((r) => REGION.test(r)), 'expected a comma list of region ids like cn-hangzhou')
+  .transform((list) => [...new Set(list)]);
+
+const targetList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) =>
+      list.every((t) => {
+        const [region, vpc, extra] = t.split(':');
+        return extra === undefined && REGION.test(region ?? '') && VPC_ID.test(vpc ?? '');
+      }),
+    'expected a comma list of region:vpc-id, e.g. cn-hangzhou:vpc-bp1abc',
+  )
+  .transform((list) =>
+    [...new Set(list)].map((t) => {
+      const [regionId = '', vpcId = ''] = t.split(':');
+      return { regionId, vpcId };
+    }),
+  );
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+
+const optional = <T extends z.ZodTypeAny>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Every variable the service reads. Keys are the environment variable names. */
+export const envSchema = z
+  .object({
+    /** Postgres connection URL (TLS by `sslmode=require` etc.). Default: the local server, database `classiclink`. */
+    DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/classiclink'),
+    /** Redis connection URL (`rediss://` for TLS). Default: the local server. */
+    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    /** A name for the account the credentials belong to, stored in every row. Default `default`. */
+    SYNC_ACCOUNT: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, _ . or -')
+      .default('default'),
+    ALIBABA_CLOUD_ACCESS_KEY_ID: optional(z.string().min(1)),
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: optional(z.string().min(1)),
+    ALIBABA_CLOUD_SECURITY_TOKEN: optional(z.string().min(1)),
+    /** Regions to watch, comma list. Default: the regions named in SYNC_TARGETS. */
+    SYNC_REGIONS: optional(regionList),
+    /** Explicit `region:vpc-id` list; without it every VPC of each region is discovered. */
+    SYNC_TARGETS: optional(targetList),
+    /** How often each region is synced. Default 5m. */
+    SYNC_INTERVAL: duration(1_000).prefault('5m'),
+    /** ECS endpoint override (may contain `{region}`). Default `https://ecs.{region}.aliyuncs.com`. */
+    ECS_ENDPOINT: optional(endpointTemplate),
+    /** VPC endpoint override (may contain `{region}`). Default `https://vpc.{region}.aliyuncs.com`. */
+    VPC_ENDPOINT: optional(endpointTemplate),
+    /** Request signature scheme: `v3` (ACS3-HMAC-SHA256) or `v1` (RPC HMAC-SHA1). Default v3. */
+    API_SIGNATURE: z.enum(['v3', 'v1'], { message: 'expected v3 or v1' }).default('v3'),
+    /** Calls per second per account+region+API, across every process. Default 5. */
+    API_MAX_QPS: positiveInt(10_000).default(5),
+    /** Timeout of one API request (connect, headers, body). Default 10s. */
+    API_TIMEOUT: duration(100).prefault('10s'),
+    /** Retries of one API call stop when the next would start after this. Default 60s. */
+    API_RETRY_DEADLINE: duration(0).prefault('60s'),
+    /** Sync jobs run at once in one worker process. Default 4. */
+    SYNC_CONCURRENCY: positiveInt(256).default(4),
+    /** BullMQ key prefix; wrapped in a hash tag `{…}` for Redis Cluster. Default `classiclink`. */
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected 1-64 letters, digits, _ . : or -')
+      .default('classiclink'),
+    /** Address of the HTTP server. Default 127.0.0.1. */
+    HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    /** Port of the HTTP server. Default 8080. */
+    HTTP_PORT: z
+      .string()
+      .regex(/^\d+$/, 'expected a port number')
+      .transform(Number)
+      .pipe(z.number().int().min(0).max(65535, 'expected a port number up to 65535'))
+      .default(8080),
+    /** Bearer token for the HTTP API; required when HTTP_HOST is not loopback. */
+    HTTP_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
+    /** How long SIGTERM waits for running jobs. Default 30s. */
+    SHUTDOWN_TIMEOUT: duration(0).prefault('30s'),
+    /** A target with no complete scan for this long is stale. Default 1h. */
+    ALERT_STALE_AFTER: duration(1_000).prefault('1h'),
+    /** Prune events older than this; off by default. */
+    EVENT_RETENTION: optional(duration(3_600_000)),
+    /** Path of a JSON/YAML file listing several accounts. */
+    ACCOUNTS_FILE: optional(z.string().min(1)),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        message: 'expected fatal, error, warn, info, debug, trace or silent',
+      })
+      .default('info'),
+    ALERT_ON_BASELINE: bool.default(false),
+    ALERT_WEBHOOK_URL: optional(url(['http:', 'https:'])),
+    ALERT_WEBHOOK_SECRET: optional(
+      z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected the whsec_<base64> form'),
+    ),
+    ALERT_SLACK_WEBHOOK_URL: optional(url(['http:', 'https:'])),
+    ALERT_DINGTALK_WEBHOOK_URL: optional(url(['http:', 'https:'])),
+    ALERT_DINGTALK_SECRET: optional(z.string().min(1)),
+    ALERT_LARK_WEBHOOK_URL: optional(url(['http:', 'https:'])),
+    ALERT_LARK_SECRET: optional(z.string().min(1)),
+    ALERT_WECOM_WEBHOOK_URL: optional(url(['http:', 'https:'])),
+  })
+  .superRefine((env, ctx) => {
+    if (!LOOPBACK.has(env.HTTP_HOST) && env.HTTP_TOKEN === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HTTP_TOKEN'],
+        message: `required when HTTP_HOST (${env.HTTP_HOST}) is not a loopback address`,
+      });
+    }
+    if (
+      (env.ALIBABA_CLOUD_ACCESS_KEY_ID === undefined) !==
+      (env.ALIBABA_CLOUD_ACCESS_KEY_SECRET === undefined)
+    ) {
+      const missing =
+        env.ALIBABA_CLOUD_ACCESS_KEY_ID === undefined
+          ? 'ALIBABA_CLOUD_ACCESS_KEY_ID'
+          : 'ALIBABA_CLOUD_ACCESS_KEY_SECRET';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'required: the key id and secret come as a pair',
+      });
+    }
+    if (env.ALERT_WEBHOOK_SECRET !== undefined && env.ALERT_WEBHOOK_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ALERT_WEBHOOK_URL'],
+        message: 'required with ALERT_WEBHOOK_SECRET',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Target {
+  regionId: string;
+  vpcId: string;
+}
+
+export type Config = Readonly<
+  Env & {
+    /** SYNC_REGIONS, plus the regions of SYNC_TARGETS. */
+    regions: readonly string[];
+  }
+>;
+
+/** Variables whose values must never be printed. URLs that embed credentials are secrets too. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  'DATABASE_URL',
+  'REDIS_URL',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'HTTP_TOKEN',
+  'ALERT_WEBHOOK_URL',
+  'ALERT_WEBHOOK_SECRET',
+  'ALERT_SLACK_WEBHOOK_URL',
+  'ALERT_DINGTALK_WEBHOOK_URL',
+  'ALERT_DINGTALK_SECRET',
+  'ALERT_LARK_WEBHOOK_URL',
+  'ALERT_LARK_SECRET',
+  'ALERT_WECOM_WEBHOOK_URL',
+]);
+
+/** A configuration problem: the message is the one line to print. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment. Throws a `ConfigError` whose message is one line per bad variable,
+ * each naming the variable and what is expected (values of secret variables are not echoed).
+ */
+export function loadConfig(source: Readonly<Record<string, string | undefined>> = process.env): Config {
+  const picked: Record<string, string | undefined> = {};
+  for (const key of Object.keys(envSchema.shape)) picked[key] = source[key];
+  const result = envSchema.safeParse(picked);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'configuration');
+      let message = issue.message;
+      if (SECRET_VARIABLES.has(name)) message = message.replace(/ \(got ".*"\)$/, '');
+      if (issue.code === 'invalid_type' && picked[name] === undefined) message = 'required';
+      return `${name}: ${message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const env = result.data;
+  const regions = [
+    ...new Set([...(env.SYNC_REGIONS ?? []), ...(env.SYNC_TARGETS ?? []).map((t) => t.regionId)]),
+  ];
+  return Object.freeze({ ...env, regions: Object.freeze(regions) });
+}
+
+/** Checks what commands that call the API need, with the same one-line quality of error. */
+export function requireApiConfig(config: Config): void {
+  const problems: string[] = [];
+  if (config.regions.length === 0)
+    problems.push('SYNC_REGIONS: required (or SYNC_TARGETS), e.g. cn-hangzhou');
+  if (config.ALIBABA_CLOUD_ACCESS_KEY_ID === undefined) {
+    problems.push(
+      'ALIBABA_CLOUD_ACCESS_KEY_ID: required (with ALIBABA_CLOUD_ACCESS_KEY_SECRET) to call the API',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}

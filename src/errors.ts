@@ -1,0 +1,143 @@
+/**
+ * Typed errors with one retryable / fatal split, and the one table that decides which is which.
+ *
+ * Every `catch` in the project passes what it caught through `coerceError`, so callers only ever
+ * see a `RetryableError` or a `FatalError`. Only the queue edge (queues.ts) maps a `FatalError`
+ * to BullMQ's `UnrecoverableError`; domain modules never import bullmq.
+ */
+
+export interface ErrorDetails {
+  /** Machine-readable code: the API's `Code`, an undici / Node code, a SQLSTATE, or one of ours. */
+  code: string;
+  /** The API's `RequestId`, when the error came from an API answer. */
+  requestId?: string | undefined;
+  /** The HTTP status of the answer, when there was one. */
+  httpStatus?: number | undefined;
+  /** How long the server asked us to wait before trying again (`x-acs-retry-after`), in ms. */
+  retryAfterMs?: number | undefined;
+  cause?: unknown;
+}
+
+export abstract class SyncError extends Error {
+  abstract readonly retryable: boolean;
+  readonly code: string;
+  readonly requestId: string | undefined;
+  readonly httpStatus: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, details: ErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = details.code;
+    this.requestId = details.requestId;
+    this.httpStatus = details.httpStatus;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+
+  /** A one-line summary safe for logs and the `sync_runs.error_message` column. */
+  summary(): string {
+    const rid = this.requestId ? ` (RequestId ${this.requestId})` : '';
+    return `${this.code}: ${this.message}${rid}`;
+  }
+}
+
+/** Worth trying again: throttling, 5xx, timeouts, dropped connections, serialization failures. */
+export class RetryableError extends SyncError {
+  readonly retryable = true;
+  override readonly name = 'RetryableError';
+}
+
+/** Trying again cannot help: bad credentials, no permission, bad parameters, not found, bad bodies. */
+export class FatalError extends SyncError {
+  readonly retryable = false;
+  override readonly name = 'FatalError';
+}
+
+/** API error codes (the JSON `Code`) that are worth retrying. Everything else from the API is fatal. */
+export const RETRYABLE_API_CODES: readonly (string | RegExp)[] = [
+  /^Throttling(\..+)?$/,
+  'Rejected.Throttling',
+  'ServiceUnavailable',
+  'InternalError',
+  /^InternalError\./,
+  'RequestTimeout',
+];
+
+/** undici and Node socket codes that mean "the network failed us this time". */
+export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * SQLSTATE classes and codes that a retry can fix: connection exceptions (08), serialization
+ * failures and deadlocks (40001, 40P01), the server shutting down or restarting (57P01..57P03),
+ * too many connections (53300), lock timeouts (55P03).
+ */
+const RETRYABLE_SQLSTATE = /^(08...|40001|40P01|57P0[123]|53300|55P03)$/;
+
+/** Messages of errors that carry no code but mean a lost connection (pg, ioredis). */
+const RETRYABLE_MESSAGES = [
+  /Connection terminated/i,
+  /Client has encountered a connection error/i,
+  /Connection is closed/i,
+  /connect ECONNREFUSED/i,
+  /timeout exceeded when trying to connect/i,
+];
+
+export function isRetryableApiCode(code: string): boolean {
+  return RETRYABLE_API_CODES.some((c) => (typeof c === 'string' ? c === code : c.test(code)));
+}
+
+/**
+ * Classifies an API answer: by the JSON `Code` first (Alibaba answers throttling with HTTP 400),
+ * then, when the code is unknown to the table, by the HTTP status (429 and 5xx retry).
+ */
+export function classifyApiError(code: string | undefined, httpStatus: number): 'retryable' | 'fatal' {
+  if (code !== undefined && isRetryableApiCode(code)) return 'retryable';
+  if (code !== undefined && code !== '' && httpStatus < 500) return 'fatal';
+  if (httpStatus === 429 || httpStatus >= 500) return 'retryable';
+  return 'fatal';
+}
+
+function stringProp(value: unknown, key: string): string | undefined {
+  if (typeof value === 'object' && value !== null && key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    return typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+/** Turns anything thrown into a `RetryableError` or a `FatalError`. Our own errors pass unchanged. */
+export function coerceError(err: unknown): RetryableError | FatalError {
+  if (err instanceof RetryableError || err instanceof FatalError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = stringProp(err, 'code');
+  if (err instanceof Error && err.name === 'AbortError') {
+    return new RetryableError('aborted', { code: 'ABORTED', cause: err });
+  }
+  if (code !== undefined && RETRYABLE_NETWORK_CODES.has(code)) {
+    return new RetryableError(message, { code, cause: err });
+  }
+  // pg errors carry the SQLSTATE in `code` and a `severity` field.
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && stringProp(err, 'severity') !== undefined) {
+    return RETRYABLE_SQLSTATE.test(code)
+      ? new RetryableError(message, { code: `SQLSTATE_${code}`, cause: err })
+      : new FatalError(message, { code: `SQLSTATE_${code}`, cause: err });
+  }
+  if (RETRYABLE_MESSAGES.some((re) => re.test(message))) {
+    return new RetryableError(message, { code: code ?? 'CONNECTION_LOST', cause: err });
+  }
+  // Unknown errors are retried: BullMQ's attempts bound the cost, and a transient fault we have not
+  // met before should not permanently fail a target.
+  return new RetryableError(message, { code: code ?? 'INTERNAL', cause: err });
+}
