@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { classifyApiError, coerceError, FatalError, RetryableError } from '../../src/errors.js';
+
+describe('classifyApiError: by the JSON Code first, then the HTTP status', () => {
+  it.each([
+    ['Throttling', 400, 'retryable'],
+    ['Throttling.User', 400, 'retryable'],
+    ['Throttling.Api', 400, 'retryable'],
+    ['Rejected.Throttling', 400, 'retryable'],
+    ['ServiceUnavailable', 503, 'retryable'],
+    ['InternalError', 500, 'retryable'],
+    ['UnknownServerError', 502, 'retryable'],
+    [undefined, 503, 'retryable'],
+    [undefined, 429, 'retryable'],
+    ['InvalidAccessKeyId.NotFound', 404, 'fatal'],
+    ['SignatureDoesNotMatch', 400, 'fatal'],
+    ['InvalidTimeStamp.Expired', 400, 'fatal'],
+    ['Forbidden.RAM', 403, 'fatal'],
+    ['MissingParameter', 400, 'fatal'],
+    ['InvalidParameter', 400, 'fatal'],
+    ['InvalidRegionId.Malformed', 400, 'fatal'],
+    ['InvalidVpcId.NotFound', 404, 'fatal'],
+    ['InvalidInstanceId.NotBelong', 403, 'fatal'],
+    [undefined, 400, 'fatal'],
+  ] as const)('%s with HTTP %i is %s', (code, status, expected) => {
+    expect(classifyApiError(code, status)).toBe(expected);
+  });
+});
+
+describe('coerceError', () => {
+  it('passes our own errors through unchanged', () => {
+    const e = new FatalError('nope', { code: 'Forbidden.RAM', requestId: 'R1' });
+    expect(coerceError(e)).toBe(e);
+  });
+
+  it.each([
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_HEADERS_TIMEOUT',
+    'UND_ERR_BODY_TIMEOUT',
+    'UND_ERR_SOCKET',
+    'ECONNRESET',
+    'ECONNREFUSED',
+  ])('network code %s is retryable', (code) => {
+    const err = Object.assign(new Error('boom'), { code });
+    const c = coerceError(err);
+    expect(c).toBeInstanceOf(RetryableError);
+    expect(c.code).toBe(code);
+    expect(c.cause).toBe(err);
+  });
+
+  it('classifies SQLSTATEs: serialization failure retries, a constraint violation does not', () => {
+    const serial = Object.assign(new Error('could not serialize'), { code: '40001', severity: 'ERROR' });
+    const unique = Object.assign(new Error('duplicate key'), { code: '23505', severity: 'ERROR' });
+    const adminShutdown = Object.assign(new Error('terminating connection'), {
+      code: '57P01',
+      severity: 'FATAL',
+    });
+    expect(coerceError(serial)).toBeInstanceOf(RetryableError);
+    expect(coerceError(unique)).toBeInstanceOf(FatalError);
+    expect(coerceError(unique).code).toBe('SQLSTATE_23505');
+    expect(coerceError(adminShutdown)).toBeInstanceOf(RetryableError);
+  });
+
+  it('treats a lost pg connection without a code as retryable', () => {
+    expect(coerceError(new Error('Connection terminated unexpectedly')).code).toBe('CONNECTION_LOST');
+  });
+
+  it('summarises with code, message and request id', () => {
+    const e = new FatalError('no permission', { code: 'Forbidden.RAM', requestId: 'ABC-1' });
+    expect(e.summary()).toBe('Forbidden.RAM: no permission (RequestId ABC-1)');
+    expect(e.retryable).toBe(false);
+    expect(new RetryableError('x', { code: 'Throttling' }).retryable).toBe(true);
+  });
+});
