@@ -28,3 +28,21 @@ export interface LinkPage {
 export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
+
+/**
+ * What the engine needs from a source, for one account: discover the targets of a region, list a
+ * target's links page by page, and look links up directly by instance id (to confirm removals).
+ */
+export interface LinkSource {
+  /** The VPC ids of a region (all pages). */
+  discover(regionId: string, opts?: CallOptions): Promise<string[]>;
+  /** One page of a target's links. */
+  page(
+    target: { regionId: string; vpcId: string },
+    pageNumber: number,
+    pageSize: number,
+    opts?: CallOptions,
+  ): Promise<LinkPage>;
+  /** The current links of up to 100 instances, whatever VPC they are linked to. */
+  lookup(regionId: string, instanceIds: readonly string[], opts?: CallOptions): Promise<Link[]>;
+}

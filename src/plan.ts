@@ -1,0 +1,37 @@
+/**
+ * The `plan` job: turns an (account, region) into targets — the explicit SYNC_TARGETS of that
+ * region, or every VPC that DescribeVpcs lists — and enqueues one deduplicated sync job per target.
+ */
+import type { Target } from './config.js';
+import type { Logger } from './log.js';
+import type { PlanJobResult } from './queues.js';
+import type { CallOptions, LinkSource, TargetRef } from './source.js';
+import type { Store } from './store.js';
+
+export interface PlanDeps {
+  sourceFor(account: string): LinkSource;
+  /** Explicit targets per account; an account without them discovers its VPCs. */
+  explicitTargets(account: string): readonly Target[] | undefined;
+  store: Pick<Store, 'syncTargetList'>;
+  enqueueSync(targets: readonly TargetRef[]): Promise<{ target: TargetRef; jobId: string }[]>;
+}
+
+export async function runPlan(
+  deps: PlanDeps,
+  req: { account: string; regionId: string; only?: readonly string[] | undefined; log: Logger } & CallOptions,
+): Promise<PlanJobResult> {
+  const explicit = deps.explicitTargets(req.account);
+  const vpcIds = explicit
+    ? explicit.filter((t) => t.regionId === req.regionId).map((t) => t.vpcId)
+    : await deps.sourceFor(req.account).discover(req.regionId, { signal: req.signal });
+  const unique = [...new Set(vpcIds)].sort();
+  // Targets no longer listed are retired (kept for history, no longer synced or reported stale).
+  await deps.store.syncTargetList({ account: req.account, regionId: req.regionId, vpcIds: unique });
+  const only = req.only ? new Set(req.only) : undefined;
+  const targets = unique
+    .filter((vpcId) => only === undefined || only.has(vpcId))
+    .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
+  const jobs = targets.length > 0 ? await deps.enqueueSync(targets) : [];
+  req.log.info({ account: req.account, regionId: req.regionId, targets: targets.length }, 'planned');
+  return { targets: jobs };
+}

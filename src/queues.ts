@@ -1,0 +1,290 @@
+/**
+ * The queue edge: the only module that imports bullmq. It owns the queue names, the job catalog
+ * (name → zod schema of the payload → result), Queue/Worker factories on a shared connection and
+ * prefix, and the mapping of our `FatalError` to BullMQ's `UnrecoverableError`.
+ *
+ * Job payloads carry identifiers only (account, region, VPC) — never credentials.
+ */
+import { type ConnectionOptions, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { coerceError, FatalError } from './errors.js';
+import type { Logger } from './log.js';
+import type { TargetRef } from './source.js';
+
+const id = z.string().min(1).max(128);
+
+/** The job catalog: every queue's payload schema. */
+export const jobSchemas = {
+  plan: z.object({
+    account: id,
+    regionId: id,
+    /** Only these VPCs of the region (`sync --once --vpc`); without it, every target. */
+    only: z.array(id).max(10_000).optional(),
+  }),
+  sync: z.object({ account: id, regionId: id, vpcId: id }),
+} as const;
+
+export type QueueName = keyof typeof jobSchemas;
+export type JobData<Q extends QueueName> = z.infer<(typeof jobSchemas)[Q]>;
+
+export interface SyncJobResult {
+  runId: string;
+  outcome: 'applied' | 'superseded' | 'already-finished';
+  baseline: boolean;
+  added: number;
+  removed: number;
+  linksSeen: number;
+  pages: number;
+}
+
+export interface PlanJobResult {
+  /** The targets the plan enqueued, with the id of the sync job that will sync each. */
+  targets: { target: TargetRef; jobId: string }[];
+}
+
+export interface JobResults {
+  plan: PlanJobResult;
+  sync: SyncJobResult;
+}
+
+/** What a handler learns about the job it runs. */
+export interface JobContext {
+  jobId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Aborted when the worker is force-closed. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export type Handler<Q extends QueueName> = (data: JobData<Q>, ctx: JobContext) => Promise<JobResults[Q]>;
+
+/** `{classiclink}`: a Redis Cluster hash tag, so all of a queue's keys live in one slot. */
+export function queuePrefix(prefix: string): string {
+  return `{${prefix}}`;
+}
+
+/** The deduplication id of a target's sync job: a target never has two sync jobs waiting. */
+export function targetKey(t: TargetRef): string {
+  return `${t.account}:${t.regionId}:${t.vpcId}`;
+}
+
+export interface QueueOptions {
+  connection: Redis;
+  prefix: string;
+  /** BullMQ attempts of a sync job (the ECS client's own retries are the inner layer). Default 5. */
+  syncAttempts?: number;
+  /** First delay of the job-level exponential backoff. Default 5s. */
+  syncBackoffMs?: number;
+}
+
+export interface Queues {
+  readonly plan: Queue<JobData<'plan'>, PlanJobResult, string>;
+  readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
+  /** Adds one sync job per target, deduplicated per target; returns the id of each target's job. */
+  enqueueSync(targets: readonly TargetRef[]): Promise<{ target: TargetRef; jobId: string }[]>;
+  enqueuePlan(data: JobData<'plan'>): Promise<string>;
+  /** Waits until a job has finished (completed or failed for good); returns its result or throws. */
+  waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs?: number): Promise<JobResults[Q]>;
+  /** Jobs waiting, delayed and active, per queue (for progress and metrics). */
+  depth(): Promise<Record<QueueName, number>>;
+  /** The plan job schedulers in Redis. */
+  listSchedules(): Promise<{ id: string; everyMs: number | undefined }[]>;
+  /** Creates or updates a scheduler that adds a plan job every `everyMs` (the first one now). */
+  upsertSchedule(id: string, everyMs: number, data: JobData<'plan'>): Promise<void>;
+  removeSchedule(id: string): Promise<void>;
+  /** Deletes every job, schedule and key of both queues (demo reset, test teardown). */
+  obliterate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createQueues(opts: QueueOptions): Queues {
+  const prefix = queuePrefix(opts.prefix);
+  const connection: ConnectionOptions = opts.connection;
+  const defaultJobOptions = { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 5_000 } };
+  const plan = new Queue<JobData<'plan'>, PlanJobResult, string>('plan', {
+    connection,
+    prefix,
+    defaultJobOptions,
+  });
+  const sync = new Queue<JobData<'sync'>, SyncJobResult, string>('sync', {
+    connection,
+    prefix,
+    defaultJobOptions,
+  });
+  const events: Partial<Record<QueueName, QueueEvents>> = {};
+  const queueEventsFor = async (name: QueueName): Promise<QueueEvents> => {
+    let qe = events[name];
+    if (!qe) {
+      // QueueEvents blocks on XREAD, so it needs a connection of its own.
+      qe = new QueueEvents(name, { connection: opts.connection.duplicate(), prefix });
+      events[name] = qe;
+      await qe.waitUntilReady();
+    }
+    return qe;
+  };
+  let closing: Promise<void> | undefined;
+
+  return {
+    plan,
+    sync,
+    async enqueueSync(targets) {
+      const jobs = await sync.addBulk(
+        targets.map((t) => ({
+          name: 'sync' as const,
+          data: { account: t.account, regionId: t.regionId, vpcId: t.vpcId },
+          opts: {
+            deduplication: { id: targetKey(t) },
+            attempts: opts.syncAttempts ?? 5,
+            backoff: { type: 'exponential', delay: opts.syncBackoffMs ?? 5_000, jitter: 0.5 },
+          },
+        })),
+      );
+      // A deduplicated add returns the job already waiting for that target.
+      return jobs.map((job, i) => ({ target: targets[i] as TargetRef, jobId: String(job.id) }));
+    },
+    async enqueuePlan(data) {
+      const job = await plan.add('plan', data, {
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 2_000 },
+      });
+      return String(job.id);
+    },
+    async waitFor(queue, jobId, timeoutMs) {
+      const q = queue === 'plan' ? plan : sync;
+      const qe = await queueEventsFor(queue);
+      const job = await q.getJob(jobId);
+      if (!job) throw new FatalError(`job ${jobId} not found in queue ${queue}`, { code: 'JobNotFound' });
+      return (await job.waitUntilFinished(qe, timeoutMs)) as JobResults[typeof queue];
+    },
+    async depth() {
+      const [p, s] = await Promise.all([
+        plan.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
+        sync.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
+      ]);
+      return { plan: p, sync: s };
+    },
+    async listSchedules() {
+      const list = await plan.getJobSchedulers(0, -1, true);
+      return list.map((s) => ({
+        id: s.key,
+        everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
+      }));
+    },
+    async upsertSchedule(scheduleId, everyMs, data) {
+      await plan.upsertJobScheduler(
+        scheduleId,
+        { every: everyMs },
+        { name: 'plan', data, opts: { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } } },
+      );
+    },
+    async removeSchedule(scheduleId) {
+      await plan.removeJobScheduler(scheduleId);
+    },
+    async obliterate() {
+      await plan.obliterate({ force: true });
+      await sync.obliterate({ force: true });
+    },
+    close() {
+      closing ??= (async () => {
+        for (const qe of Object.values(events)) await qe?.close();
+        await plan.close();
+        await sync.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export interface WorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  log: Logger;
+  /** How often active jobs are checked for stalls (a dead worker's jobs go back to waiting). */
+  stalledIntervalMs?: number;
+  /** How long a job's lock lives without renewal; a killed worker's jobs are recovered after it. */
+  lockDurationMs?: number;
+}
+
+export interface WorkerHandle {
+  /** Stops taking jobs and waits for running ones; after `drainMs`, abandons them to the stall check. */
+  close(drainMs?: number): Promise<void>;
+  /** Resolves when the worker is connected and taking jobs. */
+  ready(): Promise<void>;
+}
+
+/**
+ * Runs `handler` for each job of `queue`. The payload is parsed against the catalog first (a bad
+ * payload fails the job for good). Fatal errors become `UnrecoverableError` so BullMQ does not
+ * retry them; retryable ones are retried with the job's backoff.
+ */
+export function startWorker<Q extends QueueName>(
+  queue: Q,
+  handler: Handler<Q>,
+  opts: WorkerOptions,
+): WorkerHandle {
+  const log = opts.log.child({ queue });
+  const processor = async (job: Job, _token?: string, signal?: AbortSignal) => {
+    const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
+    const parsed = jobSchemas[queue].safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(`BadPayload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    }
+    try {
+      return await handler(parsed.data as JobData<Q>, {
+        jobId: String(job.id),
+        attempt: job.attemptsMade + 1,
+        signal: signal ?? new AbortController().signal,
+        log: jobLog,
+      });
+    } catch (caught) {
+      const err = coerceError(caught);
+      if (!err.retryable) throw new UnrecoverableError(err.summary());
+      throw new Error(err.summary(), { cause: err });
+    }
+  };
+  const worker = new Worker(queue, processor, {
+    // Workers block on Redis commands: a connection of their own, never shared with queues.
+    connection: opts.connection.duplicate({ maxRetriesPerRequest: null }),
+    prefix: queuePrefix(opts.prefix),
+    concurrency: opts.concurrency,
+    stalledInterval: opts.stalledIntervalMs ?? 30_000,
+    lockDuration: opts.lockDurationMs ?? 30_000,
+    maxStalledCount: 3,
+    autorun: true,
+  });
+  worker.on('failed', (job, err) => {
+    log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
+  });
+  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  let closing: Promise<void> | undefined;
+  return {
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    close(drainMs) {
+      closing ??= (async () => {
+        if (drainMs === undefined) {
+          await worker.close();
+          return;
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), drainMs);
+        });
+        const closed = worker.close();
+        const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          // Abort the handlers: their API calls and waits end, the jobs fail with a retryable error
+          // and go back to the queue for another worker. A diff transaction is never cut in half:
+          // it commits or rolls back as a whole.
+          log.warn({ drainMs }, 'drain deadline passed; handing running jobs back to the queue');
+          worker.cancelAllJobs('shutdown: drain deadline passed');
+          await closed;
+        }
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The read commands' output: `links`, `events`, `status` as text tables for people or JSON for
+ * programs. Reads go through the store; nothing here writes.
+ */
+import type { CliIo, EventsOptions, LinksOptions } from './cli.js';
+import type { Config } from './config.js';
+import { age, table } from './format.js';
+import type { EventRow, LinkRow, Store } from './store.js';
+
+type Out = CliIo['stdout'];
+
+const json = (out: Out, value: unknown) => out.write(`${JSON.stringify(value, null, 2)}\n`);
+
+/** Runs one read per (region, vpc) combination asked for (none asked: one unfiltered read). */
+async function fanOut<T>(
+  regions: readonly string[],
+  vpcs: readonly string[],
+  read: (regionId: string | undefined, vpcId: string | undefined) => Promise<T[]>,
+): Promise<T[]> {
+  const rs = regions.length > 0 ? regions : [undefined];
+  const vs = vpcs.length > 0 ? vpcs : [undefined];
+  const parts = await Promise.all(rs.flatMap((r) => vs.map((v) => read(r, v))));
+  return parts.flat();
+}
+
+export async function printLinks(
+  store: Pick<Store, 'listLinks'>,
+  account: string,
+  opts: LinksOptions,
+  io: CliIo,
+): Promise<number> {
+  const rows: LinkRow[] = await fanOut(opts.regions, opts.vpcs, (regionId, vpcId) =>
+    store.listLinks({ account, regionId, vpcId, at: opts.at }),
+  );
+  if (opts.json) {
+    json(io.stdout, { account, at: opts.at?.toISOString() ?? null, count: rows.length, links: rows });
+    return 0;
+  }
+  io.stdout.write(
+    table(
+      ['REGION', 'VPC', 'INSTANCE', 'LINKED SINCE'],
+      rows.map((r) => [r.regionId, r.vpcId, r.instanceId, r.linkedSince]),
+    ),
+  );
+  io.stdout.write(`${rows.length} link(s)${opts.at ? ` at ${opts.at.toISOString()}` : ' now'}\n`);
+  return 0;
+}
+
+export async function printEvents(
+  store: Pick<Store, 'listEvents'>,
+  account: string,
+  opts: EventsOptions,
+  io: CliIo,
+): Promise<number> {
+  const instances = opts.instances.length > 0 ? opts.instances : [undefined];
+  const parts = await Promise.all(
+    instances.map((instanceId) =>
+      fanOut(opts.regions, opts.vpcs, (regionId, vpcId) =>
+        store.listEvents({ account, since: opts.since, regionId, vpcId, instanceId, limit: opts.limit }),
+      ),
+    ),
+  );
+  const rows: EventRow[] = parts
+    .flat()
+    .sort((a, b) => a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id))
+    .slice(-opts.limit);
+  if (opts.json) {
+    json(io.stdout, { account, count: rows.length, events: rows });
+    return 0;
+  }
+  io.stdout.write(
+    table(
+      ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
+      rows.map((r) => [
+        r.detectedAt,
+        r.baseline ? `${r.change} (baseline)` : r.change,
+        r.regionId,
+        r.vpcId,
+        r.instanceId,
+        r.syncRunId,
+      ]),
+    ),
+  );
+  io.stdout.write(`${rows.length} event(s)\n`);
+  return 0;
+}
+
+export async function printStatus(
+  store: Pick<Store, 'listTargets'>,
+  config: Config,
+  opts: { json: boolean },
+  io: CliIo,
+  now: Date = new Date(),
+): Promise<number> {
+  const targets = await store.listTargets({ account: config.SYNC_ACCOUNT });
+  const rows = targets.map((t) => {
+    const last = t.lastSuccessAt?.getTime();
+    const ageMs = last === undefined ? undefined : now.getTime() - last;
+    const stale = t.retiredAt === null && (ageMs === undefined || ageMs > config.ALERT_STALE_AFTER);
+    return { ...t, secondsSinceSuccess: ageMs === undefined ? null : Math.round(ageMs / 1000), stale };
+  });
+  if (opts.json) {
+    json(io.stdout, { account: config.SYNC_ACCOUNT, staleAfterMs: config.ALERT_STALE_AFTER, targets: rows });
+    return 0;
+  }
+  io.stdout.write(
+    table(
+      ['REGION', 'VPC', 'LINKS', 'LAST SUCCESS', 'AGE', 'FAILURES', 'LAST ERROR', 'STATE'],
+      rows.map((t) => [
+        t.regionId,
+        t.vpcId,
+        t.activeLinks,
+        t.lastSuccessAt,
+        t.secondsSinceSuccess === null ? null : age(t.secondsSinceSuccess * 1000),
+        t.consecutiveFailures,
+        t.lastErrorCode ? `${t.lastErrorCode}${t.lastRequestId ? ` (${t.lastRequestId})` : ''}` : null,
+        t.retiredAt ? 'retired' : t.stale ? 'STALE' : 'ok',
+      ]),
+    ),
+  );
+  const stale = rows.filter((r) => r.stale).length;
+  io.stdout.write(
+    `${rows.length} target(s), ${stale} stale (no complete scan for ${age(config.ALERT_STALE_AFTER)})\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,167 @@
+/**
+ * Wiring of the long-lived parts, shared by `start`, `sync --once` and `demo`: the pg pool and
+ * store, the Redis connection and queues, the rate limiter, the ECS client and link source, and
+ * the plan/sync workers and schedules. Every resource is registered with the lifecycle as it is
+ * created, so shutdown releases them in reverse order. No module-level state.
+ */
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { classicLinkSource } from './classiclink-source.js';
+import type { Config, Target } from './config.js';
+import type { CredentialsProvider } from './credentials.js';
+import { createEcsClient, type EcsClient } from './ecs-client.js';
+import type { Lifecycle } from './lifecycle.js';
+import { type ApiLimiter, createRedisLimiter } from './limiter.js';
+import type { Logger } from './log.js';
+import { runPlan } from './plan.js';
+import { createQueues, type Queues, startWorker } from './queues.js';
+import { keepSchedules, reconcileSchedules } from './scheduler.js';
+import type { LinkSource } from './source.js';
+import { createStore, type Store } from './store.js';
+import { runSync } from './sync.js';
+
+/** Alert channels configured in the environment (one outbox row each per changed run). */
+export function configuredChannels(config: Config): string[] {
+  const channels: string[] = [];
+  if (config.ALERT_WEBHOOK_URL) channels.push('webhook');
+  if (config.ALERT_SLACK_WEBHOOK_URL) channels.push('slack');
+  if (config.ALERT_DINGTALK_WEBHOOK_URL) channels.push('dingtalk');
+  if (config.ALERT_LARK_WEBHOOK_URL) channels.push('lark');
+  if (config.ALERT_WECOM_WEBHOOK_URL) channels.push('wecom');
+  return channels;
+}
+
+export interface Database {
+  pool: pg.Pool;
+  store: Store;
+}
+
+export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle): Database {
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    // One connection per concurrent sync job, plus reads and the plan job.
+    max: config.SYNC_CONCURRENCY + 4,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client losing its connection (Postgres restarted) must not crash the process: the
+  // pool drops it and the next query opens a new one.
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost'));
+  lifecycle.add('postgres pool', () => pool.end());
+  return { pool, store: createStore({ pool, log }) };
+}
+
+export interface Messaging {
+  redis: Redis;
+  queues: Queues;
+  limiter: ApiLimiter;
+}
+
+export function openMessaging(config: Config, log: Logger, lifecycle: Lifecycle): Messaging {
+  const redis = new Redis(config.REDIS_URL, {
+    // BullMQ requires this for blocking connections; ioredis then retries commands across reconnects.
+    maxRetriesPerRequest: null,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
+  });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error; reconnecting'));
+  lifecycle.add('redis', async () => {
+    await redis.quit().catch(() => redis.disconnect());
+  });
+  const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX });
+  lifecycle.add('queues', () => queues.close());
+  const limiter = createRedisLimiter({
+    redis,
+    account: config.SYNC_ACCOUNT,
+    qps: config.API_MAX_QPS,
+    keyPrefix: `{${config.QUEUE_PREFIX}}`,
+  });
+  return { redis, queues, limiter };
+}
+
+export function openEcs(
+  config: Config,
+  credentials: CredentialsProvider,
+  limiter: ApiLimiter,
+  log: Logger,
+  lifecycle: Lifecycle,
+): { ecs: EcsClient; source: LinkSource } {
+  const ecs = createEcsClient({
+    credentials,
+    signature: config.API_SIGNATURE,
+    ecsEndpoint: config.ECS_ENDPOINT,
+    vpcEndpoint: config.VPC_ENDPOINT,
+    timeoutMs: config.API_TIMEOUT,
+    retryDeadlineMs: config.API_RETRY_DEADLINE,
+    limiter,
+    onCall: (e) => {
+      if (e.code.startsWith('Throttling')) void limiter.throttled({ regionId: e.regionId, action: e.action });
+    },
+    log: log.child({ component: 'ecs' }),
+  });
+  lifecycle.add('ecs client', () => ecs.close());
+  return { ecs, source: classicLinkSource(ecs) };
+}
+
+export interface WorkerSet {
+  ready(): Promise<void>;
+}
+
+/** Starts the plan and sync workers of this process. */
+export function startWorkers(
+  config: Config,
+  deps: { store: Store; queues: Queues; redis: Redis; source: LinkSource; log: Logger },
+  lifecycle: Lifecycle,
+  tuning: { stalledIntervalMs?: number; lockDurationMs?: number } = {},
+): WorkerSet {
+  const sourceFor = (account: string): LinkSource => {
+    if (account !== config.SYNC_ACCOUNT) throw new Error(`no credentials configured for account ${account}`);
+    return deps.source;
+  };
+  const explicit: readonly Target[] | undefined = config.SYNC_TARGETS;
+  const common = { connection: deps.redis, prefix: config.QUEUE_PREFIX, log: deps.log, ...tuning };
+  const plan = startWorker(
+    'plan',
+    (data, ctx) =>
+      runPlan(
+        {
+          sourceFor,
+          explicitTargets: () => explicit,
+          store: deps.store,
+          enqueueSync: (targets) => deps.queues.enqueueSync(targets),
+        },
+        { ...data, log: ctx.log, signal: ctx.signal },
+      ),
+    { ...common, concurrency: 2 },
+  );
+  const channels = configuredChannels(config);
+  const sync = startWorker(
+    'sync',
+    (data, ctx) =>
+      runSync(
+        { sourceFor, store: deps.store, channels, alertOnBaseline: config.ALERT_ON_BASELINE },
+        { target: data, jobId: ctx.jobId, attempt: ctx.attempt, signal: ctx.signal, log: ctx.log },
+      ),
+    { ...common, concurrency: config.SYNC_CONCURRENCY },
+  );
+  // Registered after the queues, so released before them: workers drain first.
+  lifecycle.add('plan worker', () => plan.close(config.SHUTDOWN_TIMEOUT));
+  lifecycle.add('sync worker', () => sync.close(config.SHUTDOWN_TIMEOUT));
+  return { ready: async () => void (await Promise.all([plan.ready(), sync.ready()])) };
+}
+
+/** Keeps the job schedulers in step with the configuration, now and every minute. */
+export async function startScheduler(
+  config: Config,
+  queues: Queues,
+  log: Logger,
+  lifecycle: Lifecycle,
+): Promise<void> {
+  const specs = [{ account: config.SYNC_ACCOUNT, regions: config.regions }];
+  const keeper = keepSchedules(
+    () => reconcileSchedules(queues, specs, config.SYNC_INTERVAL, log.child({ component: 'scheduler' })),
+    Math.min(config.SYNC_INTERVAL, 60_000),
+    log,
+  );
+  lifecycle.add('scheduler', () => keeper.stop());
+  await keeper.first;
+}

@@ -1,0 +1,261 @@
+/**
+ * The `sync` job: a complete scan of one target, removal confirmation, then one diff transaction.
+ *
+ * Correctness rules (DESIGN.md) enforced here:
+ * 1. A scan applies only if complete: every page fetched and validated, TotalCount stable across
+ *    pages, unique links counted equal to TotalCount. Otherwise it is rescanned (bounded), then the
+ *    run fails and nothing changes. A link about to be recorded as removed is first looked up by
+ *    InstanceId; one the lookup still shows is not removed.
+ * 2-3 live in `store.applyScan` (one transaction under the target's advisory lock; superseded and
+ *    already-finished runs apply nothing).
+ */
+import { coerceError, FatalError, RetryableError } from './errors.js';
+import type { Logger } from './log.js';
+import type { SyncJobResult } from './queues.js';
+import type { CallOptions, Link, LinkSource, TargetRef } from './source.js';
+import type { Store } from './store.js';
+
+/** A VPC holds at most 1,000 classic links: 10 pages of 100. */
+export const PAGE_SIZE = 100;
+export const LOOKUP_BATCH = 100;
+
+export interface SyncDeps {
+  /** The link source of an account (its own credentials and limits). */
+  sourceFor(account: string): LinkSource;
+  store: Pick<Store, 'startRun' | 'activeLinks' | 'applyScan' | 'failRun'>;
+  /** Configured alert channels (one outbox row each per run that changed something). */
+  channels: readonly string[];
+  alertOnBaseline: boolean;
+  /** Scans of one job attempt before the run fails as incomplete. Default 3. */
+  maxScans?: number;
+  now?: () => Date;
+}
+
+export interface SyncRequest {
+  target: TargetRef;
+  jobId: string;
+  attempt: number;
+  signal?: AbortSignal | undefined;
+  log: Logger;
+}
+
+export type ScanResult =
+  | {
+      complete: true;
+      links: Link[];
+      pages: number;
+      totalCount: number;
+      duplicates: number;
+      requestId: string;
+    }
+  | { complete: false; reason: string; pages: number; requestId: string | undefined };
+
+/**
+ * Pages through a target once and judges completeness. Never loops forever: it reads at most one
+ * page more than TotalCount calls for (and at most 20 pages, twice the API's 1,000-link maximum).
+ */
+export async function scanTarget(
+  source: LinkSource,
+  target: TargetRef,
+  opts: CallOptions & { pageSize?: number } = {},
+): Promise<ScanResult> {
+  const pageSize = opts.pageSize ?? PAGE_SIZE;
+  const seen = new Map<string, Link>();
+  let total: number | undefined;
+  let pages = 0;
+  let duplicates = 0;
+  let requestId: string | undefined;
+  for (let pageNumber = 1; ; pageNumber++) {
+    const page = await source.page(target, pageNumber, pageSize, opts);
+    pages++;
+    requestId = page.requestId;
+    if (total === undefined) {
+      total = page.totalCount;
+    } else if (page.totalCount !== total) {
+      return {
+        complete: false,
+        reason: `TotalCount changed from ${total} to ${page.totalCount} on page ${pageNumber}`,
+        pages,
+        requestId,
+      };
+    }
+    for (const link of page.links) {
+      if (link.vpcId !== target.vpcId) {
+        throw new FatalError(
+          `page ${pageNumber} lists ${link.instanceId} in ${link.vpcId}, not ${target.vpcId}`,
+          {
+            code: 'MalformedResponse',
+            requestId,
+          },
+        );
+      }
+      if (seen.has(link.instanceId)) duplicates++;
+      else seen.set(link.instanceId, link);
+    }
+    if (page.links.length === 0 || pageNumber * pageSize >= total) break;
+    if (pageNumber >= Math.min(Math.ceil(total / pageSize) + 1, 20)) {
+      return {
+        complete: false,
+        reason: `no end after ${pageNumber} pages for TotalCount ${total}`,
+        pages,
+        requestId,
+      };
+    }
+  }
+  if (seen.size !== total) {
+    return {
+      complete: false,
+      reason: `counted ${seen.size} unique links (${duplicates} duplicates dropped), TotalCount says ${total}`,
+      pages,
+      requestId,
+    };
+  }
+  const links = [...seen.values()];
+  return { complete: true, links, pages, totalCount: total ?? 0, duplicates, requestId: requestId ?? '' };
+}
+
+export interface Confirmation {
+  /** Links the scan did not list but a direct lookup still shows in this VPC: not removed. */
+  stillLinked: Link[];
+  /** `${vpcId}/${instanceId}` of links confirmed gone. */
+  confirmedRemovals: Set<string>;
+}
+
+export const linkKey = (l: Link): string => `${l.vpcId}/${l.instanceId}`;
+
+/** Looks up every removal candidate by InstanceId (batches of 100). */
+export async function confirmRemovals(
+  source: LinkSource,
+  target: TargetRef,
+  candidates: readonly Link[],
+  opts: CallOptions = {},
+): Promise<Confirmation> {
+  const stillLinked: Link[] = [];
+  const confirmedRemovals = new Set<string>();
+  for (let i = 0; i < candidates.length; i += LOOKUP_BATCH) {
+    const batch = candidates.slice(i, i + LOOKUP_BATCH);
+    const found = await source.lookup(
+      target.regionId,
+      batch.map((l) => l.instanceId),
+      opts,
+    );
+    const linkedHere = new Set(found.filter((l) => l.vpcId === target.vpcId).map((l) => l.instanceId));
+    for (const c of batch) {
+      if (linkedHere.has(c.instanceId)) stillLinked.push(c);
+      else confirmedRemovals.add(linkKey(c));
+    }
+  }
+  return { stillLinked, confirmedRemovals };
+}
+
+/** Runs one sync job attempt. Records the run; throws (after recording the failure) on error. */
+export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJobResult> {
+  const now = deps.now ?? (() => new Date());
+  const { target, log } = req;
+  const opts: CallOptions = { signal: req.signal };
+  const source = deps.sourceFor(target.account);
+  let scanStartedAt = now();
+  const runId = await deps.store.startRun({
+    target,
+    jobId: req.jobId,
+    attempt: req.attempt,
+    startedAt: scanStartedAt,
+  });
+  const runLog = log.child({ runId, ...target });
+  let lastRequestId: string | undefined;
+  try {
+    const maxScans = deps.maxScans ?? 3;
+    let lastReason = '';
+    for (let scanNo = 1; scanNo <= maxScans; scanNo++) {
+      if (scanNo > 1) scanStartedAt = now();
+      const scan = await scanTarget(source, target, opts);
+      lastRequestId = scan.requestId;
+      if (!scan.complete) {
+        lastReason = scan.reason;
+        runLog.warn({ scanNo, reason: scan.reason }, 'incomplete scan; rescanning');
+        continue;
+      }
+      const scanned = new Set(scan.links.map((l) => l.instanceId));
+      const candidates = (await deps.store.activeLinks(target)).filter((l) => !scanned.has(l.instanceId));
+      const confirmation = await confirmRemovals(source, target, candidates, opts);
+      if (confirmation.stillLinked.length > 0) {
+        runLog.warn(
+          { count: confirmation.stillLinked.length },
+          'links missing from the scan are still shown by a direct lookup; not removing them',
+        );
+      }
+      try {
+        const result = await deps.store.applyScan({
+          runId,
+          target,
+          scanStartedAt,
+          links: [...scan.links, ...confirmation.stillLinked],
+          pages: scan.pages,
+          requestId: scan.requestId,
+          confirmedRemovals: confirmation.confirmedRemovals,
+          channels: deps.channels,
+          alertOnBaseline: deps.alertOnBaseline,
+          detectedAt: now(),
+        });
+        const linksSeen = scan.links.length + confirmation.stillLinked.length;
+        if (result.outcome === 'applied') {
+          if (result.added.length + result.removed.length > 0 || result.baseline) {
+            runLog.info(
+              {
+                added: result.added.length,
+                removed: result.removed.length,
+                baseline: result.baseline,
+                linksSeen,
+              },
+              'scan applied',
+            );
+          }
+          return {
+            runId,
+            outcome: 'applied',
+            baseline: result.baseline,
+            added: result.added.length,
+            removed: result.removed.length,
+            linksSeen,
+            pages: scan.pages,
+          };
+        }
+        runLog.info({ outcome: result.outcome }, 'scan not applied');
+        return {
+          runId,
+          outcome: result.outcome,
+          baseline: false,
+          added: 0,
+          removed: 0,
+          linksSeen,
+          pages: scan.pages,
+        };
+      } catch (caught) {
+        const err = coerceError(caught);
+        // Another scan changed the target between our read and our transaction: scan again.
+        if (err.code !== 'RemovalNotConfirmed') throw err;
+        lastReason = err.message;
+        runLog.warn({ scanNo }, 'removal not confirmed inside the transaction; rescanning');
+      }
+    }
+    throw new RetryableError(`scan incomplete after ${maxScans} attempts: ${lastReason}`, {
+      code: 'IncompleteScan',
+      requestId: lastRequestId,
+    });
+  } catch (caught) {
+    const err = coerceError(caught);
+    await deps.store.failRun({
+      runId,
+      target,
+      code: err.code,
+      message: err.message,
+      requestId: err.requestId ?? lastRequestId,
+      finishedAt: now(),
+    });
+    runLog.warn(
+      { code: err.code, retryable: err.retryable, requestId: err.requestId },
+      `sync failed: ${err.message}`,
+    );
+    throw err;
+  }
+}
