@@ -47,6 +47,11 @@ export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle):
   // An idle client losing its connection (Postgres restarted) must not crash the process: the
   // pool drops it and the next query opens a new one.
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost'));
+  // A client can also hear from a dying server while the pool is ending it (after removal from
+  // the pool's idle list): without a listener that 'error' event would crash the process.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log.debug({ err: err.message }, 'Postgres connection error'));
+  });
   lifecycle.add('postgres pool', () => pool.end());
   return { pool, store: createStore({ pool, log }) };
 }
@@ -57,7 +62,12 @@ export interface Messaging {
   limiter: ApiLimiter;
 }
 
-export function openMessaging(config: Config, log: Logger, lifecycle: Lifecycle): Messaging {
+export function openMessaging(
+  config: Config,
+  log: Logger,
+  lifecycle: Lifecycle,
+  tuning: { syncAttempts?: number; syncBackoffMs?: number } = {},
+): Messaging {
   const redis = new Redis(config.REDIS_URL, {
     // BullMQ requires this for blocking connections; ioredis then retries commands across reconnects.
     maxRetriesPerRequest: null,
@@ -67,7 +77,7 @@ export function openMessaging(config: Config, log: Logger, lifecycle: Lifecycle)
   lifecycle.add('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
-  const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX });
+  const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX, ...tuning });
   lifecycle.add('queues', () => queues.close());
   const limiter = createRedisLimiter({
     redis,

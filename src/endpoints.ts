@@ -1,0 +1,67 @@
+/**
+ * Where to send ECS and VPC RPC calls for a region.
+ *
+ * Default: the documented regional public host, `https://ecs.<region>.aliyuncs.com` and
+ * `https://vpc.<region>.aliyuncs.com` (reference/alibaba-ecs-api.md §3).
+ *
+ * The official SDK's hard-coded map sends cn-hangzhou to `ecs-cn-hangzhou.aliyuncs.com` and
+ * cn-hangzhou's VPC calls to the central `vpc.aliyuncs.com`. We deliberately do NOT copy those:
+ * the regional hosts are what the endpoint docs list for every public region, they behave the same,
+ * and one rule is easier to reason about (and to override). We DO follow the SDK for the few
+ * regions that have no regional host of their own (finance and gov clouds), since there the
+ * regional rule would produce a host that does not exist.
+ *
+ * An override (`ECS_ENDPOINT` / `VPC_ENDPOINT`) wins; `{region}` in it is replaced by the region id,
+ * e.g. `https://ecs-vpc.{region}.aliyuncs.com` for VPC-internal access or `http://127.0.0.1:8080`
+ * for the simulator. RPC calls always go to `/`, so an override may not carry a path or query.
+ */
+import { FatalError } from './errors.js';
+
+export type ApiName = 'ecs' | 'vpc';
+
+/** Regions the SDK routes to a host other than `<api>.<region>.aliyuncs.com`. */
+const SPECIAL_HOSTS: Readonly<Record<ApiName, Readonly<Record<string, string>>>> = {
+  ecs: {
+    'cn-shanghai-finance-1': 'ecs-cn-hangzhou.aliyuncs.com',
+    'cn-shenzhen-finance-1': 'ecs-cn-hangzhou.aliyuncs.com',
+    'cn-north-2-gov-1': 'ecs.aliyuncs.com',
+  },
+  vpc: {},
+};
+
+/**
+ * Region ids go into a host name, so they are checked strictly: a value like `evil.com/x` must
+ * never redirect signed requests elsewhere.
+ */
+const REGION_ID = /^[a-z]{2,}(-[a-z0-9]+)+$/;
+
+export function isRegionId(s: string): boolean {
+  return REGION_ID.test(s);
+}
+
+export function resolveEndpoint(api: ApiName, regionId: string, override?: string): URL {
+  if (!isRegionId(regionId)) {
+    throw new FatalError(`invalid region id ${JSON.stringify(regionId.slice(0, 64))}`, {
+      code: 'InvalidParameter',
+    });
+  }
+  if (override === undefined || override.trim() === '') {
+    return new URL(`https://${SPECIAL_HOSTS[api][regionId] ?? `${api}.${regionId}.aliyuncs.com`}/`);
+  }
+  const variable = api === 'ecs' ? 'ECS_ENDPOINT' : 'VPC_ENDPOINT';
+  let url: URL;
+  try {
+    url = new URL(override.trim().replaceAll('{region}', regionId));
+  } catch {
+    throw new FatalError(`${variable} is not a valid URL`, { code: 'InvalidEndpoint' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FatalError(`${variable} must be an http or https URL`, { code: 'InvalidEndpoint' });
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username || url.password) {
+    throw new FatalError(`${variable} must be a bare origin (RPC calls go to /), e.g. https://host:port`, {
+      code: 'InvalidEndpoint',
+    });
+  }
+  return new URL(`${url.origin}/`);
+}

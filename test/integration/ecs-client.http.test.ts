@@ -1,0 +1,578 @@
+/**
+ * The ECS client against tiny node:http servers (real HTTP on port 0) that misbehave in exactly
+ * one way each: answers the simulator cannot give on demand, and the wire format itself.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { staticCredentialsProvider } from '../../src/credentials.js';
+import {
+  type CallEvent,
+  createEcsClient,
+  type EcsClient,
+  type EcsClientOptions,
+} from '../../src/ecs-client.js';
+import { FatalError, RetryableError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { parseV3Authorization, signV1, signV3 } from '../../src/signer.js';
+
+const SECRET = 'test-secret-DO-NOT-LOG';
+const REGION = 'cn-hangzhou';
+const VPC = 'vpc-aaa';
+
+interface Seen {
+  method: string;
+  url: URL;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+type Handler = (req: Seen, res: http.ServerResponse, index: number) => void;
+
+interface TestServer {
+  url: string;
+  seen: Seen[];
+  connections: number;
+  openSockets: Set<Socket>;
+  close(): Promise<void>;
+}
+
+const servers: TestServer[] = [];
+const clients: EcsClient[] = [];
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function startServer(handler: Handler): Promise<TestServer> {
+  const openSockets = new Set<Socket>();
+  const state: TestServer = {
+    url: '',
+    seen: [],
+    connections: 0,
+    openSockets,
+    close: async () => {
+      for (const s of openSockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const seen = {
+        method: req.method ?? '',
+        url: new URL(req.url ?? '/', 'http://x'),
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      state.seen.push(seen);
+      handler(seen, res, state.seen.length - 1);
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    state.connections++;
+    openSockets.add(s);
+    s.on('close', () => openSockets.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  servers.push(state);
+  return state;
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(text);
+}
+
+function raw(res: http.ServerResponse, status: number, text: string, type = 'text/plain') {
+  res.writeHead(status, { 'content-type': type });
+  res.end(text);
+}
+
+function links(vpcId: string, from: number, n: number) {
+  return Array.from({ length: n }, (_, i) => ({
+    InstanceId: `i-${String(from + i).padStart(6, '0')}`,
+    VpcId: vpcId,
+  }));
+}
+
+function page(
+  pageNumber: number,
+  pageSize: number,
+  total: number,
+  list = links(VPC, (pageNumber - 1) * pageSize, 0),
+) {
+  return {
+    RequestId: `req-${pageNumber}`,
+    TotalCount: total,
+    PageNumber: pageNumber,
+    PageSize: pageSize,
+    Links: { Link: list },
+  };
+}
+
+/** Echoes the asked page of a VPC with `total` links. */
+function vpcListing(total: number): Handler {
+  return (req, res) => {
+    const n = Number(req.url.searchParams.get('PageNumber'));
+    const size = Number(req.url.searchParams.get('PageSize'));
+    const start = (n - 1) * size;
+    json(res, 200, page(n, size, total, links(VPC, start, Math.max(0, Math.min(size, total - start)))));
+  };
+}
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { lines, log: createLogger({ level: 'debug', destination }) };
+}
+
+function client(server: TestServer, over: Partial<EcsClientOptions> = {}) {
+  const { lines, log } = capture();
+  const events: CallEvent[] = [];
+  const c = createEcsClient({
+    credentials: staticCredentialsProvider({ accessKeyId: 'testid', accessKeySecret: SECRET }),
+    signature: 'v3',
+    ecsEndpoint: server.url,
+    vpcEndpoint: server.url,
+    timeoutMs: 2_000,
+    retryDeadlineMs: 5_000,
+    backoff: { baseMs: 1, capMs: 5 },
+    log,
+    onCall: (e) => events.push(e),
+    ...over,
+  });
+  clients.push(c);
+  return { c, lines, events };
+}
+
+async function caught(p: Promise<unknown>): Promise<RetryableError | FatalError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof RetryableError || e instanceof FatalError) return e;
+    throw new Error(`expected a typed error, got ${String(e)}`);
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('wire format', () => {
+  it('V3: POST / with an empty body, exactly the signed query, signed over the host undici sends', async () => {
+    const server = await startServer(vpcListing(3));
+    const { c } = client(server, {
+      now: () => new Date('2024-01-02T03:04:05.999Z'),
+      nonce: () => 'fixed-nonce',
+    });
+    const p = await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(p.links).toHaveLength(3);
+    const seen = server.seen[0] as Seen;
+    expect(seen.method).toBe('POST');
+    expect(seen.body).toBe('');
+    expect(seen.url.search).toBe(`?PageNumber=1&PageSize=100&RegionId=${REGION}&VpcId=${VPC}`);
+    expect(seen.headers.host).toBe(new URL(server.url).host);
+    expect(seen.headers['x-acs-date']).toBe('2024-01-02T03:04:05Z');
+    expect(seen.headers['x-acs-signature-nonce']).toBe('fixed-nonce');
+    const auth = parseV3Authorization(String(seen.headers.authorization));
+    expect(auth?.signedHeaders).toContain('host');
+    const headers: Record<string, string> = {};
+    for (const name of auth?.signedHeaders ?? []) headers[name] = String(seen.headers[name]);
+    const query = Object.fromEntries(seen.url.searchParams);
+    const expected = signV3({
+      method: 'POST',
+      query,
+      headers,
+      body: '',
+      accessKeyId: 'testid',
+      accessKeySecret: SECRET,
+    });
+    expect(seen.headers.authorization).toBe(expected.authorization);
+  });
+
+  it('V1: common parameters in the query, Signature over POST, STS token sent', async () => {
+    const server = await startServer(vpcListing(0));
+    const { c } = client(server, {
+      signature: 'v1',
+      credentials: staticCredentialsProvider({
+        accessKeyId: 'STS.id',
+        accessKeySecret: SECRET,
+        securityToken: 'tok',
+      }),
+    });
+    await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    const seen = server.seen[0] as Seen;
+    const q = Object.fromEntries(seen.url.searchParams);
+    expect(q).toMatchObject({
+      Action: 'DescribeClassicLinkInstances',
+      Version: '2014-05-26',
+      Format: 'JSON',
+      AccessKeyId: 'STS.id',
+      SignatureMethod: 'HMAC-SHA1',
+      SignatureVersion: '1.0',
+      SecurityToken: 'tok',
+    });
+    const { Signature, ...signed } = q;
+    expect(Signature).toBe(signV1('POST', signed, SECRET));
+    expect(seen.headers.authorization).toBeUndefined();
+  });
+});
+
+describe('errors and retries', () => {
+  it('retries Throttling (HTTP 400) honouring x-acs-retry-after, with a fresh nonce each attempt', async () => {
+    const server = await startServer((req, res, i) => {
+      if (i < 2) {
+        json(
+          res,
+          400,
+          {
+            Code: 'Throttling.User',
+            Message: 'Request was denied due to user flow control.',
+            RequestId: `t${i}`,
+          },
+          {
+            'x-acs-retry-after': '1',
+          },
+        );
+      } else vpcListing(1)(req, res, i);
+    });
+    const { c, events, lines } = client(server, { backoff: { baseMs: 60_000, capMs: 60_000 } });
+    // A 60 s computed backoff would blow the 5 s deadline: succeeding proves the 1 ms hint was used.
+    const p = await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(p.links).toHaveLength(1);
+    expect(server.seen).toHaveLength(3);
+    const nonces = new Set(server.seen.map((s) => s.headers['x-acs-signature-nonce']));
+    expect(nonces.size).toBe(3);
+    expect(events.map((e) => [e.attempt, e.code, e.httpStatus])).toEqual([
+      [0, 'Throttling.User', 400],
+      [1, 'Throttling.User', 400],
+      [2, 'OK', 200],
+    ]);
+    expect(events[0]?.requestId).toBe('t0');
+    const retryLines = lines.filter((l) => l.includes('retrying'));
+    expect(retryLines).toHaveLength(2);
+    expect(retryLines[0]).toContain('"code":"Throttling.User"');
+    expect(retryLines[0]).toContain('"action":"DescribeClassicLinkInstances"');
+    expect(lines.join('')).not.toContain(SECRET);
+  });
+
+  it('gives up on a persistent 5xx HTML page at the deadline with a RetryableError', async () => {
+    const server = await startServer((_req, res) =>
+      raw(res, 503, '<html><body>Service Unavailable</body></html>', 'text/html'),
+    );
+    const { c } = client(server, { retryDeadlineMs: 300, backoff: { baseMs: 20, capMs: 40 } });
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.code).toBe('HTTP_503');
+    expect(err.httpStatus).toBe(503);
+    expect(err.message).toContain('Service Unavailable');
+    expect(server.seen.length).toBeGreaterThan(1);
+  });
+
+  it('classifies an API error answer and keeps Code, Message, RequestId; fatal ones are sent once', async () => {
+    const server = await startServer((_req, res) =>
+      json(res, 400, {
+        RequestId: 'rid-1',
+        HostId: 'ecs.cn-hangzhou.aliyuncs.com',
+        Code: 'SignatureDoesNotMatch',
+        Message: 'Specified signature is not matched with our calculation.',
+      }),
+    );
+    const { c } = client(server);
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err).toMatchObject({ code: 'SignatureDoesNotMatch', requestId: 'rid-1', httpStatus: 400 });
+    expect(err.message).toBe('Specified signature is not matched with our calculation.');
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('treats Forbidden.RAM as a fatal permission error, never as "no links"', async () => {
+    const server = await startServer((_req, res) =>
+      json(res, 403, { Code: 'Forbidden.RAM', Message: 'no', RequestId: 'r' }),
+    );
+    const { c } = client(server);
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err.code).toBe('Forbidden.RAM');
+  });
+
+  it('retries a connection reset and succeeds', async () => {
+    const server = await startServer((req, res, i) => {
+      if (i === 0) res.socket?.destroy();
+      else vpcListing(2)(req, res, i);
+    });
+    const { c, events } = client(server);
+    const p = await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(p.links).toHaveLength(2);
+    expect(server.seen).toHaveLength(2);
+    expect(events[0]?.code).toMatch(/UND_ERR_SOCKET|ECONNRESET/);
+  });
+
+  it('times out a request whose headers never come, then retries', async () => {
+    const held: http.ServerResponse[] = [];
+    const server = await startServer((req, res, i) => {
+      if (i === 0)
+        held.push(res); // never answered; the test server's close() destroys it
+      else vpcListing(1)(req, res, i);
+    });
+    const { c, events } = client(server, { timeoutMs: 150 });
+    const p = await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(p.links).toHaveLength(1);
+    expect(events[0]?.code).toBe('UND_ERR_HEADERS_TIMEOUT');
+    expect(held).toHaveLength(1);
+  });
+
+  it('stops waiting as soon as the caller aborts', async () => {
+    const server = await startServer((_req, res) =>
+      json(res, 503, { Code: 'ServiceUnavailable', Message: 'x' }),
+    );
+    const { c } = client(server, {
+      retryDeadlineMs: 60_000,
+      backoff: { baseMs: 30_000, capMs: 30_000 },
+      random: () => 1,
+    });
+    const ac = new AbortController();
+    const p = caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }, { signal: ac.signal }));
+    await expect.poll(() => server.seen.length).toBe(1);
+    ac.abort();
+    const err = await p;
+    expect(err.retryable).toBe(true);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('asks the limiter before every attempt', async () => {
+    const server = await startServer((req, res, i) => {
+      if (i === 0) json(res, 500, { Code: 'InternalError', Message: 'x' });
+      else vpcListing(0)(req, res, i);
+    });
+    const keys: string[] = [];
+    const { c } = client(server, {
+      limiter: {
+        acquire: async (k) => {
+          keys.push(`${k.regionId}/${k.action}`);
+        },
+      },
+    });
+    await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(keys).toEqual([
+      `${REGION}/DescribeClassicLinkInstances`,
+      `${REGION}/DescribeClassicLinkInstances`,
+    ]);
+  });
+});
+
+describe('malformed answers', () => {
+  const cases: [string, (res: http.ServerResponse) => void, RegExp][] = [
+    ['non-JSON', (res) => raw(res, 200, 'hello'), /not JSON.*"hello"/],
+    ['empty', (res) => raw(res, 200, ''), /empty body/],
+    [
+      'truncated',
+      (res) => raw(res, 200, '{"RequestId":"x","TotalCount":3,"Pa', 'application/json'),
+      /truncated JSON.*TotalCount/,
+    ],
+    [
+      'HTML',
+      (res) => raw(res, 200, '<html>oops</html>', 'text/html'),
+      /not JSON \(content-type text\/html\).*<html>/,
+    ],
+    ['JSON array', (res) => raw(res, 200, '[1,2]', 'application/json'), /not JSON/],
+    [
+      'wrong types',
+      (res) => json(res, 200, { ...page(1, 100, 1), TotalCount: '1' }),
+      /TotalCount: Invalid input: expected number, received string/,
+    ],
+    [
+      'missing fields',
+      (res) => json(res, 200, { RequestId: 'r', Links: { Link: [] } }),
+      /TotalCount: .*expected number/,
+    ],
+    ['negative total', (res) => json(res, 200, page(1, 100, -1)), /TotalCount: Too small/],
+    ['absurd total', (res) => json(res, 200, page(1, 100, 10_000_000)), /TotalCount: Too big/],
+    [
+      'bad link id',
+      (res) => json(res, 200, page(1, 100, 1, [{ InstanceId: 'x-1', VpcId: VPC }])),
+      /Links\.Link\.0\.InstanceId: expected an instance id/,
+    ],
+    ['page echo', (res) => json(res, 200, page(2, 100, 1)), /is page 2, but page 1 was asked/],
+    [
+      'foreign VPC',
+      (res) => json(res, 200, page(1, 100, 1, links('vpc-other', 0, 1))),
+      /foreign VPC at Links\.Link\.0: i-000000 → vpc-other/,
+    ],
+    [
+      'duplicates',
+      (res) => json(res, 200, page(1, 100, 2, [...links(VPC, 0, 1), ...links(VPC, 0, 1)])),
+      /lists instance i-000000 twice/,
+    ],
+  ];
+  it.each(cases)('%s → FatalError MalformedResponse, not retried', async (_name, answer, message) => {
+    const server = await startServer((_req, res) => answer(res));
+    const { c } = client(server);
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err.code).toBe('MalformedResponse');
+    expect(err.message).toMatch(message);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('reads a missing Links or Link as an empty page', async () => {
+    const server = await startServer((_req, res, i) => {
+      const { Links: _l, ...rest } = page(1, 100, 0);
+      json(res, 200, i === 0 ? rest : { ...rest, Links: {} });
+    });
+    const { c } = client(server);
+    expect((await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC })).links).toEqual([]);
+    expect((await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC })).links).toEqual([]);
+  });
+
+  it('rejects a link for an instance that was not asked about', async () => {
+    const server = await startServer((_req, res) => json(res, 200, page(1, 100, 1, links(VPC, 5, 1))));
+    const { c } = client(server);
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, instanceIds: ['i-000001'] }));
+    expect(err.code).toBe('MalformedResponse');
+    expect(err.message).toContain('i-000005');
+    expect(server.seen[0]?.url.searchParams.get('InstanceId')).toBe('i-000001');
+  });
+});
+
+describe('response size cap', () => {
+  it('refuses a declared content-length over the cap, and the pool keeps working', async () => {
+    const server = await startServer((req, res, i) => {
+      if (i === 0) raw(res, 200, `{"x":"${'a'.repeat(5_000)}"}`, 'application/json');
+      else vpcListing(1)(req, res, i);
+    });
+    const { c } = client(server, { maxResponseBytes: 1_024 });
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err.code).toBe('ResponseTooLarge');
+    expect((await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC })).links).toHaveLength(1);
+  });
+
+  it('abandons a chunked body as soon as it passes the cap', async () => {
+    let aborted!: () => void;
+    const serverSawClose = new Promise<void>((r) => {
+      aborted = r;
+    });
+    const server = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.on('close', () => aborted());
+      // An endless stream: only the client giving up ends it.
+      const push = () => {
+        if (res.destroyed) return;
+        res.write(`{"pad":"${'b'.repeat(4_096)}",`, () => setImmediate(push));
+      };
+      push();
+    });
+    const { c } = client(server, { maxResponseBytes: 64 * 1024 });
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err.code).toBe('ResponseTooLarge');
+    await serverSawClose;
+  });
+});
+
+describe('parameter checks (nothing is sent)', () => {
+  it.each([
+    [{ regionId: REGION }, /exactly one of vpcId/],
+    [{ regionId: REGION, vpcId: VPC, instanceIds: ['i-1'] }, /exactly one of vpcId/],
+    [{ regionId: REGION, instanceIds: [] }, /exactly one of vpcId/],
+    [{ regionId: REGION, instanceIds: Array.from({ length: 101 }, (_, i) => `i-${i}`) }, /at most 100/],
+    [{ regionId: REGION, instanceIds: ['i-1,i-2'] }, /invalid instance id/],
+    [{ regionId: REGION, vpcId: VPC, pageSize: 0 }, /pageSize/],
+    [{ regionId: REGION, vpcId: VPC, pageSize: 101 }, /pageSize/],
+    [{ regionId: REGION, vpcId: VPC, pageNumber: 0 }, /pageNumber/],
+    [{ regionId: 'evil.com/x', vpcId: VPC }, /regionId/],
+  ])('%j', async (req, message) => {
+    const server = await startServer(vpcListing(0));
+    const { c } = client(server);
+    const err = await caught(c.describeClassicLinkInstances(req));
+    expect(err).toBeInstanceOf(FatalError);
+    expect(err.code).toBe('InvalidParameter');
+    expect(err.message).toMatch(message);
+    expect(server.seen).toHaveLength(0);
+  });
+});
+
+describe('paging', () => {
+  it('stops when PageNumber*PageSize reaches TotalCount', async () => {
+    const server = await startServer(vpcListing(250));
+    const { c } = client(server);
+    const pages = [];
+    for await (const p of c.classicLinkPages({ regionId: REGION, vpcId: VPC })) pages.push(p);
+    expect(pages.map((p) => [p.pageNumber, p.links.length])).toEqual([
+      [1, 100],
+      [2, 100],
+      [3, 50],
+    ]);
+  });
+
+  it('stops on a short page even if TotalCount says more', async () => {
+    const server = await startServer((req, res) => {
+      const n = Number(req.url.searchParams.get('PageNumber'));
+      json(res, 200, page(n, 10, 1_000, links(VPC, (n - 1) * 10, n === 2 ? 3 : 10)));
+    });
+    const { c } = client(server);
+    const pages = [];
+    for await (const p of c.classicLinkPages({ regionId: REGION, vpcId: VPC, pageSize: 10 })) pages.push(p);
+    expect(pages).toHaveLength(2);
+  });
+
+  it('stops at the exact boundary without asking for an empty page', async () => {
+    const server = await startServer(vpcListing(200));
+    const { c } = client(server);
+    let n = 0;
+    for await (const _ of c.classicLinkPages({ regionId: REGION, vpcId: VPC })) n++;
+    expect(n).toBe(2);
+    expect(server.seen).toHaveLength(2);
+  });
+});
+
+describe('connections', () => {
+  it('50 parallel calls share one keep-alive pool', async () => {
+    const server = await startServer(vpcListing(1));
+    const { c } = client(server, { connectionsPerOrigin: 4 });
+    await Promise.all(
+      Array.from({ length: 50 }, () => c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC })),
+    );
+    // ECS and VPC calls to the same origin share the pool too.
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        c.describeClassicLinkInstances({ regionId: 'cn-beijing', vpcId: VPC }),
+      ),
+    );
+    expect(server.seen).toHaveLength(60);
+    expect(server.connections).toBeLessThanOrEqual(4);
+  });
+
+  it('close() is idempotent, closes every socket, and later calls fail with ClientClosed', async () => {
+    const a = await startServer(vpcListing(1));
+    const b = await startServer((_req, res) =>
+      json(res, 200, {
+        RequestId: 'r',
+        TotalCount: 1,
+        PageNumber: 1,
+        PageSize: 50,
+        Vpcs: { Vpc: [{ VpcId: VPC, RegionId: REGION, Status: 'Available' }] },
+      }),
+    );
+    const { c } = client(a, { vpcEndpoint: b.url });
+    await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    expect(await c.describeVpcs(REGION)).toEqual([{ vpcId: VPC, regionId: REGION, status: 'Available' }]);
+    expect(a.openSockets.size + b.openSockets.size).toBeGreaterThan(0);
+    const first = c.close();
+    expect(c.close()).toBe(first);
+    await first;
+    await expect.poll(() => a.openSockets.size + b.openSockets.size).toBe(0);
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err.code).toBe('ClientClosed');
+  });
+});
