@@ -139,6 +139,11 @@ export const envSchema = z
     API_RETRY_DEADLINE: duration(0).prefault('60s'),
     /** Sync jobs run at once in one worker process. Default 4. */
     SYNC_CONCURRENCY: positiveInt(256).default(4),
+    /**
+     * How long a running job's lock lives without renewal: a worker that dies (SIGKILL, lost host)
+     * has its jobs picked up by another after about this long. Default 30s.
+     */
+    JOB_LOCK_DURATION: duration(1_000).prefault('30s'),
     /** BullMQ key prefix; wrapped in a hash tag `{…}` for Redis Cluster. Default `classiclink`. */
     QUEUE_PREFIX: z
       .string()

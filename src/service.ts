@@ -128,7 +128,14 @@ export function startWorkers(
     return deps.source;
   };
   const explicit: readonly Target[] | undefined = config.SYNC_TARGETS;
-  const common = { connection: deps.redis, prefix: config.QUEUE_PREFIX, log: deps.log, ...tuning };
+  const common = {
+    connection: deps.redis,
+    prefix: config.QUEUE_PREFIX,
+    log: deps.log,
+    lockDurationMs: config.JOB_LOCK_DURATION,
+    stalledIntervalMs: Math.max(500, Math.round(config.JOB_LOCK_DURATION / 2)),
+    ...tuning,
+  };
   const plan = startWorker(
     'plan',
     (data, ctx) =>
