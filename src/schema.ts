@@ -1,0 +1,180 @@
+/**
+ * Drizzle table definitions: the public column contract of DESIGN.md "Data" and the input to
+ * drizzle-kit (`npm run generate`). Column names are a contract — people query them from psql,
+ * Grafana and BI — so add columns, never rename one.
+ *
+ * Only `store.ts` imports this module. What drizzle cannot express (the `links_at()` point-in-time
+ * function and the `active_links` view) lives in the custom migration `0001_*`.
+ *
+ * Timestamps are `timestamptz`; the times of links and events are the caller's `detectedAt`, so
+ * `classic_links`, `link_events` and `links_at()` agree with each other to the microsecond.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'superseded'] as const;
+export const LINK_CHANGES = ['added', 'removed'] as const;
+export const ALERT_KINDS = ['changes', 'stale', 'recovered'] as const;
+export const OUTBOX_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
+
+/** Per target (one VPC of one region of one account): the state of its syncs. */
+export const syncTargets = pgTable(
+  'sync_targets',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    vpcId: text('vpc_id').notNull(),
+    lastSuccessAt: tstz('last_success_at'),
+    lastFailureAt: tstz('last_failure_at'),
+    lastErrorCode: text('last_error_code'),
+    lastErrorMessage: text('last_error_message'),
+    lastRequestId: text('last_request_id'),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    /** Start time of the last applied scan: an older scan arriving later is 'superseded'. */
+    lastAppliedScanStartedAt: tstz('last_applied_scan_started_at'),
+    /** The last run that finished as succeeded or failed (no FK: sync_runs already points here). */
+    lastRunId: bigint('last_run_id', { mode: 'bigint' }),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+    /** When a staleness alert was last raised for this target; NULL when none is open. */
+    staleAlertedAt: tstz('stale_alerted_at'),
+    /** When discovery stopped finding this VPC; NULL while it is watched. */
+    retiredAt: tstz('retired_at'),
+  },
+  (t) => [primaryKey({ name: 'sync_targets_pkey', columns: [t.account, t.regionId, t.vpcId] })],
+);
+
+/** One row per scan attempt of a target. */
+export const syncRuns = pgTable(
+  'sync_runs',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    vpcId: text('vpc_id').notNull(),
+    jobId: text('job_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    status: text('status', { enum: RUN_STATUSES }).notNull().default('running'),
+    /** When the run's scan began (before its first page). */
+    startedAt: tstz('started_at').notNull(),
+    finishedAt: tstz('finished_at'),
+    pages: integer('pages'),
+    linksSeen: integer('links_seen'),
+    added: integer('added'),
+    removed: integer('removed'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    requestId: text('request_id'),
+    /** True when this run applied the target's first scan (its events are baseline events). */
+    baseline: boolean('baseline').notNull().default(false),
+    /** Start of the scan that was applied (a run may rescan; `started_at` is the run's first). */
+    scanStartedAt: tstz('scan_started_at'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('sync_runs_status_check', sql`status in ('running', 'succeeded', 'failed', 'superseded')`),
+    foreignKey({
+      name: 'sync_runs_target_fkey',
+      columns: [t.account, t.regionId, t.vpcId],
+      foreignColumns: [syncTargets.account, syncTargets.regionId, syncTargets.vpcId],
+    }),
+    index('sync_runs_target_started_idx').on(t.account, t.regionId, t.vpcId, t.startedAt),
+    index('sync_runs_running_idx').on(t.startedAt).where(sql`status = 'running'`),
+  ],
+);
+
+/** One row per link ever seen; `removed_at IS NULL` means linked now. */
+export const classicLinks = pgTable(
+  'classic_links',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    vpcId: text('vpc_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    /** The first time this link was ever seen; kept when the link is removed and re-added. */
+    firstSeenAt: tstz('first_seen_at').notNull(),
+    removedAt: tstz('removed_at'),
+    /** Last change of this row (added, removed or re-added): for an active link, "linked since". */
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'classic_links_pkey', columns: [t.account, t.regionId, t.vpcId, t.instanceId] }),
+    index('classic_links_active_target_idx')
+      .on(t.account, t.regionId, t.vpcId)
+      .where(sql`removed_at is null`),
+    index('classic_links_instance_idx').on(t.instanceId),
+  ],
+);
+
+/** Append-only change log. */
+export const linkEvents = pgTable(
+  'link_events',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    vpcId: text('vpc_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    change: text('change', { enum: LINK_CHANGES }).notNull(),
+    detectedAt: tstz('detected_at').notNull(),
+    syncRunId: bigint('sync_run_id', { mode: 'bigint' })
+      .notNull()
+      .references(() => syncRuns.id),
+    /** True for the first successful scan of a target; baseline events do not alert. */
+    baseline: boolean('baseline').notNull().default(false),
+  },
+  (t) => [
+    check('link_events_change_check', sql`change in ('added', 'removed')`),
+    // A run cannot emit the same event twice, even by a bug.
+    unique('link_events_run_link_key').on(t.syncRunId, t.vpcId, t.instanceId),
+    index('link_events_detected_idx').on(t.detectedAt),
+    // Serves per-target and per-link history, and links_at() (latest event per link before T).
+    index('link_events_link_idx').on(t.account, t.regionId, t.vpcId, t.instanceId, t.detectedAt),
+    index('link_events_instance_idx').on(t.instanceId, t.detectedAt),
+  ],
+);
+
+/** Alert deliveries to do; the `id` is the idempotency key sent to receivers. */
+export const alertOutbox = pgTable(
+  'alert_outbox',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** The run that changed something; NULL for alerts not caused by a run (stale). */
+    syncRunId: bigint('sync_run_id', { mode: 'bigint' }).references(() => syncRuns.id),
+    kind: text('kind', { enum: ALERT_KINDS }).notNull(),
+    channel: text('channel').notNull(),
+    payload: jsonb('payload').notNull(),
+    status: text('status', { enum: OUTBOX_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: tstz('next_attempt_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    createdAt: tstz('created_at').notNull().defaultNow(),
+    deliveredAt: tstz('delivered_at'),
+    /** A delivering row whose claim expired is claimable again (its deliverer died). */
+    claimedUntil: tstz('claimed_until'),
+  },
+  (t) => [
+    check('alert_outbox_kind_check', sql`kind in ('changes', 'stale', 'recovered')`),
+    check('alert_outbox_status_check', sql`status in ('pending', 'delivering', 'delivered', 'dead')`),
+    // One message per run per channel: a retried apply cannot enqueue twice.
+    unique('alert_outbox_run_channel_key').on(t.syncRunId, t.channel),
+    index('alert_outbox_due_idx').on(t.status, t.nextAttemptAt),
+  ],
+);

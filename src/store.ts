@@ -1,0 +1,32 @@
+/**
+ * The one door to Postgres: every SQL statement of the service is behind these verbs (the
+ * implementations live in `src/store/`). Each verb is one statement or one transaction, and
+ * set-based: link sets travel as arrays (`unnest`), never as one round trip per row.
+ */
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { applyScan } from './store/apply-scan.js';
+import { activeLinks, getRun, listEvents, listLinks, listTargets } from './store/read.js';
+import { failRun, startRun, syncTargetList } from './store/runs.js';
+import type { Store, StoreDeps } from './store/types.js';
+
+export type * from './store/types.js';
+
+/** Default Postgres NOTIFY channel for applied changes. */
+export const DEFAULT_NOTIFY_CHANNEL = 'classiclink_changes';
+
+export function createStore(deps: StoreDeps): Store {
+  const notifyChannel = deps.notifyChannel ?? DEFAULT_NOTIFY_CHANNEL;
+  const full = { ...deps, notifyChannel };
+  const read = { ...full, db: drizzle({ client: deps.pool }) };
+  return {
+    startRun: (input) => startRun(full, input),
+    activeLinks: (target) => activeLinks(read, target),
+    applyScan: (input) => applyScan(full, input),
+    failRun: (input) => failRun(full, input),
+    listLinks: (filter) => listLinks(read, filter),
+    listEvents: (filter) => listEvents(read, filter),
+    listTargets: (filter) => listTargets(read, filter),
+    getRun: (runId) => getRun(read, runId),
+    syncTargetList: (input) => syncTargetList(full, input),
+  };
+}

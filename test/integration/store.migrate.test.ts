@@ -1,0 +1,126 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { defaultMigrationsFolder, migrateDatabase } from '../../src/migrate.js';
+import { dropDatabase, testDatabaseUrl, uniqueDbName, useTestDb } from '../helpers/db.js';
+
+const log = createLogger({ level: 'silent' });
+const db = useTestDb();
+const journal = JSON.parse(readFileSync(`${defaultMigrationsFolder()}/meta/_journal.json`, 'utf8')) as {
+  entries: unknown[];
+};
+const MIGRATIONS = journal.entries.length;
+
+/** Fresh databases this file creates through migrateDatabase; dropped after each test. */
+const created: string[] = [];
+afterEach(async () => {
+  for (const name of created.splice(0)) await dropDatabase(name);
+});
+
+async function tables(url: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ t: string }>(
+      `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`,
+    );
+    return rows.map((r) => r.t);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('migrateDatabase', () => {
+  it('finds the migrations folder from src/ (and dist/, one level below the package root)', () => {
+    expect(defaultMigrationsFolder()).toMatch(/\/migrations$/);
+    expect(MIGRATIONS).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is a no-op on a migrated database', async () => {
+    const { url } = await db();
+    expect(await migrateDatabase({ databaseUrl: url, log })).toEqual({ applied: 0 });
+    expect(await migrateDatabase({ databaseUrl: url, log })).toEqual({ applied: 0 });
+  });
+
+  it('creates a missing database and applies every migration', async () => {
+    const name = uniqueDbName('classiclink_mig_');
+    created.push(name);
+    const url = testDatabaseUrl(name);
+    expect(await migrateDatabase({ databaseUrl: url, log })).toEqual({ applied: MIGRATIONS });
+    expect(await tables(url)).toEqual([
+      'active_links',
+      'alert_outbox',
+      'classic_links',
+      'link_events',
+      'sync_runs',
+      'sync_targets',
+    ]);
+  });
+
+  it('lets several processes migrate one fresh database at once', async () => {
+    const name = uniqueDbName('classiclink_mig_');
+    created.push(name);
+    const url = testDatabaseUrl(name);
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => migrateDatabase({ databaseUrl: url, log })),
+    );
+    // Exactly one of them applied the migrations; the others waited on the lock and found none left.
+    expect(results.map((r) => r.applied).sort()).toEqual([0, 0, 0, MIGRATIONS]);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations',
+      );
+      expect(rows[0]?.n).toBe(MIGRATIONS);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('says how to start Postgres when the server refuses the connection', async () => {
+    // Port 1 on loopback: nothing listens there, so the connect is refused at once.
+    const err = await migrateDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/x', log }).catch(
+      (e) => e,
+    );
+    expect(err).toMatchObject({ name: 'RetryableError', code: 'PG_UNREACHABLE' });
+    expect(err.message).toContain('127.0.0.1:1');
+    expect(err.message).toContain('pg_ctlcluster --skip-systemctl-redirect');
+    expect(err.message).toContain('docker compose up -d postgres');
+  });
+
+  it("fails a broken migration with Postgres's SQLSTATE and message, applying none of it", async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'cl-migrations-'));
+    mkdirSync(join(folder, 'meta'));
+    writeFileSync(
+      join(folder, 'meta/_journal.json'),
+      JSON.stringify({
+        version: '7',
+        dialect: 'postgresql',
+        entries: [{ idx: 0, version: '7', when: 1, tag: '0000_bad', breakpoints: true }],
+      }),
+    );
+    writeFileSync(
+      join(folder, '0000_bad.sql'),
+      'CREATE TABLE half_done (id int);\n--> statement-breakpoint\nSELECT * FROM no_such_table;',
+    );
+    const name = uniqueDbName('classiclink_mig_');
+    created.push(name);
+    const url = testDatabaseUrl(name);
+    const err = await migrateDatabase({ databaseUrl: url, log, migrationsFolder: folder }).catch((e) => e);
+    expect(err).toMatchObject({ name: 'FatalError', code: 'SQLSTATE_42P01' });
+    expect(err.message).toContain('no_such_table');
+    expect(await tables(url)).toEqual([]);
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('reports a missing migrations folder clearly', async () => {
+    const { url } = await db();
+    await expect(
+      migrateDatabase({ databaseUrl: url, log, migrationsFolder: '/nonexistent/migrations' }),
+    ).rejects.toMatchObject({ name: 'FatalError', code: 'MIGRATIONS_MISSING' });
+  });
+});
