@@ -14,11 +14,20 @@ export async function startRun(deps: StoreDeps, input: StartRunInput): Promise<s
   // One statement: the target row (first run of a new target) and the run row commit together.
   // The FK from sync_runs to sync_targets is checked at the end of the statement, when the
   // CTE's insert is visible; a concurrent first run of the same target waits on the conflict.
+  // A run of the same job still 'running' belongs to an attempt whose worker died (SIGKILL, lost
+  // host): BullMQ handed the job to us after its lock expired. Close it as failed, so no run stays
+  // 'running' for ever; should that worker still be alive after all, its applyScan finds the run
+  // finished and applies nothing.
   const res = await query<{ id: string }>(
     deps.pool,
     `WITH target AS (
        INSERT INTO sync_targets (account, region_id, vpc_id) VALUES ($1, $2, $3)
        ON CONFLICT DO NOTHING
+     ), abandoned AS (
+       UPDATE sync_runs
+          SET status = 'failed', finished_at = $6, error_code = 'WorkerLost',
+              error_message = 'the worker running this attempt stopped before it finished; the job was picked up again'
+        WHERE job_id = $4 AND account = $1 AND region_id = $2 AND vpc_id = $3 AND status = 'running'
      )
      INSERT INTO sync_runs (account, region_id, vpc_id, job_id, attempt, status, started_at)
      VALUES ($1, $2, $3, $4, $5, 'running', $6)

@@ -18,7 +18,7 @@ describe('store runs and targets', () => {
     expect(await store.listTargets({ account: t.account })).toEqual([]);
     const [r1, r2] = await Promise.all([
       store.startRun({ target: t, jobId: 'j1', attempt: 1, startedAt: at(0) }),
-      store.startRun({ target: t, jobId: 'j1', attempt: 2, startedAt: at(1) }),
+      store.startRun({ target: t, jobId: 'j2', attempt: 1, startedAt: at(1) }),
     ]);
     expect(r1).toMatch(/^\d+$/);
     expect(r1).not.toBe(r2);
@@ -36,6 +36,34 @@ describe('store runs and targets', () => {
     });
     expect(await store.getRun('999999999')).toBeUndefined();
     expect(await store.getRun('not-a-number')).toBeUndefined();
+  });
+
+  it('startRun closes a run of the same job left running by a worker that died', async () => {
+    const { store } = await setup();
+    const t = uniqueTarget();
+    const other = await store.startRun({ target: t, jobId: 'other-job', attempt: 1, startedAt: at(0) });
+    const lost = await store.startRun({ target: t, jobId: 'j1', attempt: 1, startedAt: at(1) });
+    const retry = await store.startRun({ target: t, jobId: 'j1', attempt: 1, startedAt: at(2) });
+    expect(await store.getRun(lost)).toMatchObject({
+      status: 'failed',
+      errorCode: 'WorkerLost',
+      finishedAt: at(2),
+    });
+    expect(await store.getRun(retry)).toMatchObject({ status: 'running' });
+    expect(await store.getRun(other)).toMatchObject({ status: 'running' });
+    // The dead worker, had it survived, could not apply its scan any more.
+    const late = await store.applyScan({
+      runId: lost,
+      target: t,
+      scanStartedAt: at(1),
+      links: [{ vpcId: t.vpcId, instanceId: 'i-1' }],
+      pages: 1,
+      confirmedRemovals: new Set(),
+      channels: [],
+      alertOnBaseline: false,
+      detectedAt: at(3),
+    });
+    expect(late).toMatchObject({ outcome: 'already-finished' });
   });
 
   it('failRun records the error, bumps consecutive failures, changes no link; success resets', async () => {
