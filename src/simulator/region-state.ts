@@ -1,0 +1,79 @@
+/**
+ * One region of the simulated world. Every lookup the API needs is a map get or a binary search:
+ * the benchmark world holds 1,000,000 links in one region and must answer a page in microseconds.
+ */
+import { insertSorted, removeSorted } from './sorted.js';
+
+export interface VpcMeta {
+  vpcId: string;
+  vpcName: string;
+  cidrBlock: string;
+  creationTime: string;
+}
+
+export class RegionState {
+  /** VPC ids, sorted. */
+  readonly vpcIds: string[] = [];
+  readonly vpcMeta = new Map<string, VpcMeta>();
+  /** vpcId → linked instance ids, sorted (the order DescribeClassicLinkInstances pages in). */
+  readonly linksByVpc = new Map<string, string[]>();
+  /** Every classic instance → the VPC it is linked to, or null. */
+  readonly instanceVpc = new Map<string, string | null>();
+  /** Every classic instance, in creation order (for random picks by churn). */
+  readonly instanceList: string[] = [];
+  linkCount = 0;
+
+  constructor(readonly regionId: string) {}
+
+  hasVpc(vpcId: string): boolean {
+    return this.vpcMeta.has(vpcId);
+  }
+
+  /** Adds a VPC; `sorted: false` defers ordering to `sortVpcs()` (bulk generation). */
+  addVpc(meta: VpcMeta, sorted = true): void {
+    if (this.vpcMeta.has(meta.vpcId)) throw new Error(`duplicate VPC ${meta.vpcId}`);
+    this.vpcMeta.set(meta.vpcId, meta);
+    this.linksByVpc.set(meta.vpcId, []);
+    if (sorted) insertSorted(this.vpcIds, meta.vpcId);
+    else this.vpcIds.push(meta.vpcId);
+  }
+
+  sortVpcs(): void {
+    this.vpcIds.sort();
+  }
+
+  addInstance(instanceId: string): void {
+    if (this.instanceVpc.has(instanceId)) throw new Error(`duplicate instance ${instanceId}`);
+    this.instanceVpc.set(instanceId, null);
+    this.instanceList.push(instanceId);
+  }
+
+  /** Bulk load: `instanceIds` must be new instances, already sorted. */
+  loadLinks(vpcId: string, instanceIds: string[]): void {
+    const list = this.linksByVpc.get(vpcId);
+    if (!list || list.length > 0) throw new Error(`loadLinks needs an empty known VPC: ${vpcId}`);
+    for (const id of instanceIds) {
+      if (this.instanceVpc.has(id)) throw new Error(`duplicate instance ${id}`);
+      this.instanceVpc.set(id, vpcId);
+      this.instanceList.push(id);
+      list.push(id);
+    }
+    this.linkCount += instanceIds.length;
+  }
+
+  link(instanceId: string, vpcId: string): void {
+    const list = this.linksByVpc.get(vpcId);
+    if (!list) throw new Error(`unknown VPC ${vpcId}`);
+    insertSorted(list, instanceId);
+    this.instanceVpc.set(instanceId, vpcId);
+    this.linkCount++;
+  }
+
+  unlink(instanceId: string, vpcId: string): void {
+    const list = this.linksByVpc.get(vpcId);
+    if (list && removeSorted(list, instanceId)) {
+      this.instanceVpc.set(instanceId, null);
+      this.linkCount--;
+    }
+  }
+}
