@@ -20,10 +20,17 @@ export interface LinksOptions {
 }
 export interface EventsOptions {
   since: Date | undefined;
+  until: Date | undefined;
   regions: string[];
   vpcs: string[];
   instances: string[];
   limit: number;
+  json: boolean;
+}
+export interface HistoryOptions {
+  instance: string | undefined;
+  vpc: string | undefined;
+  regions: string[];
   json: boolean;
 }
 export interface SimulateOptions {
@@ -54,6 +61,7 @@ export interface CliActions {
   syncOnce(opts: SyncOnceOptions): Promise<number>;
   links(opts: LinksOptions): Promise<number>;
   events(opts: EventsOptions): Promise<number>;
+  history(opts: HistoryOptions): Promise<number>;
   status(opts: { json: boolean }): Promise<number>;
   simulate(opts: SimulateOptions): Promise<number>;
   demo(opts: DemoOptions): Promise<number>;
@@ -201,6 +209,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .command('events')
     .description('the change log: every link added or removed')
     .option('--since <iso-time>', 'only events detected at or after this time', isoTime)
+    .option('--until <iso-time>', 'only events detected before this time', isoTime)
     .option(
       '--region <region>',
       'only this region (repeatable)',
@@ -220,6 +229,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
       run(
         (o: {
           since?: Date;
+          until?: Date;
           region: string[];
           vpc: string[];
           instance: string[];
@@ -228,6 +238,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
         }) =>
           actions.events({
             since: o.since,
+            until: o.until,
             regions: o.region,
             vpcs: o.vpc,
             instances: o.instance,
@@ -235,6 +246,35 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
             json: o.json === true,
           }),
       ),
+    );
+
+  program
+    .command('history')
+    .description(
+      'one timeline: every change of an instance (--instance) or of a VPC (--vpc), and where it stands now',
+    )
+    .option('--instance <instance-id>', 'the instance to follow', instanceId)
+    .option('--vpc <vpc-id>', 'the VPC to follow', vpcId)
+    .option(
+      '--region <region>',
+      'only this region (repeatable)',
+      (v, p: string[]) => collect(regionId(v), p),
+      [],
+    )
+    .option('--json', 'print JSON')
+    .action(
+      run(async (o: { instance?: string; vpc?: string; region: string[]; json?: boolean }) => {
+        if ((o.instance === undefined) === (o.vpc === undefined)) {
+          io.stderr.write('classiclink-sync history: give exactly one of --instance or --vpc\n');
+          return EXIT_USAGE;
+        }
+        return actions.history({
+          instance: o.instance,
+          vpc: o.vpc,
+          regions: o.region,
+          json: o.json === true,
+        });
+      }),
     );
 
   program

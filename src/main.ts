@@ -14,7 +14,7 @@ import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { migrateDatabase } from './migrate.js';
 import { checkPostgres, checkRedis } from './preflight.js';
-import { printEvents, printLinks, printStatus } from './report.js';
+import { printEvents, printHistory, printLinks, printStatus } from './report.js';
 import { openDatabase, openEcs, openMessaging, startScheduler, startWorkers } from './service.js';
 import { describeSimulator, loadKeysFromEnv, startSimulator } from './simulator/index.js';
 import { syncOnce } from './sync-once.js';
@@ -118,6 +118,16 @@ export function createActions(proc: Process): CliActions {
       return withLifecycle(log, async (lifecycle) => {
         const { store } = openDatabase(c, log, lifecycle);
         return printEvents(store, c.SYNC_ACCOUNT, opts, proc.io);
+      });
+    },
+
+    async history(opts) {
+      const c = config();
+      const log = makeLogger(c, proc.io);
+      await checkPostgres(c.DATABASE_URL);
+      return withLifecycle(log, async (lifecycle) => {
+        const { store } = openDatabase(c, log, lifecycle);
+        return printHistory(store, c.SYNC_ACCOUNT, opts, proc.io);
       });
     },
 

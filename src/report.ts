@@ -2,7 +2,7 @@
  * The read commands' output: `links`, `events`, `status` as text tables for people or JSON for
  * programs. Reads go through the store; nothing here writes.
  */
-import type { CliIo, EventsOptions, LinksOptions } from './cli.js';
+import type { CliIo, EventsOptions, HistoryOptions, LinksOptions } from './cli.js';
 import type { Config } from './config.js';
 import { age, table } from './format.js';
 import type { EventRow, LinkRow, Store } from './store.js';
@@ -56,7 +56,15 @@ export async function printEvents(
   const parts = await Promise.all(
     instances.map((instanceId) =>
       fanOut(opts.regions, opts.vpcs, (regionId, vpcId) =>
-        store.listEvents({ account, since: opts.since, regionId, vpcId, instanceId, limit: opts.limit }),
+        store.listEvents({
+          account,
+          since: opts.since,
+          until: opts.until,
+          regionId,
+          vpcId,
+          instanceId,
+          limit: opts.limit,
+        }),
       ),
     ),
   );
@@ -122,5 +130,56 @@ export async function printStatus(
   io.stdout.write(
     `${rows.length} target(s), ${stale} stale (no complete scan for ${age(config.ALERT_STALE_AFTER)})\n`,
   );
+  return 0;
+}
+
+export async function printHistory(
+  store: Pick<Store, 'listEvents' | 'listLinks'>,
+  account: string,
+  opts: HistoryOptions,
+  io: CliIo,
+): Promise<number> {
+  const events = (
+    await fanOut(opts.regions, opts.vpc ? [opts.vpc] : [], (regionId, vpcId) =>
+      store.listEvents({ account, regionId, vpcId, instanceId: opts.instance }),
+    )
+  ).sort((a, b) => a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id));
+  const now = (
+    await fanOut(opts.regions, opts.vpc ? [opts.vpc] : [], (regionId, vpcId) =>
+      store.listLinks({ account, regionId, vpcId }),
+    )
+  ).filter((l) => opts.instance === undefined || l.instanceId === opts.instance);
+  const subject = opts.instance ? `instance ${opts.instance}` : `VPC ${opts.vpc}`;
+  if (opts.json) {
+    json(io.stdout, { account, subject: opts.instance ?? opts.vpc, events, linkedNow: now });
+    return 0;
+  }
+  if (events.length === 0) {
+    io.stdout.write(`no recorded change for ${subject}\n`);
+    return 0;
+  }
+  io.stdout.write(
+    table(
+      ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
+      events.map((r) => [
+        r.detectedAt,
+        r.baseline ? `${r.change} (baseline)` : r.change,
+        r.regionId,
+        r.vpcId,
+        r.instanceId,
+        r.syncRunId,
+      ]),
+    ),
+  );
+  if (opts.instance) {
+    const link = now[0];
+    io.stdout.write(
+      link
+        ? `now: linked to ${link.vpcId} (${link.regionId}) since ${link.linkedSince.toISOString()}\n`
+        : 'now: not linked\n',
+    );
+  } else {
+    io.stdout.write(`now: ${now.length} link(s) in ${opts.vpc}\n`);
+  }
   return 0;
 }
