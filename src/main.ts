@@ -84,9 +84,12 @@ export function createActions(proc: Process): CliActions {
     async syncOnce(opts) {
       const c = config();
       requireApiConfig(c);
+      // stdout is the report (`--json` must parse): log lines go to stderr unless a person is
+      // watching a terminal.
       const log = createLogger({
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,
+        destination: proc.io.isTTY ? undefined : proc.io.stderr,
       });
       await checkPostgres(c.DATABASE_URL);
       await checkRedis(c.REDIS_URL);

@@ -113,16 +113,18 @@ export function createQueues(opts: QueueOptions): Queues {
     prefix,
     defaultJobOptions,
   });
-  const events: Partial<Record<QueueName, QueueEvents>> = {};
+  const events: Partial<Record<QueueName, { qe: QueueEvents; connection: Redis }>> = {};
   const queueEventsFor = async (name: QueueName): Promise<QueueEvents> => {
-    let qe = events[name];
-    if (!qe) {
-      // QueueEvents blocks on XREAD, so it needs a connection of its own.
-      qe = new QueueEvents(name, { connection: opts.connection.duplicate(), prefix });
-      events[name] = qe;
-      await qe.waitUntilReady();
+    let entry = events[name];
+    if (!entry) {
+      // QueueEvents blocks on XREAD, so it needs a connection of its own. BullMQ treats a
+      // connection it is handed as shared and never closes it: close() quits it.
+      const connection = opts.connection.duplicate();
+      entry = { qe: new QueueEvents(name, { connection, prefix }), connection };
+      events[name] = entry;
+      await entry.qe.waitUntilReady();
     }
-    return qe;
+    return entry.qe;
   };
   let closing: Promise<void> | undefined;
 
@@ -188,7 +190,11 @@ export function createQueues(opts: QueueOptions): Queues {
     },
     close() {
       closing ??= (async () => {
-        for (const qe of Object.values(events)) await qe?.close();
+        for (const entry of Object.values(events)) {
+          if (!entry) continue;
+          await entry.qe.close();
+          await entry.connection.quit().catch(() => entry.connection.disconnect());
+        }
         await plan.close();
         await sync.close();
       })();
@@ -245,9 +251,12 @@ export function startWorker<Q extends QueueName>(
       throw new Error(err.summary(), { cause: err });
     }
   };
+  // Workers block on Redis commands: a connection of their own, never shared with queues. BullMQ
+  // treats a connection it is handed as shared and never closes it, so close() quits it (else the
+  // open socket keeps a stopped process alive).
+  const connection = opts.connection.duplicate({ maxRetriesPerRequest: null });
   const worker = new Worker(queue, processor, {
-    // Workers block on Redis commands: a connection of their own, never shared with queues.
-    connection: opts.connection.duplicate({ maxRetriesPerRequest: null }),
+    connection,
     prefix: queuePrefix(opts.prefix),
     concurrency: opts.concurrency,
     stalledInterval: opts.stalledIntervalMs ?? 30_000,
@@ -259,29 +268,38 @@ export function startWorker<Q extends QueueName>(
     log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+
+  async function drain(drainMs: number | undefined): Promise<void> {
+    if (drainMs === undefined) {
+      await worker.close();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), drainMs);
+    });
+    const closed = worker.close();
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      // Abort the handlers: their API calls and waits end, the jobs fail with a retryable error
+      // and go back to the queue for another worker. A diff transaction is never cut in half:
+      // it commits or rolls back as a whole.
+      log.warn({ drainMs }, 'drain deadline passed; handing running jobs back to the queue');
+      worker.cancelAllJobs('shutdown: drain deadline passed');
+      await closed;
+    }
+  }
+
   let closing: Promise<void> | undefined;
   return {
     ready: () => worker.waitUntilReady().then(() => undefined),
     close(drainMs) {
       closing ??= (async () => {
-        if (drainMs === undefined) {
-          await worker.close();
-          return;
-        }
-        let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), drainMs);
-        });
-        const closed = worker.close();
-        const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
-        clearTimeout(timer);
-        if (outcome === 'timeout') {
-          // Abort the handlers: their API calls and waits end, the jobs fail with a retryable error
-          // and go back to the queue for another worker. A diff transaction is never cut in half:
-          // it commits or rolls back as a whole.
-          log.warn({ drainMs }, 'drain deadline passed; handing running jobs back to the queue');
-          worker.cancelAllJobs('shutdown: drain deadline passed');
-          await closed;
+        try {
+          await drain(drainMs);
+        } finally {
+          await connection.quit().catch(() => connection.disconnect());
         }
       })();
       return closing;

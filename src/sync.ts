@@ -243,7 +243,16 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
       requestId: lastRequestId,
     });
   } catch (caught) {
-    const err = coerceError(caught);
+    // An aborted job (shutdown past its drain deadline) is not the target's fault: say so.
+    const err = req.signal?.aborted
+      ? new RetryableError(
+          'the worker stopped before the scan finished (shutdown); the job goes back to the queue',
+          {
+            code: 'Aborted',
+            cause: caught,
+          },
+        )
+      : coerceError(caught);
     await deps.store.failRun({
       runId,
       target,

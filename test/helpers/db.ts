@@ -67,6 +67,10 @@ export async function createTestDb(): Promise<TestDb> {
   await adminQuery(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template)}`);
   const url = testDatabaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // DROP DATABASE … WITH (FORCE) terminates connections that are still closing; their 'error'
+  // must not become an unhandled error of the test run.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   let dropped: Promise<void> | undefined;
   return {
     name,

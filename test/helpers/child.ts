@@ -1,0 +1,234 @@
+/**
+ * Child processes of the real CLI (`bin/classiclink-sync.js`, compiled by `pretest` / `npm run
+ * build`) for process-level tests: signals, exit codes, several processes on one Redis prefix.
+ *
+ * Every child is registered; `killChildren()` (call it in `afterEach`) SIGKILLs whatever is still
+ * running and waits for it to exit. Every byte a child wrote is kept, so a test can assert that a
+ * secret never reached stdout or stderr (`capturedOutput()`). Tests wait for log lines or exits,
+ * never for time: `waitForLog` resolves on a matching JSON log line, with a bounded timeout.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Pool } from 'pg';
+import type { RunningSimulator } from '../../src/simulator/index.js';
+
+export const CLI = fileURLToPath(new URL('../../bin/classiclink-sync.js', import.meta.url));
+
+/** One pino JSON line, as the CLI writes them to a non-TTY stdout. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  pid: number;
+  [key: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  stdout(): string;
+  stderr(): string;
+  /** Parsed JSON log lines of stdout so far (non-JSON lines are skipped). */
+  logs(): LogLine[];
+  /** Resolves with the first log line (past or future) that matches; rejects after `timeoutMs`. */
+  waitForLog(match: string | ((l: LogLine) => boolean), timeoutMs?: number): Promise<LogLine>;
+  /** Resolves when the process has exited. */
+  exited: Promise<Exit>;
+  /** Exit, or rejects if the process is still running after `timeoutMs`. */
+  waitForExit(timeoutMs?: number): Promise<Exit>;
+  signal(sig: NodeJS.Signals): void;
+}
+
+const children = new Set<Child>();
+let captured = '';
+
+/**
+ * The environment of a child: only what the test passes plus PATH/HOME, so nothing from the
+ * developer's shell (their own keys, LOG_LEVEL, DATABASE_URL) leaks into a test.
+ */
+function childEnvironment(env: Record<string, string>): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'TMPDIR', 'TZ']) {
+    const v = process.env[k];
+    if (v !== undefined) base[k] = v;
+  }
+  return { ...base, ...env };
+}
+
+function parseLines(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const v: unknown = JSON.parse(line);
+      if (typeof v === 'object' && v !== null && 'msg' in v) out.push(v as LogLine);
+    } catch {
+      // a line cut in half by the read: the next call sees it whole
+    }
+  }
+  return out;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms}ms waiting for ${what()}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts `classiclink-sync <args>` with `env`; registers it for `killChildren()`. */
+export function spawnCli(args: readonly string[], env: Record<string, string>, name = args.join(' ')): Child {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    env: childEnvironment(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  const notify = () => {
+    for (const w of waiters) w();
+  };
+  proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+    captured += s;
+    notify();
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    err += s;
+    captured += s;
+    notify();
+  });
+  const exited = new Promise<Exit>((resolve) => {
+    // 'close' (not 'exit'): stdout and stderr have been read to the end.
+    proc.once('close', (code, signal) => {
+      notify();
+      resolve({ code, signal });
+    });
+  });
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  const child: Child = {
+    name,
+    proc,
+    pid: proc.pid ?? -1,
+    stdout: () => out,
+    stderr: () => err,
+    logs: () => parseLines(out),
+    exited,
+    waitForExit: (timeoutMs = 15_000) => withTimeout(exited, timeoutMs, () => `${name} to exit`),
+    waitForLog(match, timeoutMs = 20_000) {
+      const test = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;
+      const found = () => child.logs().find(test);
+      return withTimeout(
+        new Promise<LogLine>((resolve, reject) => {
+          const check = () => {
+            const hit = found();
+            if (hit) {
+              waiters.delete(check);
+              resolve(hit);
+            } else if (done) {
+              waiters.delete(check);
+              reject(new Error(`${name} exited before the log line; stderr: ${err.slice(-2000)}`));
+            }
+          };
+          waiters.add(check);
+          check();
+        }),
+        timeoutMs,
+        () => `a log line ${typeof match === 'string' ? `"${match}"` : '(predicate)'} from ${name}`,
+      );
+    },
+    signal(sig) {
+      if (!done) proc.kill(sig);
+    },
+  };
+  children.add(child);
+  return child;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (bounded: SIGKILLed and rejected after `timeoutMs`). */
+export async function runCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<CliResult> {
+  const child = spawnCli(args, env);
+  try {
+    const { code, signal } = await child.waitForExit(timeoutMs);
+    return { code, signal, stdout: child.stdout(), stderr: child.stderr() };
+  } catch (err) {
+    child.signal('SIGKILL');
+    throw err;
+  }
+}
+
+/** SIGKILLs every child still running and waits for them (afterEach). */
+export async function killChildren(): Promise<void> {
+  const all = [...children];
+  children.clear();
+  for (const c of all) c.signal('SIGKILL');
+  await Promise.all(all.map((c) => c.exited));
+}
+
+/** Everything every child of this test file wrote to stdout and stderr. */
+export function capturedOutput(): string {
+  return captured;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the outcome of child processes' work from the test's side of the pipeline.
+
+/** Active links in Postgres as sorted `vpc/instance` strings. */
+export async function dbLinks(pool: Pool, regionId?: string): Promise<string[]> {
+  const { rows } = await pool.query<{ k: string }>(
+    `SELECT vpc_id || '/' || instance_id AS k FROM classic_links
+      WHERE removed_at IS NULL AND ($1::text IS NULL OR region_id = $1) ORDER BY 1`,
+    [regionId ?? null],
+  );
+  return rows.map((r) => r.k);
+}
+
+/** The simulator's truth as sorted `vpc/instance` strings. */
+export function truthLinks(sim: RunningSimulator, regionId?: string): string[] {
+  const regions = regionId ? [regionId] : sim.world.regions();
+  return regions
+    .flatMap((r) => sim.world.links(r))
+    .map((l) => `${l.vpcId}/${l.instanceId}`)
+    .sort();
+}
+
+export interface RunRow {
+  id: string;
+  region_id: string;
+  vpc_id: string;
+  job_id: string;
+  attempt: number;
+  status: string;
+  error_code: string | null;
+  error_message: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+export async function runs(pool: Pool): Promise<RunRow[]> {
+  const { rows } = await pool.query<RunRow>(
+    `SELECT id::text, region_id, vpc_id, job_id, attempt, status, error_code, error_message, started_at, finished_at
+       FROM sync_runs ORDER BY id`,
+  );
+  return rows;
+}

@@ -1,0 +1,320 @@
+/**
+ * The CLI as an operator meets it: child processes of `bin/classiclink-sync.js` against the
+ * simulator, a cloned database and a fresh queue prefix. Exit codes (0 ok, 1 failure or bad
+ * configuration, 2 usage), what goes to stdout and stderr, and that no secret is ever printed.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, capturedOutput, killChildren, runCli } from '../helpers/child.js';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+
+const COMMANDS = ['migrate', 'start', 'sync', 'links', 'events', 'status', 'simulate', 'demo'];
+
+let pl: Pipeline;
+beforeAll(async () => {
+  pl = await startPipeline({ workers: false });
+});
+afterEach(async () => {
+  await killChildren();
+  pl.sim.setFaults({});
+});
+afterAll(async () => {
+  await killChildren();
+  const secret = pl.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? '';
+  await pl.close();
+  // Every byte every child of this file wrote, including a trace-level run.
+  expect(secret.length).toBeGreaterThan(10);
+  expect(capturedOutput()).not.toContain(secret);
+});
+
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...pl.childEnv, ...env });
+
+/** stderr of a clean failure: one line, no stack trace. */
+function expectOneLine(r: CliResult): string {
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  return lines[0] ?? '';
+}
+
+function noStack(r: CliResult): void {
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(r.stdout).not.toMatch(/^\s+at /m);
+}
+
+const regions = () => pl.sim.world.regions();
+const vpcs = (regionId: string) => pl.sim.world.vpcs(regionId);
+const allVpcs = () => regions().flatMap(vpcs);
+const vpc = (regionId = 'cn-hangzhou', i = 0): string => {
+  const v = vpcs(regionId)[i];
+  if (!v) throw new Error('no VPC');
+  return v;
+};
+
+interface SyncJson {
+  ok: boolean;
+  account: string;
+  regions: string[];
+  planErrors: string[];
+  targets: {
+    target: { regionId: string; vpcId: string };
+    status: string;
+    result?: { linksSeen: number; added: number; removed: number };
+    error?: string;
+  }[];
+}
+
+interface LinksJson {
+  count: number;
+  at: string | null;
+  links: { regionId: string; vpcId: string; instanceId: string }[];
+}
+
+const keysOf = (links: LinksJson['links']) => links.map((l) => `${l.vpcId}/${l.instanceId}`).sort();
+const truth = () =>
+  regions()
+    .flatMap((r) => pl.sim.world.links(r))
+    .map((l) => `${l.vpcId}/${l.instanceId}`)
+    .sort();
+
+describe('sync --once, links, events, status (sequential, one database)', () => {
+  let firstRound: string[] = [];
+  let between = '';
+
+  it('sync --once: exit 0 and a per-target summary on stdout', async () => {
+    const r = await cli(['sync', '--once']);
+    expect(r.code, r.stderr).toBe(0);
+    noStack(r);
+    for (const v of allVpcs()) expect(r.stdout).toMatch(new RegExp(`${v}\\s+succeeded \\(baseline\\)`));
+    expect(r.stdout).toContain(`6 target(s): 6 ok, 0 failed; ${truth().length} added, 0 removed`);
+    firstRound = truth();
+    between = new Date().toISOString();
+  });
+
+  it('sync --once --json: parseable JSON, ok, one entry per target', async () => {
+    // Round 2 after a change: one link goes, one comes.
+    const v = vpc();
+    const gone = pl.sim.world.links('cn-hangzhou', v)[0];
+    if (!gone) throw new Error('no link');
+    pl.sim.world.detach('cn-hangzhou', gone.instanceId, v);
+    pl.sim.world.attach('cn-hangzhou', pl.sim.world.createInstance('cn-hangzhou'), v);
+
+    const r = await cli(['sync', '--once', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as SyncJson;
+    expect(out.ok).toBe(true);
+    expect(out.planErrors).toEqual([]);
+    expect(out.targets.map((t) => t.target.vpcId).sort()).toEqual(allVpcs().sort());
+    expect(out.targets.every((t) => t.status === 'succeeded')).toBe(true);
+    const changed = out.targets.find((t) => t.target.vpcId === v);
+    expect(changed?.result).toMatchObject({ added: 1, removed: 1 });
+  });
+
+  it('links: now and --at a time before the second round (text and JSON)', async () => {
+    const [now, then, text, textAt] = await Promise.all([
+      cli(['links', '--json']),
+      cli(['links', '--json', '--at', between]),
+      cli(['links']),
+      cli(['links', '--at', between]),
+    ]);
+    for (const r of [now, then, text, textAt]) expect(r.code, r.stderr).toBe(0);
+    const nowJson = JSON.parse(now.stdout) as LinksJson;
+    const thenJson = JSON.parse(then.stdout) as LinksJson;
+    expect(keysOf(nowJson.links)).toEqual(truth());
+    expect(keysOf(thenJson.links)).toEqual(firstRound);
+    expect(thenJson.at).toBe(between);
+    expect(keysOf(nowJson.links)).not.toEqual(keysOf(thenJson.links));
+    expect(text.stdout).toContain(`${truth().length} link(s) now`);
+    expect(textAt.stdout).toContain(`${firstRound.length} link(s) at ${between}`);
+    for (const k of truth()) expect(text.stdout).toContain(k.split('/')[1]);
+  });
+
+  it('links --region and --vpc filter', async () => {
+    const [byRegion, byVpc] = await Promise.all([
+      cli(['links', '--json', '--region', 'cn-beijing']),
+      cli(['links', '--json', '--vpc', vpc('cn-beijing', 1)]),
+    ]);
+    expect(keysOf((JSON.parse(byRegion.stdout) as LinksJson).links)).toEqual(
+      pl.sim.world
+        .links('cn-beijing')
+        .map((l) => `${l.vpcId}/${l.instanceId}`)
+        .sort(),
+    );
+    expect(keysOf((JSON.parse(byVpc.stdout) as LinksJson).links)).toEqual(
+      pl.sim.world
+        .links('cn-beijing', vpc('cn-beijing', 1))
+        .map((l) => `${l.vpcId}/${l.instanceId}`)
+        .sort(),
+    );
+  });
+
+  it('events: baseline plus the two changes (text and JSON, filters)', async () => {
+    const [all, changedVpc, text, since] = await Promise.all([
+      cli(['events', '--json']),
+      cli(['events', '--json', '--vpc', vpc()]),
+      cli(['events']),
+      cli(['events', '--json', '--since', between]),
+    ]);
+    for (const r of [all, changedVpc, text, since]) expect(r.code, r.stderr).toBe(0);
+    type Ev = { events: { change: string; baseline: boolean; vpcId: string }[]; count: number };
+    const allJson = JSON.parse(all.stdout) as Ev;
+    expect(allJson.count).toBe(firstRound.length + 2);
+    expect(allJson.events.filter((e) => e.baseline)).toHaveLength(firstRound.length);
+    const sinceJson = JSON.parse(since.stdout) as Ev;
+    expect(sinceJson.events.map((e) => e.change).sort()).toEqual(['added', 'removed']);
+    expect((JSON.parse(changedVpc.stdout) as Ev).events.every((e) => e.vpcId === vpc())).toBe(true);
+    expect(text.stdout).toContain(`${firstRound.length + 2} event(s)`);
+    expect(text.stdout).toContain('added (baseline)');
+  });
+
+  it('sync --once --region and --vpc sync only those targets', async () => {
+    const [byRegion, byVpc] = await Promise.all([
+      cli(['sync', '--once', '--json', '--region', 'cn-beijing']),
+      cli(['sync', '--once', '--json', '--vpc', vpc('cn-hangzhou', 2)]),
+    ]);
+    expect(byRegion.code, byRegion.stderr).toBe(0);
+    expect(byVpc.code, byVpc.stderr).toBe(0);
+    const r = JSON.parse(byRegion.stdout) as SyncJson;
+    expect(r.regions).toEqual(['cn-beijing']);
+    expect(r.targets.map((t) => t.target.vpcId).sort()).toEqual([...vpcs('cn-beijing')].sort());
+    const v = JSON.parse(byVpc.stdout) as SyncJson;
+    expect(v.targets.map((t) => t.target.vpcId)).toEqual([vpc('cn-hangzhou', 2)]);
+  });
+
+  it('a failing target: exit 1, the error code in the summary (text and JSON)', async () => {
+    const bad = vpc('cn-beijing', 0);
+    pl.sim.setFaults({ failVpcs: { [bad]: 'Forbidden.RAM' } });
+    const text = await cli(['sync', '--once']);
+    expect(text.code, text.stderr).toBe(1);
+    noStack(text);
+    const line = text.stdout.split('\n').find((l) => l.includes(bad));
+    expect(line).toMatch(/failed/);
+    expect(line).toContain('Forbidden.RAM');
+    expect(text.stdout).toContain('6 target(s): 5 ok, 1 failed');
+    // Log lines (the sync's warnings) go to stderr; stdout is the summary alone.
+    expect(text.stdout).not.toMatch(/^\{/m);
+    expect(text.stderr).toContain('Forbidden.RAM');
+
+    const json = await cli(['sync', '--once', '--json']);
+    expect(json.code, json.stderr).toBe(1);
+    // stdout is the JSON document alone, even when the sync logs warnings.
+    const out = JSON.parse(json.stdout) as SyncJson;
+    expect(out.ok).toBe(false);
+    const failed = out.targets.filter((t) => t.status === 'failed');
+    expect(failed.map((t) => t.target.vpcId)).toEqual([bad]);
+    expect(failed[0]?.error).toContain('Forbidden.RAM');
+  });
+
+  it('status: per target, text and JSON, with the last error', async () => {
+    const [text, json] = await Promise.all([cli(['status']), cli(['status', '--json'])]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(json.code, json.stderr).toBe(0);
+    const bad = vpc('cn-beijing', 0);
+    type St = {
+      targets: { vpcId: string; consecutiveFailures: number; lastErrorCode: string | null; stale: boolean }[];
+    };
+    const out = JSON.parse(json.stdout) as St;
+    expect(out.targets.map((t) => t.vpcId).sort()).toEqual(allVpcs().sort());
+    expect(out.targets.find((t) => t.vpcId === bad)).toMatchObject({
+      consecutiveFailures: 2,
+      lastErrorCode: 'Forbidden.RAM',
+    });
+    expect(out.targets.filter((t) => t.vpcId !== bad).every((t) => t.consecutiveFailures === 0)).toBe(true);
+    expect(out.targets.every((t) => !t.stale)).toBe(true);
+    expect(text.stdout.split('\n').find((l) => l.includes(bad))).toContain('Forbidden.RAM');
+    expect(text.stdout).toContain('6 target(s), 0 stale');
+  });
+
+  it('a trace-level sync --once prints no secret', async () => {
+    const r = await cli(['sync', '--once', '--vpc', vpc()], { LOG_LEVEL: 'trace' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(pl.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
+  });
+});
+
+describe('usage errors: exit 2, one message naming the problem, no stack trace', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
+    ['unknown flag', ['links', '--frob'], /unknown option '--frob'/],
+    ['sync without --once', ['sync'], /--once is required/],
+    ['--at yesterday', ['links', '--at', 'yesterday'], /--at.*yesterday.*ISO-8601/],
+    ['--region Hangzhou', ['sync', '--once', '--region', 'Hangzhou'], /--region.*Hangzhou.*region id/],
+    ['--since 12:00', ['events', '--since', '12:00'], /--since.*12:00/],
+    ['--limit 0', ['events', '--limit', '0'], /--limit.*whole number/],
+    ['--role nope', ['start', '--role', 'nope'], /--role.*nope/],
+  ];
+  it('bad commands, flags and values', async () => {
+    const results = await Promise.all(cases.map(([, args]) => cli(args)));
+    cases.forEach(([name, , message], i) => {
+      const r = results[i] as CliResult;
+      expect(r.code, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, name).toMatch(message);
+      noStack(r);
+    });
+  });
+
+  it('a region that is not configured', async () => {
+    const r = await cli(['sync', '--once', '--region', 'cn-shanghai']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(expectOneLine(r)).toMatch(/region cn-shanghai is not configured/);
+  });
+
+  it('no command prints the help and exits 2', async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('Usage: classiclink-sync');
+  });
+});
+
+describe('--help', () => {
+  it('on the root and every command: exit 0, usage on stdout, nothing on stderr', async () => {
+    const commands = [undefined, ...COMMANDS];
+    const results = await Promise.all(commands.map((c) => cli(c ? [c, '--help'] : ['--help'])));
+    commands.forEach((c, i) => {
+      const r = results[i] as CliResult;
+      expect(r.code, `${c ?? 'root'} --help: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain(`Usage: classiclink-sync${c ? ` ${c}` : ''}`);
+      expect(r.stderr).toBe('');
+    });
+  });
+});
+
+describe('configuration and dependency errors: exit 1, one line', () => {
+  it('SYNC_INTERVAL=5x names the variable', async () => {
+    const commands = [['status'], ['sync', '--once'], ['start', '--role', 'scheduler']];
+    for (const r of await Promise.all(commands.map((args) => cli(args, { SYNC_INTERVAL: '5x' })))) {
+      expect(r.code, r.stderr).toBe(1);
+      expect(expectOneLine(r)).toMatch(/SYNC_INTERVAL: expected a duration/);
+    }
+  });
+
+  it('a missing AccessKey for a command that calls the API', async () => {
+    const r = await runCli(['sync', '--once'], {
+      ...pl.childEnv,
+      ALIBABA_CLOUD_ACCESS_KEY_ID: '',
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: '',
+    });
+    expect(r.code).toBe(1);
+    expect(expectOneLine(r)).toMatch(/ALIBABA_CLOUD_ACCESS_KEY_ID: required/);
+  });
+
+  it('Postgres unreachable: one line telling how to start it, the password not shown', async () => {
+    const url = 'postgres://postgres:pg-password-xyz@127.0.0.1:1/classiclink';
+    const commands = [['status'], ['links'], ['sync', '--once'], ['migrate']];
+    for (const r of await Promise.all(commands.map((args) => cli(args, { DATABASE_URL: url })))) {
+      expect(r.code, r.stderr).toBe(1);
+      const line = expectOneLine(r);
+      expect(line).toMatch(/cannot reach Postgres at .*127\.0\.0\.1:1/);
+      expect(line).toContain('start it with');
+      expect(line).not.toContain('pg-password-xyz');
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('Redis unreachable: one line telling how to start it', async () => {
+    const r = await cli(['sync', '--once'], { REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.code, r.stderr).toBe(1);
+    const line = expectOneLine(r);
+    expect(line).toMatch(/cannot reach Redis/);
+    expect(line).toContain('start it with');
+  });
+});
