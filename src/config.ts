@@ -277,15 +277,14 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
   return Object.freeze({ ...env, regions: Object.freeze(regions) });
 }
 
-/** Checks what commands that call the API need, with the same one-line quality of error. */
+/**
+ * Checks what commands that call the API need, with the same one-line quality of error. The
+ * credentials themselves are resolved (and their absence reported) by the credential chain.
+ */
 export function requireApiConfig(config: Config): void {
-  const problems: string[] = [];
-  if (config.regions.length === 0)
-    problems.push('SYNC_REGIONS: required (or SYNC_TARGETS), e.g. cn-hangzhou');
-  if (config.ALIBABA_CLOUD_ACCESS_KEY_ID === undefined) {
-    problems.push(
-      'ALIBABA_CLOUD_ACCESS_KEY_ID: required (with ALIBABA_CLOUD_ACCESS_KEY_SECRET) to call the API',
+  if (config.ACCOUNTS_FILE === undefined && config.regions.length === 0) {
+    throw new ConfigError(
+      'invalid configuration: SYNC_REGIONS: required (or SYNC_TARGETS or ACCOUNTS_FILE), e.g. cn-hangzhou',
     );
   }
-  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

@@ -10,7 +10,7 @@ import type { CredentialsProvider } from './credentials.js';
 import { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { databaseName, migrateDatabase, quoteIdent } from './migrate.js';
-import { openDatabase, openEcs, openMessaging, startScheduler, startWorkers } from './service.js';
+import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from './service.js';
 import { type SimulatorKey, startSimulator } from './simulator/index.js';
 import { type ChangesNotification, DEFAULT_NOTIFY_CHANNEL, type Store } from './store.js';
 
@@ -103,8 +103,13 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     });
     await listener.query(`LISTEN ${quoteIdent(DEFAULT_NOTIFY_CHANNEL)}`);
 
-    const { source } = openEcs(config, deps.credentialsFor(key), msg.limiter, log, lifecycle);
-    const workers = startWorkers(config, { ...db, ...msg, source, log }, lifecycle);
+    const account = openAccount(
+      config,
+      { name: config.SYNC_ACCOUNT, regions, credentials: deps.credentialsFor(key) },
+      { redis: msg.redis, log },
+      lifecycle,
+    );
+    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
     await workers.ready();
     io.stdout.write(
       [
@@ -116,7 +121,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
         '',
       ].join('\n'),
     );
-    await startScheduler(config, msg.queues, log, lifecycle);
+    await startScheduler(config, msg.queues, [account], log, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;
     const elapsed = new Promise<void>((resolve) => {

@@ -3,20 +3,37 @@
  * clients, wires the modules into the command actions, and owns the process: signals and exit
  * codes. Nothing else calls process.exit or installs signal handlers.
  */
-
-import { type CliActions, type CliIo, runCli } from './cli.js';
+import { homedir } from 'node:os';
+import { accountCredentials, describeAccount, resolveAccounts } from './accounts.js';
+import { createAlertDispatcher } from './alerts.js';
+import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig } from './config.js';
-import { envCredentialsProvider, staticCredentialsProvider } from './credentials.js';
+import { staticCredentialsProvider } from './credentials.js';
 import { runDemo } from './demo.js';
 import { coerceError } from './errors.js';
+import { createHttpServer } from './http.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, storeCollectors } from './metrics.js';
 import { migrateDatabase } from './migrate.js';
 import { checkPostgres, checkRedis } from './preflight.js';
 import { printEvents, printHistory, printLinks, printStatus } from './report.js';
-import { openDatabase, openEcs, openMessaging, startScheduler, startWorkers } from './service.js';
+import { startRetention } from './retention.js';
+import {
+  type AccountRuntime,
+  configuredChannels,
+  type Database,
+  type Messaging,
+  openAccount,
+  openDatabase,
+  openMessaging,
+  readinessProbes,
+  startScheduler,
+  startWorkers,
+} from './service.js';
 import { describeSimulator, loadKeysFromEnv, startSimulator } from './simulator/index.js';
+import { startStalenessMonitor } from './staleness.js';
 import { syncOnce } from './sync-once.js';
 
 interface Process {
@@ -28,7 +45,9 @@ interface Process {
   onForce(fn: () => void): void;
 }
 
-function makeLogger(config: Config, io: Process['io']): Logger {
+function makeLogger(config: Config, io: Process['io'], toStderr = false): Logger {
+  // Commands whose stdout is a report (sync --once) log to stderr so the report stays parseable.
+  if (toStderr && !io.isTTY) return createLogger({ level: config.LOG_LEVEL, destination: process.stderr });
   return createLogger({ level: config.LOG_LEVEL, pretty: io.isTTY });
 }
 
@@ -41,6 +60,59 @@ async function withLifecycle(log: Logger, fn: (lifecycle: Lifecycle) => Promise<
       log.warn({ resource: name, err: String(err) }, 'error while closing'),
     );
   }
+}
+
+/** The account whose rows the read commands and API show: all of them with ACCOUNTS_FILE. */
+const readAccount = (c: Config): string | undefined => (c.ACCOUNTS_FILE ? undefined : c.SYNC_ACCOUNT);
+
+/**
+ * Builds every configured account's API side and checks its credentials resolve now, so a
+ * missing or broken credential source stops the process at start with one line.
+ */
+async function openAccounts(
+  c: Config,
+  env: Process['env'],
+  msg: Messaging,
+  log: Logger,
+  lifecycle: Lifecycle,
+  onCall?: Parameters<typeof openAccount>[2]['onCall'],
+): Promise<AccountRuntime[]> {
+  const specs = await resolveAccounts(c, env);
+  const runtimes: AccountRuntime[] = [];
+  for (const spec of specs) {
+    const credentials = accountCredentials(spec, {
+      env,
+      homeDir: homedir(),
+      log: log.child({ component: 'credentials', account: spec.name }),
+    });
+    await credentials.get(lifecycle.signal);
+    log.info({ account: describeAccount(spec), credentials: credentials.name }, 'account ready');
+    runtimes.push(
+      openAccount(
+        c,
+        { name: spec.name, regions: spec.regions, targets: spec.targets, credentials, maxQps: spec.maxQps },
+        { redis: msg.redis, log, onCall },
+        lifecycle,
+      ),
+    );
+  }
+  return runtimes;
+}
+
+async function prepare(c: Config, log: Logger): Promise<void> {
+  await checkPostgres(c.DATABASE_URL);
+  await checkRedis(c.REDIS_URL);
+  await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+}
+
+function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
+  const dispatcher = createAlertDispatcher({
+    store: db.store,
+    channels: c,
+    log: log.child({ component: 'alerts' }),
+  });
+  lifecycle.add('alert dispatcher', () => dispatcher.close());
+  return dispatcher;
 }
 
 export function createActions(proc: Process): CliActions {
@@ -57,24 +129,92 @@ export function createActions(proc: Process): CliActions {
 
     async start({ roles }) {
       const c = config();
-      if (roles.includes('worker')) requireApiConfig(c);
+      const has = (r: Role) => roles.includes(r);
+      if (has('worker') || has('scheduler')) requireApiConfig(c);
       const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      await checkRedis(c.REDIS_URL);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await prepare(c, log);
       return withLifecycle(log, async (lifecycle) => {
-        proc.onForce(() => {
-          log.error('second signal: exiting without draining');
-        });
+        proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
-        if (roles.includes('worker')) {
-          const { source } = openEcs(c, envCredentialsProvider(proc.env), msg.limiter, log, lifecycle);
-          const workers = startWorkers(c, { ...db, ...msg, source, log }, lifecycle);
+        const metrics = createMetrics({
+          log,
+          collect: storeCollectors({
+            store: db.store,
+            account: readAccount(c),
+            queueDepth: () => msg.queues.depth(),
+          }),
+        });
+        // The HTTP server comes up first (so /healthz answers during start-up) and closes last.
+        if (has('http')) {
+          const server = createHttpServer({
+            host: c.HTTP_HOST,
+            port: c.HTTP_PORT,
+            token: c.HTTP_TOKEN,
+            log: log.child({ component: 'http' }),
+            metrics,
+            ready: readinessProbes(c, db, msg, log, lifecycle),
+            store: db.store,
+            account: readAccount(c),
+            queues: [msg.queues.plan, msg.queues.sync],
+            staleAfterMs: c.ALERT_STALE_AFTER,
+          });
+          lifecycle.add('http server', () => server.close());
+          const { url } = await server.listen();
+          log.info({ url }, 'HTTP server listening');
+        }
+        let accounts: AccountRuntime[] = [];
+        if (has('worker') || has('scheduler')) {
+          accounts = await openAccounts(c, proc.env, msg, log, lifecycle, (e) => metrics.apiCall(e));
+        }
+        if (has('worker')) {
+          const workers = startWorkers(
+            c,
+            {
+              ...db,
+              ...msg,
+              accounts,
+              log,
+              onSyncDone: (r, err, durationMs) => {
+                if (err !== undefined || !r) {
+                  metrics.scanFinished({ status: 'failed', durationMs });
+                  return;
+                }
+                metrics.scanFinished({
+                  status: r.outcome === 'applied' ? 'succeeded' : r.outcome,
+                  durationMs,
+                });
+                if (r.outcome === 'applied') metrics.eventsRecorded({ added: r.added, removed: r.removed });
+              },
+            },
+            lifecycle,
+          );
           await workers.ready();
         }
-        if (roles.includes('scheduler')) await startScheduler(c, msg.queues, log, lifecycle);
-        log.info({ roles, regions: c.regions, account: c.SYNC_ACCOUNT }, 'classiclink-sync started');
+        if (has('alerts')) {
+          const dispatcher = alertDispatcher(c, db, log, lifecycle);
+          const loop = dispatcher.run(lifecycle.signal);
+          lifecycle.add('alert loop', () => loop.catch(() => {}));
+        }
+        if (has('scheduler')) {
+          await startScheduler(c, msg.queues, accounts, log, lifecycle);
+          const monitor = startStalenessMonitor({
+            store: db.store,
+            channels: configuredChannels(c),
+            staleAfterMs: c.ALERT_STALE_AFTER,
+            everyMs: Math.min(60_000, Math.max(1_000, Math.round(c.ALERT_STALE_AFTER / 10))),
+            log,
+          });
+          lifecycle.add('staleness monitor', () => monitor.stop());
+          if (c.EVENT_RETENTION !== undefined) {
+            const retention = startRetention({ store: db.store, retainMs: c.EVENT_RETENTION, log });
+            lifecycle.add('retention', () => retention.stop());
+          }
+        }
+        log.info(
+          { roles, accounts: accounts.map((a) => ({ name: a.name, regions: a.regions })) },
+          'classiclink-sync started',
+        );
         await proc.stopRequested;
         log.info({ drainMs: c.SHUTDOWN_TIMEOUT }, 'stopping: draining running jobs');
         return 0;
@@ -84,23 +224,26 @@ export function createActions(proc: Process): CliActions {
     async syncOnce(opts) {
       const c = config();
       requireApiConfig(c);
-      // stdout is the report (`--json` must parse): log lines go to stderr unless a person is
-      // watching a terminal.
-      const log = createLogger({
-        level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
-        pretty: proc.io.isTTY,
-        destination: proc.io.isTTY ? undefined : proc.io.stderr,
-      });
-      await checkPostgres(c.DATABASE_URL);
-      await checkRedis(c.REDIS_URL);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      const log = makeLogger(c, proc.io, true);
+      await prepare(c, log);
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
-        const { source } = openEcs(c, envCredentialsProvider(proc.env), msg.limiter, log, lifecycle);
-        const workers = startWorkers(c, { ...db, ...msg, source, log }, lifecycle);
+        const accounts = await openAccounts(c, proc.env, msg, log, lifecycle);
+        const workers = startWorkers(c, { ...db, ...msg, accounts, log }, lifecycle);
         await workers.ready();
-        return syncOnce({ config: c, queues: msg.queues, io: proc.io, signal: lifecycle.signal }, opts);
+        const channels = configuredChannels(c);
+        const dispatcher = channels.length > 0 ? alertDispatcher(c, db, log, lifecycle) : undefined;
+        return syncOnce(
+          {
+            accounts,
+            queues: msg.queues,
+            io: proc.io,
+            signal: lifecycle.signal,
+            deliverAlerts: dispatcher ? (runIds) => dispatcher.deliverRuns(runIds, 30_000) : undefined,
+          },
+          opts,
+        );
       });
     },
 
@@ -110,7 +253,7 @@ export function createActions(proc: Process): CliActions {
       await checkPostgres(c.DATABASE_URL);
       return withLifecycle(log, async (lifecycle) => {
         const { store } = openDatabase(c, log, lifecycle);
-        return printLinks(store, c.SYNC_ACCOUNT, opts, proc.io);
+        return printLinks(store, readAccount(c), opts, proc.io);
       });
     },
 
@@ -120,7 +263,7 @@ export function createActions(proc: Process): CliActions {
       await checkPostgres(c.DATABASE_URL);
       return withLifecycle(log, async (lifecycle) => {
         const { store } = openDatabase(c, log, lifecycle);
-        return printEvents(store, c.SYNC_ACCOUNT, opts, proc.io);
+        return printEvents(store, readAccount(c), opts, proc.io);
       });
     },
 
@@ -130,7 +273,7 @@ export function createActions(proc: Process): CliActions {
       await checkPostgres(c.DATABASE_URL);
       return withLifecycle(log, async (lifecycle) => {
         const { store } = openDatabase(c, log, lifecycle);
-        return printHistory(store, c.SYNC_ACCOUNT, opts, proc.io);
+        return printHistory(store, readAccount(c), opts, proc.io);
       });
     },
 
@@ -140,12 +283,11 @@ export function createActions(proc: Process): CliActions {
       await checkPostgres(c.DATABASE_URL);
       return withLifecycle(log, async (lifecycle) => {
         const { store } = openDatabase(c, log, lifecycle);
-        return printStatus(store, c, opts, proc.io);
+        return printStatus(store, c, readAccount(c), opts, proc.io);
       });
     },
 
     async simulate(opts) {
-      const envKeys = loadKeysFromEnv(proc.env);
       const sim = await startSimulator({
         host: opts.host,
         port: opts.port,
@@ -155,7 +297,7 @@ export function createActions(proc: Process): CliActions {
         linksPerVpc: opts.links,
         unlinkedPerRegion: opts.unlinked,
         worldFile: opts.world,
-        keys: envKeys,
+        keys: loadKeysFromEnv(proc.env),
         faults: {
           latencyMs: opts.latencyMs,
           throttleRate: opts.throttleRate,

@@ -25,7 +25,7 @@ async function fanOut<T>(
 
 export async function printLinks(
   store: Pick<Store, 'listLinks'>,
-  account: string,
+  account: string | undefined,
   opts: LinksOptions,
   io: CliIo,
 ): Promise<number> {
@@ -33,7 +33,12 @@ export async function printLinks(
     store.listLinks({ account, regionId, vpcId, at: opts.at }),
   );
   if (opts.json) {
-    json(io.stdout, { account, at: opts.at?.toISOString() ?? null, count: rows.length, links: rows });
+    json(io.stdout, {
+      account: account ?? null,
+      at: opts.at?.toISOString() ?? null,
+      count: rows.length,
+      links: rows,
+    });
     return 0;
   }
   io.stdout.write(
@@ -48,7 +53,7 @@ export async function printLinks(
 
 export async function printEvents(
   store: Pick<Store, 'listEvents'>,
-  account: string,
+  account: string | undefined,
   opts: EventsOptions,
   io: CliIo,
 ): Promise<number> {
@@ -73,7 +78,7 @@ export async function printEvents(
     .sort((a, b) => a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id))
     .slice(-opts.limit);
   if (opts.json) {
-    json(io.stdout, { account, count: rows.length, events: rows });
+    json(io.stdout, { account: account ?? null, count: rows.length, events: rows });
     return 0;
   }
   io.stdout.write(
@@ -96,11 +101,12 @@ export async function printEvents(
 export async function printStatus(
   store: Pick<Store, 'listTargets'>,
   config: Config,
+  account: string | undefined,
   opts: { json: boolean },
   io: CliIo,
   now: Date = new Date(),
 ): Promise<number> {
-  const targets = await store.listTargets({ account: config.SYNC_ACCOUNT });
+  const targets = await store.listTargets({ account });
   const rows = targets.map((t) => {
     const last = t.lastSuccessAt?.getTime();
     const ageMs = last === undefined ? undefined : now.getTime() - last;
@@ -108,7 +114,7 @@ export async function printStatus(
     return { ...t, secondsSinceSuccess: ageMs === undefined ? null : Math.round(ageMs / 1000), stale };
   });
   if (opts.json) {
-    json(io.stdout, { account: config.SYNC_ACCOUNT, staleAfterMs: config.ALERT_STALE_AFTER, targets: rows });
+    json(io.stdout, { account: account ?? null, staleAfterMs: config.ALERT_STALE_AFTER, targets: rows });
     return 0;
   }
   io.stdout.write(
@@ -135,7 +141,7 @@ export async function printStatus(
 
 export async function printHistory(
   store: Pick<Store, 'listEvents' | 'listLinks'>,
-  account: string,
+  account: string | undefined,
   opts: HistoryOptions,
   io: CliIo,
 ): Promise<number> {
@@ -151,7 +157,7 @@ export async function printHistory(
   ).filter((l) => opts.instance === undefined || l.instanceId === opts.instance);
   const subject = opts.instance ? `instance ${opts.instance}` : `VPC ${opts.vpc}`;
   if (opts.json) {
-    json(io.stdout, { account, subject: opts.instance ?? opts.vpc, events, linkedNow: now });
+    json(io.stdout, { account: account ?? null, subject: opts.instance ?? opts.vpc, events, linkedNow: now });
     return 0;
   }
   if (events.length === 0) {

@@ -9,12 +9,13 @@ import pg from 'pg';
 import { classicLinkSource } from './classiclink-source.js';
 import type { Config, Target } from './config.js';
 import type { CredentialsProvider } from './credentials.js';
-import { createEcsClient, type EcsClient } from './ecs-client.js';
+import { type CallEvent, createEcsClient, type EcsClient } from './ecs-client.js';
+import { FatalError } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import { type ApiLimiter, createRedisLimiter } from './limiter.js';
 import type { Logger } from './log.js';
 import { runPlan } from './plan.js';
-import { createQueues, type Queues, startWorker } from './queues.js';
+import { createQueues, type Queues, type SyncJobResult, startWorker } from './queues.js';
 import { keepSchedules, reconcileSchedules } from './scheduler.js';
 import type { LinkSource } from './source.js';
 import { createStore, type Store } from './store.js';
@@ -59,7 +60,6 @@ export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle):
 export interface Messaging {
   redis: Redis;
   queues: Queues;
-  limiter: ApiLimiter;
 }
 
 export function openMessaging(
@@ -79,24 +79,51 @@ export function openMessaging(
   });
   const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX, ...tuning });
   lifecycle.add('queues', () => queues.close());
-  const limiter = createRedisLimiter({
-    redis,
-    account: config.SYNC_ACCOUNT,
-    qps: config.API_MAX_QPS,
-    keyPrefix: `{${config.QUEUE_PREFIX}}`,
-  });
-  return { redis, queues, limiter };
+  return { redis, queues };
 }
 
-export function openEcs(
+/** One account as the workers and the scheduler see it. */
+export interface AccountRuntime {
+  name: string;
+  regions: readonly string[];
+  /** Explicit targets; without them every VPC of each region is discovered. */
+  targets: readonly Target[] | undefined;
+  source: LinkSource;
+  ecs: EcsClient;
+}
+
+export interface AccountSetup {
+  name: string;
+  regions: readonly string[];
+  targets?: readonly Target[] | undefined;
+  credentials: CredentialsProvider;
+  /** This account's API_MAX_QPS. Default: the config's. */
+  maxQps?: number | undefined;
+}
+
+/** The single account of SYNC_ACCOUNT / SYNC_REGIONS / SYNC_TARGETS (no ACCOUNTS_FILE). */
+export function singleAccount(config: Config, credentials: CredentialsProvider): AccountSetup {
+  return { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS, credentials };
+}
+
+/**
+ * An account's API side: its own fleet-wide limiter (keys carry the account, so accounts never
+ * share a budget) and its own ECS client over its credentials.
+ */
+export function openAccount(
   config: Config,
-  credentials: CredentialsProvider,
-  limiter: ApiLimiter,
-  log: Logger,
+  setup: AccountSetup,
+  deps: { redis: Redis; log: Logger; onCall?: ((e: CallEvent) => void) | undefined },
   lifecycle: Lifecycle,
-): { ecs: EcsClient; source: LinkSource } {
+): AccountRuntime {
+  const limiter: ApiLimiter = createRedisLimiter({
+    redis: deps.redis,
+    account: setup.name,
+    qps: setup.maxQps ?? config.API_MAX_QPS,
+    keyPrefix: `{${config.QUEUE_PREFIX}}`,
+  });
   const ecs = createEcsClient({
-    credentials,
+    credentials: setup.credentials,
     signature: config.API_SIGNATURE,
     ecsEndpoint: config.ECS_ENDPOINT,
     vpcEndpoint: config.VPC_ENDPOINT,
@@ -105,11 +132,18 @@ export function openEcs(
     limiter,
     onCall: (e) => {
       if (e.code.startsWith('Throttling')) void limiter.throttled({ regionId: e.regionId, action: e.action });
+      deps.onCall?.(e);
     },
-    log: log.child({ component: 'ecs' }),
+    log: deps.log.child({ component: 'ecs', account: setup.name }),
   });
-  lifecycle.add('ecs client', () => ecs.close());
-  return { ecs, source: classicLinkSource(ecs) };
+  lifecycle.add(`ecs client ${setup.name}`, () => ecs.close());
+  return {
+    name: setup.name,
+    regions: setup.regions,
+    targets: setup.targets,
+    source: classicLinkSource(ecs),
+    ecs,
+  };
 }
 
 export interface WorkerSet {
@@ -119,15 +153,31 @@ export interface WorkerSet {
 /** Starts the plan and sync workers of this process. */
 export function startWorkers(
   config: Config,
-  deps: { store: Store; queues: Queues; redis: Redis; source: LinkSource; log: Logger },
+  deps: {
+    store: Store;
+    queues: Queues;
+    redis: Redis;
+    accounts: readonly AccountRuntime[];
+    log: Logger;
+    /** Replaces an account's link source (tests inject behaviour between pages). */
+    wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
+    onSyncDone?: ((r: SyncJobResult | undefined, err: unknown, durationMs: number) => void) | undefined;
+  },
   lifecycle: Lifecycle,
   tuning: { stalledIntervalMs?: number; lockDurationMs?: number } = {},
 ): WorkerSet {
-  const sourceFor = (account: string): LinkSource => {
-    if (account !== config.SYNC_ACCOUNT) throw new Error(`no credentials configured for account ${account}`);
-    return deps.source;
+  const byName = new Map(
+    deps.accounts.map((a) => [
+      a.name,
+      { ...a, source: deps.wrapSource ? deps.wrapSource(a.source) : a.source },
+    ]),
+  );
+  const accountOf = (name: string) => {
+    const a = byName.get(name);
+    // A job for an account this process has no credentials for (config changed under a queue).
+    if (!a) throw new FatalError(`no credentials configured for account ${name}`, { code: 'UnknownAccount' });
+    return a;
   };
-  const explicit: readonly Target[] | undefined = config.SYNC_TARGETS;
   const common = {
     connection: deps.redis,
     prefix: config.QUEUE_PREFIX,
@@ -141,8 +191,8 @@ export function startWorkers(
     (data, ctx) =>
       runPlan(
         {
-          sourceFor,
-          explicitTargets: () => explicit,
+          sourceFor: (name) => accountOf(name).source,
+          explicitTargets: (name) => accountOf(name).targets,
           store: deps.store,
           enqueueSync: (targets) => deps.queues.enqueueSync(targets),
         },
@@ -153,11 +203,25 @@ export function startWorkers(
   const channels = configuredChannels(config);
   const sync = startWorker(
     'sync',
-    (data, ctx) =>
-      runSync(
-        { sourceFor, store: deps.store, channels, alertOnBaseline: config.ALERT_ON_BASELINE },
-        { target: data, jobId: ctx.jobId, attempt: ctx.attempt, signal: ctx.signal, log: ctx.log },
-      ),
+    async (data, ctx) => {
+      const started = Date.now();
+      try {
+        const result = await runSync(
+          {
+            sourceFor: (name) => accountOf(name).source,
+            store: deps.store,
+            channels,
+            alertOnBaseline: config.ALERT_ON_BASELINE,
+          },
+          { target: data, jobId: ctx.jobId, attempt: ctx.attempt, signal: ctx.signal, log: ctx.log },
+        );
+        deps.onSyncDone?.(result, undefined, Date.now() - started);
+        return result;
+      } catch (err) {
+        deps.onSyncDone?.(undefined, err, Date.now() - started);
+        throw err;
+      }
+    },
     { ...common, concurrency: config.SYNC_CONCURRENCY },
   );
   // Registered after the queues, so released before them: workers drain first.
@@ -170,10 +234,11 @@ export function startWorkers(
 export async function startScheduler(
   config: Config,
   queues: Queues,
+  accounts: readonly { name: string; regions: readonly string[] }[],
   log: Logger,
   lifecycle: Lifecycle,
 ): Promise<void> {
-  const specs = [{ account: config.SYNC_ACCOUNT, regions: config.regions }];
+  const specs = accounts.map((a) => ({ account: a.name, regions: a.regions }));
   const keeper = keepSchedules(
     () => reconcileSchedules(queues, specs, config.SYNC_INTERVAL, log.child({ component: 'scheduler' })),
     Math.min(config.SYNC_INTERVAL, 60_000),
@@ -181,4 +246,39 @@ export async function startScheduler(
   );
   lifecycle.add('scheduler', () => keeper.stop());
   await keeper.first;
+}
+
+/**
+ * Readiness probes for /readyz. Redis is asked over a connection of its own that fails fast
+ * (the shared one queues commands until Redis returns), Postgres over a one-connection pool of its
+ * own (the shared pool may be busy with sync jobs).
+ */
+export function readinessProbes(
+  config: Config,
+  _db: Database,
+  msg: Messaging,
+  log: Logger,
+  lifecycle: Lifecycle,
+): { postgres(): Promise<void>; redis(): Promise<void> } {
+  const probePool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max: 1,
+    connectionTimeoutMillis: 2_000,
+  });
+  probePool.on('error', () => {});
+  probePool.on('connect', (client) => client.on('error', () => {}));
+  lifecycle.add('readiness pool', () => probePool.end());
+  const probeRedis = msg.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  probeRedis.on('error', (err) => log.debug({ err: err.message }, 'readiness Redis connection error'));
+  lifecycle.add('readiness redis', async () => {
+    await probeRedis.quit().catch(() => probeRedis.disconnect());
+  });
+  return {
+    postgres: async () => {
+      await probePool.query('SELECT 1');
+    },
+    redis: async () => {
+      await probeRedis.ping();
+    },
+  };
 }

@@ -5,10 +5,13 @@
  */
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { applyScan } from './store/apply-scan.js';
+import { outboxVerbs } from './store/outbox.js';
 import { activeLinks, getRun, listEvents, listLinks, listTargets } from './store/read.js';
+import { pruneHistory } from './store/retention.js';
 import { failRun, startRun, syncTargetList } from './store/runs.js';
 import type { Store, StoreDeps } from './store/types.js';
 
+export { DEFAULT_OUTBOX_NOTIFY_CHANNEL } from './store/outbox.js';
 export type * from './store/types.js';
 
 /** Default Postgres NOTIFY channel for applied changes. */
@@ -28,5 +31,7 @@ export function createStore(deps: StoreDeps): Store {
     listTargets: (filter) => listTargets(read, filter),
     getRun: (runId) => getRun(read, runId),
     syncTargetList: (input) => syncTargetList(full, input),
+    pruneHistory: (input) => pruneHistory(full, input),
+    ...outboxVerbs(full),
   };
 }

@@ -4,7 +4,6 @@
  * the caller) do the work, alongside any service workers on the same Redis.
  */
 import type { CliIo, SyncOnceOptions } from './cli.js';
-import type { Config } from './config.js';
 import { coerceError } from './errors.js';
 import { table } from './format.js';
 import type { Queues, SyncJobResult } from './queues.js';
@@ -18,34 +17,43 @@ export interface TargetOutcome {
 }
 
 export interface SyncOnceDeps {
-  config: Config;
+  accounts: readonly { name: string; regions: readonly string[] }[];
   queues: Pick<Queues, 'enqueuePlan' | 'waitFor'>;
   io: CliIo & { isTTY: boolean };
   signal: AbortSignal;
+  /** Delivers the alerts of these runs before exit (bounded); undefined when no channel is configured. */
+  deliverAlerts?:
+    | ((runIds: string[]) => Promise<{ delivered: number; pending: number; dead: number }>)
+    | undefined;
 }
 
 export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promise<number> {
-  const { config, queues, io } = deps;
-  const unknown = opts.regions.filter((r) => !config.regions.includes(r));
+  const { queues, io } = deps;
+  const configured = [...new Set(deps.accounts.flatMap((a) => a.regions))];
+  const unknown = opts.regions.filter((r) => !configured.includes(r));
   if (unknown.length > 0) {
     io.stderr.write(
-      `classiclink-sync sync: region ${unknown.join(', ')} is not configured (SYNC_REGIONS: ${config.regions.join(', ')})\n`,
+      `classiclink-sync sync: region ${unknown.join(', ')} is not configured (regions: ${configured.join(', ')})\n`,
     );
     return 2;
   }
-  const regions = opts.regions.length > 0 ? opts.regions : [...config.regions];
+  const wanted = (r: string) => opts.regions.length === 0 || opts.regions.includes(r);
+  const plans = deps.accounts.flatMap((a) =>
+    a.regions.filter(wanted).map((regionId) => ({ account: a.name, regionId })),
+  );
+  const regions = [...new Set(plans.map((p) => p.regionId))];
   const only = opts.vpcs.length > 0 ? opts.vpcs : undefined;
 
   const planned: { target: TargetRef; jobId: string }[] = [];
   const planErrors: string[] = [];
   await Promise.all(
-    regions.map(async (regionId) => {
+    plans.map(async ({ account, regionId }) => {
       try {
-        const jobId = await queues.enqueuePlan({ account: config.SYNC_ACCOUNT, regionId, only });
+        const jobId = await queues.enqueuePlan({ account, regionId, only });
         const result = await queues.waitFor('plan', jobId);
         planned.push(...result.targets);
       } catch (err) {
-        planErrors.push(`${regionId}: ${coerceError(err).message}`);
+        planErrors.push(`${account}/${regionId}: ${coerceError(err).message}`);
       }
     }),
   );
@@ -83,9 +91,15 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
   );
 
   const ok = planErrors.length === 0 && outcomes.every((o) => o.status !== 'failed');
+  const runIds = outcomes.flatMap((o) => (o.result ? [o.result.runId] : []));
+  const alerts = deps.deliverAlerts && runIds.length > 0 ? await deps.deliverAlerts(runIds) : undefined;
   if (opts.json) {
     io.stdout.write(
-      `${JSON.stringify({ ok, account: config.SYNC_ACCOUNT, regions, planErrors, targets: outcomes }, null, 2)}\n`,
+      `${JSON.stringify(
+        { ok, accounts: deps.accounts.map((a) => a.name), regions, planErrors, targets: outcomes, alerts },
+        null,
+        2,
+      )}\n`,
     );
   } else {
     io.stdout.write(
@@ -110,6 +124,14 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
     io.stdout.write(
       `${outcomes.length} target(s): ${outcomes.length - failed} ok, ${failed} failed; ${added} added, ${removed} removed\n`,
     );
+    if (alerts && alerts.delivered + alerts.pending + alerts.dead > 0) {
+      io.stdout.write(
+        `alerts: ${alerts.delivered} delivered` +
+          (alerts.pending > 0 ? `, ${alerts.pending} left in the outbox for the service` : '') +
+          (alerts.dead > 0 ? `, ${alerts.dead} dead-lettered` : '') +
+          '\n',
+      );
+    }
   }
   return ok ? 0 : 1;
 }

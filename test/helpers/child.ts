@@ -8,6 +8,9 @@
  * never for time: `waitForLog` resolves on a matching JSON log line, with a bounded timeout.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 import type { RunningSimulator } from '../../src/simulator/index.js';
@@ -52,12 +55,23 @@ let captured = '';
  * developer's shell (their own keys, LOG_LEVEL, DATABASE_URL) leaks into a test.
  */
 function childEnvironment(env: Record<string, string>): Record<string, string> {
-  const base: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'TZ']) {
+  const base: Record<string, string> = {
+    // An empty home: no developer's ~/.aliyun or ~/.alibabacloud credentials, and never a probe
+    // of the ECS metadata address (this machine only talks to loopback).
+    HOME: emptyHome(),
+    ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
+  };
+  for (const k of ['PATH', 'TMPDIR', 'TZ']) {
     const v = process.env[k];
     if (v !== undefined) base[k] = v;
   }
   return { ...base, ...env };
+}
+
+let home: string | undefined;
+function emptyHome(): string {
+  home ??= mkdtempSync(join(tmpdir(), 'classiclink-home-'));
+  return home;
 }
 
 function parseLines(text: string): LogLine[] {

@@ -10,7 +10,7 @@ import { staticCredentialsProvider } from '../../src/credentials.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { Queues, SyncJobResult } from '../../src/queues.js';
-import { type Database, openDatabase, openEcs, openMessaging, startWorkers } from '../../src/service.js';
+import { type Database, openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
 import type { LinkSource, TargetRef } from '../../src/source.js';
 import { createTestDb, type TestDb } from './db.js';
@@ -78,10 +78,19 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     syncBackoffMs: opts.syncBackoffMs ?? 50,
   });
   lifecycle.add('obliterate', () => msg.queues.obliterate());
-  const ecs = openEcs(config, staticCredentialsProvider(key), msg.limiter, log, lifecycle);
-  const source = opts.wrapSource ? opts.wrapSource(ecs.source) : ecs.source;
+  const account = openAccount(
+    config,
+    { name: config.SYNC_ACCOUNT, regions: config.regions, credentials: staticCredentialsProvider(key) },
+    { redis: msg.redis, log },
+    lifecycle,
+  );
+  const source = opts.wrapSource ? opts.wrapSource(account.source) : account.source;
   if (opts.workers !== false) {
-    const workers = startWorkers(config, { ...database, ...msg, source, log }, lifecycle);
+    const workers = startWorkers(
+      config,
+      { ...database, ...msg, accounts: [account], wrapSource: opts.wrapSource, log },
+      lifecycle,
+    );
     await workers.ready();
   }
   const queues = msg.queues;

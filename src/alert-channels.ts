@@ -1,0 +1,92 @@
+/**
+ * The alert channels configured in the environment, and one delivery over undici: render and sign
+ * the message for its channel, POST it (timeouts, a capped answer, no redirect followed), judge
+ * the answer. The per-channel details live in `src/channels/`.
+ */
+import { type Dispatcher, request } from 'undici';
+import { dingtalkChannel, larkChannel, slackChannel, wecomChannel } from './channels/chat.js';
+import type { AlertAnswer, Channel } from './channels/types.js';
+import { webhookChannel } from './channels/webhook.js';
+import type { Config } from './config.js';
+import { coerceError, RetryableError } from './errors.js';
+import type { OutboxMessage } from './store/types.js';
+
+export type { AlertAnswer, AlertRequest, Channel, ChannelName } from './channels/types.js';
+export { CHANNEL_NAMES } from './channels/types.js';
+
+/** The part of the configuration that names the alert channels and their secrets. */
+export type ChannelConfig = Pick<
+  Config,
+  | 'ALERT_WEBHOOK_URL'
+  | 'ALERT_WEBHOOK_SECRET'
+  | 'ALERT_SLACK_WEBHOOK_URL'
+  | 'ALERT_DINGTALK_WEBHOOK_URL'
+  | 'ALERT_DINGTALK_SECRET'
+  | 'ALERT_LARK_WEBHOOK_URL'
+  | 'ALERT_LARK_SECRET'
+  | 'ALERT_WECOM_WEBHOOK_URL'
+>;
+
+/** The configured channels by name (the names `configuredChannels` in service.ts writes to the outbox). */
+export function createChannels(config: ChannelConfig): ReadonlyMap<string, Channel> {
+  const channels = new Map<string, Channel>();
+  const add = (c: Channel) => channels.set(c.name, c);
+  if (config.ALERT_WEBHOOK_URL) add(webhookChannel(config.ALERT_WEBHOOK_URL, config.ALERT_WEBHOOK_SECRET));
+  if (config.ALERT_SLACK_WEBHOOK_URL) add(slackChannel(config.ALERT_SLACK_WEBHOOK_URL));
+  if (config.ALERT_DINGTALK_WEBHOOK_URL) {
+    add(dingtalkChannel(config.ALERT_DINGTALK_WEBHOOK_URL, config.ALERT_DINGTALK_SECRET));
+  }
+  if (config.ALERT_LARK_WEBHOOK_URL)
+    add(larkChannel(config.ALERT_LARK_WEBHOOK_URL, config.ALERT_LARK_SECRET));
+  if (config.ALERT_WECOM_WEBHOOK_URL) add(wecomChannel(config.ALERT_WECOM_WEBHOOK_URL));
+  return channels;
+}
+
+export interface SendOptions {
+  dispatcher: Dispatcher;
+  /** Bound on the whole exchange (connect, headers, body), in ms. */
+  timeoutMs: number;
+  /** Answers are read up to this many bytes; the rest is discarded. */
+  maxAnswerBytes: number;
+  now: Date;
+}
+
+/** POSTs a message to its channel. Returns when delivered; throws RetryableError / FatalError. */
+export async function sendAlert(channel: Channel, message: OutboxMessage, opts: SendOptions): Promise<void> {
+  const req = channel.request(message, opts.now);
+  const signal = AbortSignal.timeout(opts.timeoutMs);
+  let answer: AlertAnswer;
+  try {
+    // undici's request() follows no redirect (that takes an interceptor we do not install).
+    const res = await request(req.url, {
+      method: 'POST',
+      headers: req.headers,
+      body: req.body,
+      dispatcher: opts.dispatcher,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      signal,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      const room = opts.maxAnswerBytes - size;
+      chunks.push(buf.length > room ? buf.subarray(0, room) : buf);
+      size += Math.min(buf.length, room);
+      // Leaving the loop destroys the body: a huge (or endless) answer costs us nothing more.
+      if (size >= opts.maxAnswerBytes) break;
+    }
+    answer = { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+  } catch (err) {
+    if (signal.aborted) {
+      throw new RetryableError(`${channel.name}: no answer within ${opts.timeoutMs}ms`, {
+        code: 'TIMEOUT',
+        cause: err,
+      });
+    }
+    // undici's messages name the host and port at most, never the URL's path or query.
+    throw coerceError(err);
+  }
+  channel.check(answer);
+}

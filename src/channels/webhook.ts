@@ -1,0 +1,63 @@
+/**
+ * The generic webhook: Standard Webhooks 1.0 (github.com/standard-webhooks/standard-webhooks).
+ * `webhook-id` is the outbox id (stable across retries; also sent as `Idempotency-Key`),
+ * `webhook-timestamp` is Unix seconds, `webhook-signature` is `v1,<base64 HMAC-SHA256>` over
+ * `<id>.<timestamp>.<body>` keyed with the base64-decoded part of the `whsec_` secret.
+ */
+import { createHmac } from 'node:crypto';
+import type { OutboxMessage } from '../store/types.js';
+import { checkHttpStatus } from './answer.js';
+import type { Channel } from './types.js';
+
+/** `webhook-signature` for one message (exported for the spec's test vector). */
+export function standardWebhookSignature(
+  secret: string,
+  id: string,
+  timestampSec: number,
+  body: string,
+): string {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+  const mac = createHmac('sha256', key).update(`${id}.${timestampSec}.${body}`).digest('base64');
+  return `v1,${mac}`;
+}
+
+const EVENT_TYPES = {
+  changes: 'classiclink.links.changed',
+  stale: 'classiclink.sync.stale',
+  recovered: 'classiclink.sync.recovered',
+} as const;
+
+/**
+ * The JSON body: `{ type, timestamp, data }` as the spec recommends. `data` is the outbox payload
+ * itself: for 'changes' the run, account, region, VPC, detection time, the added and removed links
+ * (instance id, VPC id) and their counts — never truncated (a VPC holds at most 1,000 links).
+ */
+export function webhookBody(message: OutboxMessage): string {
+  return JSON.stringify({
+    type: EVENT_TYPES[message.kind],
+    timestamp: message.payload.detectedAt,
+    data: message.payload,
+  });
+}
+
+export function webhookChannel(url: string, secret: string | undefined): Channel {
+  return {
+    name: 'webhook',
+    origin: new URL(url).origin,
+    request(message, now) {
+      const body = webhookBody(message);
+      const timestamp = Math.floor(now.getTime() / 1000);
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'webhook-id': message.id,
+        'webhook-timestamp': String(timestamp),
+        'idempotency-key': message.id,
+      };
+      if (secret !== undefined) {
+        headers['webhook-signature'] = standardWebhookSignature(secret, message.id, timestamp, body);
+      }
+      return { url, headers, body };
+    },
+    check: (answer) => checkHttpStatus('webhook', answer),
+  };
+}

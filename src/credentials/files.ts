@@ -1,0 +1,27 @@
+/** Reading the credential files: absent is an answer (`undefined`), any other failure is fatal. */
+import { readFile as fsReadFile } from 'node:fs/promises';
+import { FatalError } from '../errors.js';
+import type { ProviderContext } from './types.js';
+
+function errno(err: unknown): string {
+  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'EIO';
+}
+
+/**
+ * The file's text, or undefined when it does not exist. Other errors (EACCES, EISDIR…) are a
+ * FatalError naming `label` and the path — never the content.
+ */
+export async function readOptionalFile(
+  ctx: ProviderContext,
+  path: string,
+  label: string,
+): Promise<string | undefined> {
+  const read = ctx.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
+  try {
+    return await read(path);
+  } catch (err) {
+    const code = errno(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new FatalError(`${label} ${path}: cannot read (${code})`, { code: 'CredentialsFileUnreadable' });
+  }
+}

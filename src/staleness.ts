@@ -1,0 +1,79 @@
+/**
+ * Staleness alerts: silence must never look like "no changes". A watched (not retired) target
+ * with no complete scan for ALERT_STALE_AFTER — counted from its creation when it never had one —
+ * raises one 'stale' alert per channel; its next complete scan raises one 'recovered' alert.
+ * `sync_targets.stale_alerted_at` records the open alert, so checks can run as often as they
+ * like, in as many processes as there are: each alert is raised once.
+ */
+import { coerceError } from './errors.js';
+import type { Logger } from './log.js';
+import type { CheckStalenessResult, OutboxStore } from './store/types.js';
+
+export interface CheckStalenessOptions {
+  store: Pick<OutboxStore, 'checkStaleness'>;
+  /** Configured channel names (`configuredChannels(config)`): one outbox row each. */
+  channels: readonly string[];
+  /** ALERT_STALE_AFTER in ms. */
+  staleAfterMs: number;
+  now: Date;
+}
+
+/** One check: raises the stale and recovered alerts due at `now` (outbox rows, idempotently). */
+export function checkStaleness(opts: CheckStalenessOptions): Promise<CheckStalenessResult> {
+  return opts.store.checkStaleness({
+    now: opts.now,
+    staleAfterMs: opts.staleAfterMs,
+    channels: opts.channels,
+  });
+}
+
+export interface StalenessMonitorOptions {
+  store: Pick<OutboxStore, 'checkStaleness'>;
+  channels: readonly string[];
+  staleAfterMs: number;
+  /** How often to check. A sensible value: a tenth of `staleAfterMs`, at most a minute. */
+  everyMs: number;
+  log: Logger;
+  now?: (() => Date) | undefined;
+}
+
+export interface StalenessMonitor {
+  /** Stops checking; resolves when a check in progress has finished. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Checks now and every `everyMs` until stopped. A failed check is logged and tried next time. */
+export function startStalenessMonitor(opts: StalenessMonitorOptions): StalenessMonitor {
+  const log = opts.log.child({ component: 'staleness' });
+  const now = opts.now ?? (() => new Date());
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+
+  const tick = () => {
+    running = (async () => {
+      try {
+        const result = await checkStaleness({ ...opts, now: now() });
+        for (const t of result.stale) log.warn({ target: t }, 'target stale: no complete scan recently');
+        for (const t of result.recovered) log.info({ target: t }, 'target recovered from staleness');
+      } catch (caught) {
+        log.warn({ error: coerceError(caught).summary() }, 'staleness check failed; trying again later');
+      }
+      if (!stopped) timer = setTimeout(tick, opts.everyMs);
+    })();
+  };
+  tick();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+        clearTimeout(timer);
+      })();
+      return stopping;
+    },
+  };
+}

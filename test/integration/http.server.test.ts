@@ -1,0 +1,288 @@
+/**
+ * The HTTP server over real sockets (port 0, undici fetch): probes against the machine's Postgres
+ * and Redis (and closed ports for the down cases), the bearer token, the dashboard, and close().
+ */
+import { randomUUID } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createQueues } from '../../src/queues.js';
+import { createStore } from '../../src/store.js';
+import { useTestDb } from '../helpers/db.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+const db = useTestDb({ checkLeaks: true });
+
+/** Released after each test, last first. */
+const releasers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (releasers.length > 0) await releasers.pop()?.();
+});
+
+/** A port nothing listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+  return port;
+}
+
+/** A Redis client that fails at once when its server is away (no offline queue, no retries). */
+function redisClient(port: number): Redis {
+  const redis = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  releasers.push(async () => redis.disconnect());
+  return redis;
+}
+
+async function pingRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+  await redis.ping();
+}
+
+function capture() {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  return { lines, log: createLogger({ level: 'trace', destination }) };
+}
+
+async function start(
+  overrides: Partial<HttpServerOptions> = {},
+): Promise<{ url: string; server: HttpServer; pool: pg.Pool }> {
+  const { pool } = await db();
+  const log = overrides.log ?? createLogger({ level: 'silent' });
+  const redis = redisClient(6379);
+  const server = createHttpServer({
+    host: '127.0.0.1',
+    port: 0,
+    log,
+    metrics: createMetrics({ log, processMetrics: false }),
+    ready: {
+      postgres: async () => void (await pool.query('SELECT 1')),
+      redis: () => pingRedis(redis),
+    },
+    store: createStore({ pool, log }),
+    account: 'acct-http',
+    staleAfterMs: 3_600_000,
+    ...overrides,
+  });
+  releasers.push(() => server.close());
+  const { url } = await server.listen();
+  return { url, server, pool };
+}
+
+describe('probes', () => {
+  it('/healthz answers 200 while the process lives', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz answers 200 when Postgres and Redis answer', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+  });
+
+  it('/readyz answers 503 naming Redis when Redis is unreachable', async () => {
+    const { pool } = await db();
+    const down = redisClient(await closedPort());
+    const { url } = await start({
+      ready: { postgres: async () => void (await pool.query('SELECT 1')), redis: () => pingRedis(down) },
+    });
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { reason: string; checks: Record<string, string> };
+    expect(body.checks).toEqual({ postgres: 'ok', redis: 'unreachable' });
+    expect(body.reason).toMatch(/^redis: /);
+    expect(body.reason).not.toMatch(/postgres/);
+  });
+
+  it('/readyz answers 503 naming Postgres when Postgres is unreachable', async () => {
+    const downPool = new pg.Pool({
+      connectionString: `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`,
+      connectionTimeoutMillis: 5_000,
+    });
+    releasers.push(() => downPool.end());
+    const redis = redisClient(6379);
+    const { url } = await start({
+      ready: {
+        postgres: async () => void (await downPool.query('SELECT 1')),
+        redis: () => pingRedis(redis),
+      },
+    });
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as { reason: string; checks: Record<string, string> };
+    expect(body.checks).toEqual({ postgres: 'unreachable', redis: 'ok' });
+    expect(body.reason).toMatch(/^postgres: /);
+  });
+
+  it('/readyz counts a probe that never answers as down after the timeout', async () => {
+    const { pool } = await db();
+    const { url } = await start({
+      readyTimeoutMs: 50,
+      ready: {
+        postgres: async () => void (await pool.query('SELECT 1')),
+        redis: () => new Promise(() => {}),
+      },
+    });
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ reason: 'redis: no answer within 50ms' });
+  });
+});
+
+describe('bearer token', () => {
+  it('is required on every route but /healthz: 401 without or with a wrong one, 200 with it', async () => {
+    const { url } = await start({ token: TOKEN });
+    for (const path of ['/readyz', '/metrics', '/v1/links', '/v1/events', '/v1/status', '/no-such-route']) {
+      const none = await fetch(`${url}${path}`);
+      expect(none.status, path).toBe(401);
+      expect(none.headers.get('www-authenticate'), path).toMatch(/^Bearer realm="classiclink-sync"$/);
+      await none.body?.cancel();
+
+      const wrong = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${TOKEN}x` } });
+      expect(wrong.status, path).toBe(401);
+      expect(wrong.headers.get('www-authenticate'), path).toContain('error="invalid_token"');
+      await wrong.body?.cancel();
+
+      const short = await fetch(`${url}${path}`, { headers: { authorization: 'Bearer x' } });
+      expect(short.status, path).toBe(401);
+      await short.body?.cancel();
+
+      const basic = await fetch(`${url}${path}`, {
+        headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` },
+      });
+      expect(basic.status, `${path} (Basic only serves the dashboard)`).toBe(401);
+      await basic.body?.cancel();
+    }
+    for (const path of ['/readyz', '/metrics', '/v1/links', '/v1/events', '/v1/status']) {
+      const ok = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(ok.status, path).toBe(200);
+      await ok.body?.cancel();
+    }
+    const notFound = await fetch(`${url}/no-such-route`, { headers: { authorization: `bearer ${TOKEN}` } });
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toEqual({ error: 'not_found', message: 'no such route' });
+
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+    await health.body?.cancel();
+  });
+
+  it('without a configured token, every route is open (loopback only, config.ts enforces it)', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/v1/status`);
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+  });
+
+  it('never logs or echoes the token', async () => {
+    const { lines, log } = capture();
+    const { url } = await start({ token: TOKEN, log });
+    for (const auth of [
+      `Bearer ${TOKEN}`,
+      `Bearer ${TOKEN}-wrong`,
+      `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}`,
+    ]) {
+      const res = await fetch(`${url}/v1/links?region=bad`, { headers: { authorization: auth } });
+      expect(await res.text()).not.toContain(TOKEN);
+    }
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('')).not.toContain(TOKEN);
+    expect(lines.join('')).not.toContain(Buffer.from(`u:${TOKEN}`).toString('base64'));
+  });
+});
+
+describe('the BullMQ dashboard', () => {
+  it('is served at /admin/queues behind the token (Bearer, or Basic for browsers)', async () => {
+    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    releasers.push(async () => connection.quit());
+    const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
+    releasers.push(() => queues.close());
+    releasers.push(() => queues.obliterate());
+    await queues.enqueuePlan({ account: 'acct-http', regionId: 'cn-hangzhou' });
+    const { url } = await start({ token: TOKEN, queues: [queues.plan, queues.sync] });
+
+    const none = await fetch(`${url}/admin/queues`);
+    expect(none.status).toBe(401);
+    const challenges = none.headers.get('www-authenticate') ?? '';
+    expect(challenges).toContain('Bearer realm="classiclink-sync"');
+    expect(challenges).toContain('Basic realm="classiclink-sync"');
+    await none.body?.cancel();
+
+    const api = await fetch(`${url}/admin/queues/api/queues`);
+    expect(api.status).toBe(401);
+    await api.body?.cancel();
+
+    const page = await fetch(`${url}/admin/queues`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    await page.body?.cancel();
+
+    const basic = `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`;
+    const list = await fetch(`${url}/admin/queues/api/queues`, { headers: { authorization: basic } });
+    expect(list.status).toBe(200);
+    const body = (await list.json()) as { queues: { name: string; readOnlyMode: boolean }[] };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['plan', 'sync']);
+    expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
+  });
+});
+
+describe('close()', () => {
+  it('is idempotent and leaves nothing listening', async () => {
+    const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+    const before = servers();
+    const { url, server } = await start({ token: TOKEN });
+    // A kept-alive connection open at close time must not hold the server up.
+    const res = await fetch(`${url}/healthz`);
+    await res.json();
+    expect(servers()).toBe(before + 1);
+    const first = server.close();
+    expect(server.close()).toBe(first);
+    await first;
+    await server.close();
+    // The port refuses connections as soon as close() resolves…
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    // …and libuv lets go of the listening handle on its next close callbacks.
+    await expect.poll(servers).toBe(before);
+  });
+
+  it('closes a server that never listened', async () => {
+    const { pool } = await db();
+    const log = createLogger({ level: 'silent' });
+    const server = createHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log,
+      metrics: createMetrics({ log, processMetrics: false }),
+      ready: { postgres: async () => {}, redis: async () => {} },
+      store: createStore({ pool, log }),
+      account: 'acct-http',
+      staleAfterMs: 1_000,
+    });
+    await server.close();
+    await server.close();
+  });
+});
