@@ -1,0 +1,95 @@
+/**
+ * Several accounts in one deployment: each with its own credentials, limiter and targets, syncing
+ * into one database without mixing rows; and a clean close leaves nothing open.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { staticCredentialsProvider } from '../../src/credentials.js';
+import { Lifecycle } from '../../src/lifecycle.js';
+import { openAccount, openMessaging, startWorkers } from '../../src/service.js';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+
+let pl: Pipeline | undefined;
+afterEach(async () => {
+  await pl?.close();
+  pl = undefined;
+});
+
+describe('two accounts in one deployment', () => {
+  it('sync into one database without mixing rows, each with its own key and targets', async () => {
+    const keys = [
+      { accessKeyId: 'LTAI-account-a', accessKeySecret: 'secret-a-0123456789' },
+      { accessKeyId: 'LTAI-account-b', accessKeySecret: 'secret-b-0123456789' },
+    ];
+    pl = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, keys } });
+    const p = pl;
+    const [vpcA1, , vpcA3] = p.sim.world.vpcs('cn-hangzhou');
+    const lifecycle = new Lifecycle();
+    try {
+      const msg = openMessaging(p.config, p.log, lifecycle, { syncAttempts: 1 });
+      const [ka, kb] = keys as [(typeof keys)[0], (typeof keys)[0]];
+      const a = openAccount(
+        p.config,
+        { name: 'prod', regions: ['cn-hangzhou'], credentials: staticCredentialsProvider(ka) },
+        { redis: msg.redis, log: p.log },
+        lifecycle,
+      );
+      const b = openAccount(
+        p.config,
+        {
+          name: 'staging',
+          regions: ['cn-hangzhou'],
+          targets: [{ regionId: 'cn-hangzhou', vpcId: vpcA3 ?? '' }],
+          credentials: staticCredentialsProvider(kb),
+        },
+        { redis: msg.redis, log: p.log },
+        lifecycle,
+      );
+      await startWorkers(
+        p.config,
+        { ...p.database, ...msg, accounts: [a, b], log: p.log },
+        lifecycle,
+      ).ready();
+      const done = await Promise.all(
+        ['prod', 'staging'].map(async (account) => {
+          const planId = await msg.queues.enqueuePlan({ account, regionId: 'cn-hangzhou' });
+          const { targets } = await msg.queues.waitFor('plan', planId, 30_000);
+          return Promise.all(targets.map((t) => msg.queues.waitFor('sync', t.jobId, 30_000)));
+        }),
+      );
+      expect(done.map((d) => d.length)).toEqual([3, 1]);
+
+      const rows = await p.db.pool.query<{ account: string; vpc_id: string; n: number }>(
+        `SELECT account, vpc_id, count(*)::int AS n FROM classic_links WHERE removed_at IS NULL
+          GROUP BY 1, 2 ORDER BY 1, 2`,
+      );
+      const perAccount = (acct: string) => rows.rows.filter((r) => r.account === acct).map((r) => r.vpc_id);
+      expect(perAccount('prod')).toEqual(p.sim.world.vpcs('cn-hangzhou').slice().sort());
+      expect(perAccount('staging')).toEqual([vpcA3]);
+      expect(perAccount('default')).toEqual([]);
+      // Each account's calls were signed with its own key; staging never listed the VPCs.
+      const byKey = (id: string) => p.sim.requests.filter((r) => r.accessKeyId === id);
+      expect(byKey('LTAI-account-a').some((r) => r.action === 'DescribeVpcs')).toBe(true);
+      expect(byKey('LTAI-account-b').some((r) => r.action === 'DescribeVpcs')).toBe(false);
+      expect(
+        byKey('LTAI-account-b').every((r) => r.params.VpcId === undefined || r.params.VpcId === vpcA3),
+      ).toBe(true);
+      // Events and targets are per account too.
+      const targets = await p.database.store.listTargets({ account: 'staging' });
+      expect(targets.map((t) => t.vpcId)).toEqual([vpcA3]);
+      expect(
+        (await p.database.store.listEvents({ account: 'staging' })).every((e) => e.vpcId === vpcA3),
+      ).toBe(true);
+      expect(vpcA1).toBeDefined();
+
+      // A job for an account this process has no credentials for fails for good, at once.
+      const [orphan] = await msg.queues.enqueueSync([
+        { account: 'unknown', regionId: 'cn-hangzhou', vpcId: 'vpc-x1' },
+      ]);
+      await expect(msg.queues.waitFor('sync', orphan?.jobId ?? '', 30_000)).rejects.toThrow(/UnknownAccount/);
+    } finally {
+      await lifecycle.close();
+    }
+    // Everything this test opened is closed: no pool client checked out, no Redis client left.
+    expect(p.database.pool.totalCount - p.database.pool.idleCount).toBe(0);
+  });
+});
