@@ -26,13 +26,14 @@ import { createTestDb } from '../helpers/db.js';
 function handles(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) {
-    if (r === 'TCPWRAP' || r === 'Timeout' || r === 'TCPSERVERWRAP') counts[r] = (counts[r] ?? 0) + 1;
+    if (r === 'TCPSocketWrap' || r === 'TCPServerWrap' || r === 'Timeout') counts[r] = (counts[r] ?? 0) + 1;
   }
   return counts;
 }
 
 describe('close()', () => {
   it('releases every socket and timer the service opened', async () => {
+    const before = handles();
     const sim = await startSimulator({ port: 0, seed: 3, regions: ['cn-hangzhou'], vpcsPerRegion: 2 });
     const db = await createTestDb();
     const key = sim.keys[0] ?? { accessKeyId: '', accessKeySecret: '' };
@@ -47,7 +48,6 @@ describe('close()', () => {
       ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook',
     });
     const log = createLogger({ level: 'silent' });
-    const before = handles();
 
     const lifecycle = new Lifecycle();
     const database = openDatabase(config, log, lifecycle);
