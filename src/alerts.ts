@@ -27,9 +27,12 @@ export interface AlertDispatcherOptions {
   log: Logger;
   /** undici dispatcher for the channels' requests. Default: an Agent of our own, closed by `close()`. */
   http?: Dispatcher | undefined;
-  /** Attempts of one row before it is dead-lettered. Default 12 (with the default backoff: about an hour). */
+  /**
+   * Attempts of one row before it is dead-lettered. Default 12: with the default backoff the
+   * retries of one row spread over up to about an hour (half that on average).
+   */
   maxAttempts?: number | undefined;
-  /** Backoff between attempts of one row (full jitter, at least `baseMs`). Default 2 s doubling to 10 min. */
+  /** Backoff between attempts of one row (full jitter, at least `baseMs`). Default 2 s doubling to 30 min. */
   backoff?: BackoffOptions | undefined;
   /** How long a claim lasts: an unsent row of a dead process is due again after this. Default 2 min. */
   leaseMs?: number | undefined;
@@ -74,7 +77,7 @@ export interface AlertDispatcher {
 
 export const ALERT_DEFAULTS = {
   maxAttempts: 12,
-  backoff: { baseMs: 2_000, capMs: 600_000 },
+  backoff: { baseMs: 2_000, capMs: 1_800_000 },
   leaseMs: 120_000,
   batchSize: 10,
   requestTimeoutMs: 10_000,

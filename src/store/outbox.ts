@@ -137,6 +137,24 @@ export async function releaseOutbox(
   );
 }
 
+export async function requeueDeadOutbox(
+  deps: StoreDeps & { outboxNotifyChannel: string },
+  filter: { ids?: readonly string[] | undefined; channel?: string | undefined } = {},
+): Promise<number> {
+  const res = await query(
+    deps.pool,
+    `UPDATE alert_outbox
+        SET status = 'pending', attempts = 0, next_attempt_at = now(), claimed_until = NULL
+      WHERE status = 'dead'
+        AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
+        AND ($2::text IS NULL OR channel = $2)`,
+    [filter.ids === undefined ? null : [...filter.ids], filter.channel ?? null],
+  );
+  if ((res.rowCount ?? 0) > 0)
+    await query(deps.pool, 'SELECT pg_notify($1, $2)', [deps.outboxNotifyChannel, 'requeue']);
+  return res.rowCount ?? 0;
+}
+
 export async function nextOutboxDueAt(
   deps: StoreDeps,
   filter?: { runIds?: readonly string[] | undefined },
@@ -388,6 +406,7 @@ export function outboxVerbs(
     completeOutbox: (id, deliveredAt) => completeOutbox(full, id, deliveredAt),
     failOutbox: (input) => failOutbox(full, input),
     releaseOutbox: (input) => releaseOutbox(full, input),
+    requeueDeadOutbox: (filter) => requeueDeadOutbox(full, filter),
     nextOutboxDueAt: (filter) => nextOutboxDueAt(full, filter),
     listOutbox: (filter) => listOutbox(full, filter),
     outboxCounts: (filter) => outboxCounts(full, filter),

@@ -350,6 +350,15 @@ export interface OutboxStore {
   failOutbox(input: FailOutboxInput): Promise<OutboxStatus | undefined>;
   /** Gives a claimed, unsent row back (due at `at`), uncounting its attempt. */
   releaseOutbox(input: { id: string; attempts: number; at: Date }): Promise<void>;
+  /**
+   * Gives dead rows a new round of attempts (an operator's "retry": after fixing a channel's
+   * configuration or an outage longer than the retries). Same ids, so receivers still deduplicate.
+   * Returns how many rows were requeued.
+   */
+  requeueDeadOutbox(filter?: {
+    ids?: readonly string[] | undefined;
+    channel?: string | undefined;
+  }): Promise<number>;
   /** The earliest time a row (of `runIds`, when given) becomes due; null when none is waiting. */
   nextOutboxDueAt(filter?: { runIds?: readonly string[] | undefined }): Promise<Date | null>;
   /** Rows, newest first. */

@@ -178,6 +178,12 @@ describe('alert delivery', () => {
     webhook.clearFaults();
     expect(await dispatcher.deliverDue()).toEqual({ delivered: 0, failed: 0, dead: 0 });
     expect(webhook.requests).toHaveLength(3);
+
+    // An operator's retry after the outage: the same id, delivered.
+    expect(await store.requeueDeadOutbox({ channel: 'webhook' })).toBe(1);
+    expect(await dispatcher.deliverDue()).toEqual({ delivered: 1, failed: 0, dead: 0 });
+    expect(webhook.accepted().map((r) => r.idempotencyKey)).toEqual([row?.id]);
+    expect(await store.requeueDeadOutbox({})).toBe(0);
   });
 
   it('run() wakes on the NOTIFY of an applied scan, not on its poll interval, and stops on abort', async () => {
@@ -224,7 +230,8 @@ describe('alert delivery', () => {
 
     // The service's dispatcher delivers it once the receiver is back.
     lark.clearFaults();
-    const service = track(testDispatcher(store, config));
+    // (As many attempts allowed as deliverRuns had: its 300 ms of retries used more than the default 12.)
+    const service = track(testDispatcher(store, config, { maxAttempts: 10_000 }));
     await expect
       .poll(async () => {
         await service.deliverDue();

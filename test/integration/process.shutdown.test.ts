@@ -97,9 +97,9 @@ describe('SIGTERM on a worker process', () => {
       [1, 'failed'],
       [2, 'succeeded'],
     ]);
-    // The abort reason BullMQ passes (a string) reaches the run as its message; coerceError files a
-    // string under INTERNAL rather than ABORTED (reported, not changed here: errors.ts).
-    expect(all[0]?.error_message).toContain('drain deadline passed');
+    // The aborted attempt says what happened: not the target's fault, handed back to the queue.
+    expect(all[0]?.error_code).toBe('Aborted');
+    expect(all[0]?.error_message).toMatch(/^the worker stopped before the scan finished \(shutdown\)/);
     expect(new Set(all.map((r) => r.job_id)).size).toBe(1);
     expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
   });

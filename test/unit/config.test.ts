@@ -95,18 +95,12 @@ describe('loadConfig', () => {
     }
   });
 
-  it('requireApiConfig names what the API commands miss', () => {
+  it('requireApiConfig asks for regions unless an accounts file lists them', () => {
     expect(() => requireApiConfig(loadConfig({}))).toThrow(
-      /SYNC_REGIONS: required.*ALIBABA_CLOUD_ACCESS_KEY_ID: required/,
+      /SYNC_REGIONS: required \(or SYNC_TARGETS or ACCOUNTS_FILE\)/,
     );
-    expect(() =>
-      requireApiConfig(
-        loadConfig({
-          SYNC_REGIONS: 'cn-hangzhou',
-          ALIBABA_CLOUD_ACCESS_KEY_ID: 'a',
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'b',
-        }),
-      ),
-    ).not.toThrow();
+    expect(() => requireApiConfig(loadConfig({ SYNC_REGIONS: 'cn-hangzhou' }))).not.toThrow();
+    expect(() => requireApiConfig(loadConfig({ SYNC_TARGETS: 'cn-hangzhou:vpc-bp1a' }))).not.toThrow();
+    expect(() => requireApiConfig(loadConfig({ ACCOUNTS_FILE: '/etc/accounts.yaml' }))).not.toThrow();
   });
 });

@@ -1,0 +1,251 @@
+/**
+ * Benchmark plumbing: a fresh database per scenario (dropped after), a unique Redis prefix
+ * (obliterated after), worker child processes of the real CLI, Postgres write counters, and
+ * small helpers (percentiles, sliding windows, formatting). Loopback only.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { createLogger } from '../src/log.js';
+import { migrateDatabase, quoteIdent } from '../src/migrate.js';
+import { createQueues, type Queues } from '../src/queues.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SERVER = 'postgres://postgres@127.0.0.1:5432';
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+
+export const silent = createLogger({ level: 'silent' });
+
+export function progress(msg: string): void {
+  const t = new Date().toISOString().slice(11, 19);
+  process.stdout.write(`[${t}] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postgres
+
+export interface BenchDb {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+async function admin(text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: `${SERVER}/postgres` });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function createBenchDb(): Promise<BenchDb> {
+  const name = `classiclink_bench_${randomBytes(8).toString('hex')}`;
+  const url = `${SERVER}/${name}`;
+  await migrateDatabase({ databaseUrl: url, log: silent });
+  return { name, url, drop: () => admin(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`) };
+}
+
+export interface PgMark {
+  lsn: string;
+  tuples: number;
+}
+
+/**
+ * WAL position and this database's tuple writes. Call it when no worker backend is connected
+ * (backends flush their statistics when they exit), after pg_stat_force_next_flush for ours.
+ * WAL is cluster-wide: anything else writing on the server at the time is counted too.
+ */
+export async function pgMark(url: string): Promise<PgMark> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('SELECT pg_stat_force_next_flush()');
+    const { rows } = await c.query<{ lsn: string; tuples: string }>(
+      `SELECT pg_current_wal_lsn()::text AS lsn,
+              (tup_inserted + tup_updated + tup_deleted)::text AS tuples
+         FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    const r = rows[0];
+    if (!r) throw new Error('no pg_stat_database row');
+    return { lsn: r.lsn, tuples: Number(r.tuples) };
+  } finally {
+    await c.end();
+  }
+}
+
+export async function pgDelta(
+  url: string,
+  from: PgMark,
+  to: PgMark,
+): Promise<{ rows: number; walBytes: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ d: string }>('SELECT pg_wal_lsn_diff($1, $2)::text AS d', [
+      to.lsn,
+      from.lsn,
+    ]);
+    return { rows: to.tuples - from.tuples, walBytes: Number(rows[0]?.d ?? 0) };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+export interface BenchRedis {
+  prefix: string;
+  redis: Redis;
+  queues: Queues;
+  /** Obliterates both queues and deletes every other key under the prefix (limiter lanes). */
+  close(): Promise<void>;
+}
+
+export async function openBenchRedis(): Promise<BenchRedis> {
+  const prefix = `bench-${randomUUID()}`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = createQueues({ connection: redis, prefix, syncAttempts: 3, syncBackoffMs: 200 });
+  return {
+    prefix,
+    redis,
+    queues,
+    async close() {
+      await queues.obliterate().catch(() => undefined);
+      await queues.close();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+      await redis.quit();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker child processes (`bin/classiclink-sync.js start --role worker`, compiled dist/)
+
+/** Rebuilds dist/ (transpile only) when a source file is newer than it; the children run dist. */
+export function ensureBuilt(): void {
+  const newest = (dir: string): number => {
+    let m = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      m = Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return m;
+  };
+  let built = 0;
+  try {
+    built = newest(join(ROOT, 'dist'));
+  } catch {
+    built = 0;
+  }
+  if (newest(join(ROOT, 'src')) <= built) return;
+  progress('building dist/ for the worker processes (tsc --noCheck)…');
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--noCheck'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+}
+
+export interface WorkerProc {
+  pid: number;
+  proc: ChildProcess;
+  /** Peak resident set (VmHWM), bytes, read from /proc while it runs. */
+  peakRss(): number;
+  stop(): Promise<void>;
+  stderr(): string;
+}
+
+let home: string | undefined;
+
+export function spawnWorker(env: Record<string, string>): WorkerProc {
+  home ??= mkdtempSync(join(tmpdir(), 'classiclink-bench-home-'));
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: home, ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  proc.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    err = (err + s).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const pid = proc.pid ?? -1;
+  return {
+    pid,
+    proc,
+    peakRss() {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m ? Number(m[1]) * 1024 : 0;
+      } catch {
+        return 0;
+      }
+    },
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    stderr: () => err,
+  };
+}
+
+/** Resolves once `n` sync workers are connected to the queue (BullMQ lists them by client name). */
+export async function waitForWorkers(queues: Queues, n: number, procs: readonly WorkerProc[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const workers = await queues.sync.getWorkers();
+    if (workers.length >= n) return;
+    for (const p of procs) {
+      if (p.proc.exitCode !== null) throw new Error(`worker ${p.pid} exited: ${p.stderr()}`);
+    }
+    if (Date.now() > deadline) throw new Error('workers did not connect within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/** Most timestamps in any half-open window [t, t + ms). */
+export function maxInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while ((sorted[hi] as number) - (sorted[lo] as number) >= ms) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+/** A small seeded PRNG (mulberry32) for reproducible churn. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,336 @@
+/**
+ * `npm run bench` (`-- --quick` for A and B at a tenth of the size): the sync pipeline against the
+ * simulator, real Postgres (a fresh database per world, dropped after) and real Redis (a unique
+ * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
+ * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
+ * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { staticCredentialsProvider } from '../src/credentials.js';
+import { createEcsClient } from '../src/ecs-client.js';
+import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
+import { type ClientFigures, compareClients } from './client.js';
+import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
+import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
+
+const quick = process.argv.includes('--quick');
+/** `--only A,D2,E,client`: a subset, for working on one figure (A runs whenever B or C does). */
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const only = onlyArg === undefined ? undefined : new Set(onlyArg.split(','));
+const want = (name: string): boolean => only === undefined || only.has(name);
+const scale = quick ? 0.1 : 1;
+const LATENCY_MS = 50;
+const CONCURRENCY = 4; // SYNC_CONCURRENCY's default
+const REGION = 'cn-hangzhou';
+
+interface ScenarioResult extends RoundFigures {
+  name: string;
+  description: string;
+}
+
+const results: ScenarioResult[] = [];
+const notes: Record<string, unknown> = {};
+
+function simOptions(vpcs: number, links: number, extra: SimulatorOptions = {}): SimulatorOptions {
+  return {
+    port: 0,
+    seed: 1,
+    regions: [REGION],
+    vpcsPerRegion: vpcs,
+    linksPerVpc: links,
+    unlinkedPerRegion: 1_000,
+    faults: { latencyMs: LATENCY_MS },
+    maxRecordedRequests: 200_000,
+    ...extra,
+  };
+}
+
+function record(name: string, description: string, f: RoundFigures): ScenarioResult {
+  const r = { name, description, ...f };
+  results.push(r);
+  progress(
+    `${name}: ${(f.wallMs / 1000).toFixed(1)} s, ${f.apiCalls} calls, ${Math.round(f.linksPerSec)} links/s, ` +
+      `${f.pgRows} rows, ratio to floor ${f.ratioToFloor.toFixed(2)}, runs ${JSON.stringify(f.runs)}`,
+  );
+  return r;
+}
+
+/** The bare client: page fetches only (no queue, no database), same simulator and concurrency. */
+async function bareClient(
+  sim: RunningSimulator,
+  calls: number,
+): Promise<{ linksPerSec: number; callsPerSec: number }> {
+  const key = sim.keys[0];
+  if (!key) throw new Error('no key');
+  const client = createEcsClient({
+    credentials: staticCredentialsProvider(key),
+    signature: 'v3',
+    ecsEndpoint: sim.url,
+    vpcEndpoint: sim.url,
+    timeoutMs: 10_000,
+    retryDeadlineMs: 0,
+    log: silent,
+  });
+  const vpcs = sim.world.vpcs(REGION);
+  let next = 0;
+  let links = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < calls) {
+        const vpcId = vpcs[next++ % vpcs.length] as string;
+        const page = await client.describeClassicLinkInstances({ regionId: REGION, vpcId, pageSize: 100 });
+        links += page.links.length;
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  await client.close();
+  return { linksPerSec: (links / ms) * 1000, callsPerSec: (calls / ms) * 1000 };
+}
+
+/** 1 % churn: half detaches of random links, half attaches of unlinked instances to random VPCs. */
+function churn(sim: RunningSimulator, share: number): { attached: number; detached: number } {
+  const random = rng(42);
+  const links = sim.world.links(REGION);
+  const vpcs = sim.world.vpcs(REGION);
+  const n = Math.round(links.length * share);
+  let detached = 0;
+  const picked = new Set<number>();
+  while (detached < n / 2) {
+    const i = Math.floor(random() * links.length);
+    if (picked.has(i)) continue;
+    picked.add(i);
+    const l = links[i];
+    if (!l) continue;
+    sim.world.detach(REGION, l.instanceId, l.vpcId);
+    detached++;
+  }
+  let attached = 0;
+  while (attached < n - detached) {
+    const instance = sim.world.createInstance(REGION);
+    sim.world.attach(REGION, instance, vpcs[Math.floor(random() * vpcs.length)] as string);
+    attached++;
+  }
+  return { attached, detached };
+}
+
+async function withWorld<T>(
+  opts: SimulatorOptions,
+  fn: (sim: RunningSimulator, db: BenchDb) => Promise<T>,
+): Promise<T> {
+  const sim = await startSimulator(opts);
+  const db = await createBenchDb();
+  try {
+    return await fn(sim, db);
+  } finally {
+    await sim.close();
+    await db.drop();
+  }
+}
+
+async function syncScenarios(): Promise<void> {
+  const vpcs = Math.round(1_000 * scale);
+  const links = vpcs * 100;
+  const latencyFloor = { kind: 'latency' as const, latencyMs: LATENCY_MS };
+  if (want('A') || want('B') || want('C'))
+    await withWorld(simOptions(vpcs, 100), async (sim, db) => {
+      progress(
+        `bare client: page fetches against the A world (${LATENCY_MS} ms, concurrency ${CONCURRENCY})`,
+      );
+      const bare = await bareClient(sim, Math.round(400 * (quick ? 0.5 : 1)));
+      notes.bareClient = bare;
+      progress(
+        `bare client: ${Math.round(bare.linksPerSec)} links/s, ${bare.callsPerSec.toFixed(1)} calls/s`,
+      );
+
+      progress(`A: initial sync of ${vpcs} VPCs × 100 links at ${LATENCY_MS} ms`);
+      const a = await runRound({
+        sim,
+        db,
+        processes: 1,
+        concurrency: CONCURRENCY,
+        links,
+        floor: latencyFloor,
+      });
+      const ra = record('A', `initial sync, ${vpcs} VPCs × 100 links, ${LATENCY_MS} ms latency`, a);
+      notes.aLinksPerSecVsBareClient = ra.linksPerSec / bare.linksPerSec;
+
+      if (!want('B') && !want('C')) return;
+      progress('B: no-op resync of the same world');
+      const b = await runRound({
+        sim,
+        db,
+        processes: 1,
+        concurrency: CONCURRENCY,
+        links,
+        floor: latencyFloor,
+      });
+      const rb = record('B', 'no-op resync of the same world', b);
+      notes.bRowsPerTarget = rb.pgRows / Math.max(1, rb.targets);
+
+      if (quick || !want('C')) return;
+      const changed = churn(sim, 0.01);
+      progress(`C: resync after 1 % churn (${changed.attached} attached, ${changed.detached} detached)`);
+      const c = await runRound({
+        sim,
+        db,
+        processes: 1,
+        concurrency: CONCURRENCY,
+        links,
+        floor: latencyFloor,
+      });
+      record('C', `resync after 1 % churn (+${changed.attached} / −${changed.detached})`, c);
+    });
+  if (quick) return;
+
+  if (want('D1'))
+    await withWorld(simOptions(10, 1_000), async (sim, db) => {
+      progress('D1: 10 VPCs × 1,000 links (pages dominate)');
+      const d = await runRound({
+        sim,
+        db,
+        processes: 1,
+        concurrency: CONCURRENCY,
+        links: 10_000,
+        floor: latencyFloor,
+      });
+      record('D1', '10 VPCs × 1,000 links (10 pages each)', d);
+    });
+
+  if (!want('D2')) return;
+  progress('D2: building a world of 10,000 VPCs × 100 links');
+  await withWorld(simOptions(10_000, 100), async (sim, db) => {
+    progress('D2: 10,000 VPCs × 100 links (1,000,000 links)');
+    const d = await runRound({
+      sim,
+      db,
+      processes: 1,
+      concurrency: CONCURRENCY,
+      links: 1_000_000,
+      floor: latencyFloor,
+    });
+    record('D2', '10,000 VPCs × 100 links (1,000,000 links)', d);
+  });
+}
+
+/**
+ * E: API_MAX_QPS=20, 2,000 calls, with 1, 2 and 4 worker processes. The three run at the same time,
+ * each against its own simulator, database and Redis prefix (so each has its own key and cap):
+ * they are idle most of the time (20 calls/s), and this keeps the whole run short.
+ */
+async function qpsScenarios(): Promise<void> {
+  const qps = 20;
+  // 1,960 sync calls (one page each) + 40 DescribeVpcs pages = 2,000 calls.
+  const vpcs = 1_960;
+  progress(`E: API_MAX_QPS=${qps}, ${vpcs + 40} calls each, 1 / 2 / 4 worker processes in parallel`);
+  const figures = await Promise.all(
+    [1, 2, 4].map((processes) =>
+      withWorld(
+        simOptions(vpcs, 10, {
+          seed: 100 + processes,
+          // The simulator throttles what passes the cap in its sliding window: any overshoot of
+          // ours shows up as a Throttling answer, too.
+          faults: { latencyMs: LATENCY_MS, qpsCap: qps, actions: [LINK_ACTION] },
+        }),
+        (sim, db) =>
+          runRound({
+            sim,
+            db,
+            processes,
+            concurrency: CONCURRENCY,
+            qps,
+            links: vpcs * 10,
+            floor: { kind: 'cap', qps },
+          }),
+      ),
+    ),
+  );
+  for (const [i, f] of figures.entries()) {
+    const processes = [1, 2, 4][i];
+    record(`E${processes}`, `API_MAX_QPS=${qps}, ${f.apiCalls} calls, ${processes} worker process(es)`, f);
+  }
+}
+
+function table(): string {
+  const head = [
+    'scenario',
+    'wall s',
+    'calls',
+    'calls/s',
+    'links/s',
+    'pg rows',
+    'WAL MB',
+    'peak RSS MB',
+    'floor s',
+    'ratio',
+    'max/1s',
+  ];
+  const rows = results.map((r) => [
+    r.name,
+    (r.wallMs / 1000).toFixed(1),
+    String(r.apiCalls),
+    r.callsPerSec.toFixed(1),
+    String(Math.round(r.linksPerSec)),
+    String(r.pgRows),
+    (r.walBytes / 1024 / 1024).toFixed(1),
+    r.peakRssMb.join('/'),
+    (r.floorMs / 1000).toFixed(1),
+    r.ratioToFloor.toFixed(2),
+    r.maxCallsInAnySecond === undefined ? '' : String(r.maxCallsInAnySecond),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  ensureBuilt();
+  let clients: { ours: ClientFigures; sdk: ClientFigures } | undefined;
+  if (!quick && want('client')) {
+    progress('client: our undici client vs @alicloud/ecs20140526, 0 ms latency, concurrency 8');
+    clients = await compareClients(3_000, 8);
+    progress(
+      `client: ours ${clients.ours.callsPerSec.toFixed(0)} calls/s at ${clients.ours.cpuUsPerCall.toFixed(0)} µs CPU/call; ` +
+        `SDK ${clients.sdk.callsPerSec.toFixed(0)} calls/s at ${clients.sdk.cpuUsPerCall.toFixed(0)} µs CPU/call`,
+    );
+  }
+  await syncScenarios();
+  if (!quick && want('E')) await qpsScenarios();
+
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const a = byName.get('A');
+  const d2 = byName.get('D2');
+  if (a && d2) notes.d2TimePerLinkVsA = d2.wallMs / d2.links / (a.wallMs / a.links);
+  const out = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    quick,
+    machine: { cpus: cpus().length, node: process.version },
+    latencyMs: LATENCY_MS,
+    concurrency: CONCURRENCY,
+    scenarios: Object.fromEntries(results.map((r) => [r.name, r])),
+    clients,
+    notes,
+  };
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`\n${table()}\n\n`);
+  if (clients) {
+    process.stdout.write(
+      `client (0 ms, concurrency ${clients.ours.concurrency}): ours ${clients.ours.callsPerSec.toFixed(0)} calls/s, ` +
+        `${clients.ours.cpuUsPerCall.toFixed(0)} µs CPU/call; SDK ${clients.sdk.callsPerSec.toFixed(0)} calls/s, ` +
+        `${clients.sdk.cpuUsPerCall.toFixed(0)} µs CPU/call\n`,
+    );
+  }
+  process.stdout.write(`notes: ${JSON.stringify(notes)}\n`);
+  progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/latest.json`);
+}
+
+await main();
+// Stray handles (a pg client closing, an ioredis reconnect timer) must not keep the script alive.
+process.exit(0);

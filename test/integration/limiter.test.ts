@@ -1,0 +1,120 @@
+/**
+ * The fleet-wide API limiter against the machine's Redis: two limiter instances on two
+ * connections stand for two worker processes sharing one key. Every admission time is recorded;
+ * the assertions are about those timestamps (no window of one second ever holds more than the
+ * cap, and the cap is nearly reached), with bounded counts so each test takes a few seconds.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiLimiter, createRedisLimiter, LIMITER_WINDOW_MS } from '../../src/limiter.js';
+
+const QPS = 10;
+const KEY = { regionId: 'cn-hangzhou', action: 'DescribeClassicLinkInstances' };
+
+let connections: Redis[] = [];
+const prefix = `{test-limiter-${randomUUID()}}`;
+
+beforeAll(() => {
+  connections = [new Redis('redis://127.0.0.1:6379'), new Redis('redis://127.0.0.1:6379')];
+});
+
+afterAll(async () => {
+  const [first] = connections;
+  if (first) {
+    const keys = await first.keys(`${prefix}*`);
+    if (keys.length > 0) await first.del(...keys);
+  }
+  await Promise.all(connections.map((c) => c.quit()));
+});
+
+/** Two "processes": one limiter per connection, same account and prefix. */
+function fleet(qps = QPS): ApiLimiter[] {
+  return connections.map((redis) => createRedisLimiter({ redis, account: 'acct', qps, keyPrefix: prefix }));
+}
+
+/** Most admissions in any half-open window [t, t + ms) starting at an admission. */
+function maxInWindow(times: readonly number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  let lo = 0;
+  for (let hi = 0; hi < sorted.length; hi++) {
+    while ((sorted[hi] as number) - (sorted[lo] as number) >= ms) lo++;
+    best = Math.max(best, hi - lo + 1);
+  }
+  return best;
+}
+
+/** `workers` concurrent callers per limiter, `total` admissions overall; returns admission times. */
+async function drive(
+  limiters: readonly ApiLimiter[],
+  total: number,
+  workers: number,
+  key = KEY,
+): Promise<number[]> {
+  const times: number[] = [];
+  let left = total;
+  const loops = limiters.flatMap((l) =>
+    Array.from({ length: workers }, async () => {
+      while (left > 0) {
+        left--;
+        await l.acquire(key);
+        times.push(Date.now());
+      }
+    }),
+  );
+  await Promise.all(loops);
+  return times;
+}
+
+describe('createRedisLimiter', () => {
+  it('never admits more than the cap in any one-second window across two processes, and reaches ≥ 95 % of it', async () => {
+    const limiters = fleet();
+    const total = 4 * QPS;
+    const times = await drive(limiters, total, 4);
+    expect(times).toHaveLength(total);
+    expect(maxInWindow(times, 1_000)).toBeLessThanOrEqual(QPS);
+    // The margin is real: even a 1,020 ms window never holds more than the cap.
+    expect(maxInWindow(times, LIMITER_WINDOW_MS - 5)).toBeLessThanOrEqual(QPS);
+    // The floor: with at most QPS calls per second, the last call starts no earlier than
+    // (total − QPS) / QPS seconds after the first. Reaching ≥ 95 % of the cap = within 1/0.95 of it.
+    const span = Math.max(...times) - Math.min(...times);
+    const floorMs = ((total - QPS) / QPS) * 1_000;
+    expect(span).toBeGreaterThanOrEqual(floorMs);
+    expect(floorMs / span).toBeGreaterThanOrEqual(0.95);
+  }, 20_000);
+
+  it('keeps keys apart: one region out of budget does not slow another', async () => {
+    const [a, b] = fleet();
+    if (!a || !b) throw new Error('two limiters');
+    const busy = { regionId: 'cn-beijing', action: 'DescribeClassicLinkInstances' };
+    await drive([a], QPS, 2, busy); // spends the whole window of cn-beijing
+    const started = Date.now();
+    await drive([b], QPS, 2, { regionId: 'cn-shanghai', action: 'DescribeClassicLinkInstances' });
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('throttled() makes every process wait about a window before its next call', async () => {
+    const [a, b] = fleet();
+    if (!a || !b) throw new Error('two limiters');
+    const key = { regionId: 'cn-shenzhen', action: 'DescribeClassicLinkInstances' };
+    await a.acquire(key);
+    const throttledAt = Date.now();
+    await a.throttled(key);
+    const times = await drive([b], QPS, 2, key);
+    // Nothing started within most of a window after the throttle, and the cap still holds after.
+    expect(Math.min(...times) - throttledAt).toBeGreaterThanOrEqual(LIMITER_WINDOW_MS - 100);
+    expect(maxInWindow([throttledAt, ...times], 1_000)).toBeLessThanOrEqual(QPS);
+  }, 10_000);
+
+  it('an aborted wait rejects and does not hang', async () => {
+    const [a] = fleet(1);
+    if (!a) throw new Error('limiter');
+    const key = { regionId: 'cn-qingdao', action: 'DescribeClassicLinkInstances' };
+    await a.acquire(key);
+    const ctl = new AbortController();
+    const waiting = a.acquire(key, ctl.signal);
+    ctl.abort();
+    await expect(waiting).rejects.toThrow();
+  });
+});
