@@ -99,14 +99,14 @@ export async function printEvents(
 }
 
 export async function printStatus(
-  store: Pick<Store, 'listTargets'>,
+  store: Pick<Store, 'listTargets' | 'outboxCounts'>,
   config: Config,
   account: string | undefined,
   opts: { json: boolean },
   io: CliIo,
   now: Date = new Date(),
 ): Promise<number> {
-  const targets = await store.listTargets({ account });
+  const [targets, outbox] = await Promise.all([store.listTargets({ account }), store.outboxCounts()]);
   const rows = targets.map((t) => {
     const last = t.lastSuccessAt?.getTime();
     const ageMs = last === undefined ? undefined : now.getTime() - last;
@@ -114,7 +114,12 @@ export async function printStatus(
     return { ...t, secondsSinceSuccess: ageMs === undefined ? null : Math.round(ageMs / 1000), stale };
   });
   if (opts.json) {
-    json(io.stdout, { account: account ?? null, staleAfterMs: config.ALERT_STALE_AFTER, targets: rows });
+    json(io.stdout, {
+      account: account ?? null,
+      staleAfterMs: config.ALERT_STALE_AFTER,
+      targets: rows,
+      alerts: outbox,
+    });
     return 0;
   }
   io.stdout.write(
@@ -135,6 +140,14 @@ export async function printStatus(
   const stale = rows.filter((r) => r.stale).length;
   io.stdout.write(
     `${rows.length} target(s), ${stale} stale (no complete scan for ${age(config.ALERT_STALE_AFTER)})\n`,
+  );
+  const waiting = outbox.pending + outbox.delivering;
+  io.stdout.write(
+    `alerts: ${outbox.delivered} delivered, ${waiting} waiting` +
+      (outbox.oldestUndeliveredAt ? ` (oldest since ${outbox.oldestUndeliveredAt.toISOString()})` : '') +
+      `, ${outbox.dead} dead-lettered` +
+      (outbox.dead > 0 ? " — see alert_outbox WHERE status = 'dead' (last_error says why)" : '') +
+      '\n',
   );
   return 0;
 }
