@@ -3,6 +3,7 @@
  * to the actions main.ts wires. No business logic here. Usage errors print one line and exit 2.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from './config.js';
 
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
 export type Role = (typeof ROLES)[number];
@@ -107,11 +108,9 @@ function rate(value: string): number {
 }
 
 function durationMs(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
-  if (!m?.[1] || !m[2]) throw new InvalidArgumentError('expected a duration like 500ms, 10s, 5m or 1h');
-  return Math.round(
-    Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'],
-  );
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new InvalidArgumentError('expected a duration like 500ms, 10s, 5m or 1h');
+  return ms;
 }
 
 function regionId(value: string): string {

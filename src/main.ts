@@ -34,6 +34,7 @@ import {
 } from './service.js';
 import { describeSimulator, loadKeysFromEnv, startSimulator } from './simulator/index.js';
 import { startStalenessMonitor } from './staleness.js';
+import type { Store } from './store.js';
 import { syncOnce } from './sync-once.js';
 
 interface Process {
@@ -117,6 +118,13 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
 
 export function createActions(proc: Process): CliActions {
   const config = () => loadConfig(proc.env);
+  /** A read command: Postgres only, through the store. */
+  const read = async (fn: (store: Store, c: Config) => Promise<number>): Promise<number> => {
+    const c = config();
+    const log = makeLogger(c, proc.io);
+    await checkPostgres(c.DATABASE_URL);
+    return withLifecycle(log, (lifecycle) => fn(openDatabase(c, log, lifecycle).store, c));
+  };
   return {
     async migrate() {
       const c = config();
@@ -247,45 +255,10 @@ export function createActions(proc: Process): CliActions {
       });
     },
 
-    async links(opts) {
-      const c = config();
-      const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      return withLifecycle(log, async (lifecycle) => {
-        const { store } = openDatabase(c, log, lifecycle);
-        return printLinks(store, readAccount(c), opts, proc.io);
-      });
-    },
-
-    async events(opts) {
-      const c = config();
-      const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      return withLifecycle(log, async (lifecycle) => {
-        const { store } = openDatabase(c, log, lifecycle);
-        return printEvents(store, readAccount(c), opts, proc.io);
-      });
-    },
-
-    async history(opts) {
-      const c = config();
-      const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      return withLifecycle(log, async (lifecycle) => {
-        const { store } = openDatabase(c, log, lifecycle);
-        return printHistory(store, readAccount(c), opts, proc.io);
-      });
-    },
-
-    async status(opts) {
-      const c = config();
-      const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      return withLifecycle(log, async (lifecycle) => {
-        const { store } = openDatabase(c, log, lifecycle);
-        return printStatus(store, c, readAccount(c), opts, proc.io);
-      });
-    },
+    links: (opts) => read((store, c) => printLinks(store, readAccount(c), opts, proc.io)),
+    events: (opts) => read((store, c) => printEvents(store, readAccount(c), opts, proc.io)),
+    history: (opts) => read((store, c) => printHistory(store, readAccount(c), opts, proc.io)),
+    status: (opts) => read((store, c) => printStatus(store, c, readAccount(c), opts, proc.io)),
 
     async simulate(opts) {
       const sim = await startSimulator({

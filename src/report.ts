@@ -11,6 +11,24 @@ type Out = CliIo['stdout'];
 
 const json = (out: Out, value: unknown) => out.write(`${JSON.stringify(value, null, 2)}\n`);
 
+/** Oldest first; events detected at the same instant in insertion order. */
+const byDetection = (a: EventRow, b: EventRow) =>
+  a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id);
+
+function eventTable(rows: readonly EventRow[]): string {
+  return table(
+    ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
+    rows.map((r) => [
+      r.detectedAt,
+      r.baseline ? `${r.change} (baseline)` : r.change,
+      r.regionId,
+      r.vpcId,
+      r.instanceId,
+      r.syncRunId,
+    ]),
+  );
+}
+
 /** Runs one read per (region, vpc) combination asked for (none asked: one unfiltered read). */
 async function fanOut<T>(
   regions: readonly string[],
@@ -73,27 +91,12 @@ export async function printEvents(
       ),
     ),
   );
-  const rows: EventRow[] = parts
-    .flat()
-    .sort((a, b) => a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id))
-    .slice(-opts.limit);
+  const rows: EventRow[] = parts.flat().sort(byDetection).slice(-opts.limit);
   if (opts.json) {
     json(io.stdout, { account: account ?? null, count: rows.length, events: rows });
     return 0;
   }
-  io.stdout.write(
-    table(
-      ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
-      rows.map((r) => [
-        r.detectedAt,
-        r.baseline ? `${r.change} (baseline)` : r.change,
-        r.regionId,
-        r.vpcId,
-        r.instanceId,
-        r.syncRunId,
-      ]),
-    ),
-  );
+  io.stdout.write(eventTable(rows));
   io.stdout.write(`${rows.length} event(s)\n`);
   return 0;
 }
@@ -162,7 +165,7 @@ export async function printHistory(
     await fanOut(opts.regions, opts.vpc ? [opts.vpc] : [], (regionId, vpcId) =>
       store.listEvents({ account, regionId, vpcId, instanceId: opts.instance }),
     )
-  ).sort((a, b) => a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id));
+  ).sort(byDetection);
   const now = (
     await fanOut(opts.regions, opts.vpc ? [opts.vpc] : [], (regionId, vpcId) =>
       store.listLinks({ account, regionId, vpcId }),
@@ -177,19 +180,7 @@ export async function printHistory(
     io.stdout.write(`no recorded change for ${subject}\n`);
     return 0;
   }
-  io.stdout.write(
-    table(
-      ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
-      events.map((r) => [
-        r.detectedAt,
-        r.baseline ? `${r.change} (baseline)` : r.change,
-        r.regionId,
-        r.vpcId,
-        r.instanceId,
-        r.syncRunId,
-      ]),
-    ),
-  );
+  io.stdout.write(eventTable(events));
   if (opts.instance) {
     const link = now[0];
     io.stdout.write(
