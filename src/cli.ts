@@ -12,6 +12,8 @@ export interface SyncOnceOptions {
   regions: string[];
   vpcs: string[];
   json: boolean;
+  /** How long to keep delivering this run's alerts before exiting. */
+  alertWaitMs: number;
 }
 export interface LinksOptions {
   regions: string[];
@@ -174,16 +176,31 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     )
     .option('--vpc <vpc-id>', 'only this VPC (repeatable)', (v, p: string[]) => collect(vpcId(v), p), [])
     .option('--json', 'print the summary as JSON')
+    .addOption(
+      new Option(
+        '--alert-wait <duration>',
+        'deliver the alerts of these runs for at most this long before exiting',
+      )
+        .argParser(durationMs)
+        .default(30_000, '30s'),
+    )
     .action(
-      run(async (o: { once?: boolean; region: string[]; vpc: string[]; json?: boolean }) => {
-        if (!o.once) {
-          io.stderr.write(
-            'classiclink-sync sync: --once is required (the long-running service is `start`)\n',
-          );
-          return EXIT_USAGE;
-        }
-        return actions.syncOnce({ regions: o.region, vpcs: o.vpc, json: o.json === true });
-      }),
+      run(
+        async (o: { once?: boolean; region: string[]; vpc: string[]; json?: boolean; alertWait: number }) => {
+          if (!o.once) {
+            io.stderr.write(
+              'classiclink-sync sync: --once is required (the long-running service is `start`)\n',
+            );
+            return EXIT_USAGE;
+          }
+          return actions.syncOnce({
+            regions: o.region,
+            vpcs: o.vpc,
+            json: o.json === true,
+            alertWaitMs: o.alertWait,
+          });
+        },
+      ),
     );
 
   program

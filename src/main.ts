@@ -248,7 +248,7 @@ export function createActions(proc: Process): CliActions {
             queues: msg.queues,
             io: proc.io,
             signal: lifecycle.signal,
-            deliverAlerts: dispatcher ? (runIds) => dispatcher.deliverRuns(runIds, 30_000) : undefined,
+            deliverAlerts: dispatcher ? (runIds) => dispatcher.deliverRuns(runIds, opts.alertWaitMs) : undefined,
           },
           opts,
         );
