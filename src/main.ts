@@ -72,13 +72,13 @@ const readAccount = (c: Config): string | undefined => (c.ACCOUNTS_FILE ? undefi
  */
 async function openAccounts(
   c: Config,
+  specs: Awaited<ReturnType<typeof resolveAccounts>>,
   env: Process['env'],
   msg: Messaging,
   log: Logger,
   lifecycle: Lifecycle,
   onCall?: Parameters<typeof openAccount>[2]['onCall'],
 ): Promise<AccountRuntime[]> {
-  const specs = await resolveAccounts(c, env);
   const runtimes: AccountRuntime[] = [];
   for (const spec of specs) {
     const credentials = accountCredentials(spec, {
@@ -138,7 +138,11 @@ export function createActions(proc: Process): CliActions {
     async start({ roles }) {
       const c = config();
       const has = (r: Role) => roles.includes(r);
-      if (has('worker') || has('scheduler')) requireApiConfig(c);
+      const usesApi = has('worker') || has('scheduler');
+      if (usesApi) requireApiConfig(c);
+      // The accounts file is configuration too: a bad one stops the process before it creates a
+      // database, listens or touches Redis.
+      const specs = usesApi ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
       await prepare(c, log);
       return withLifecycle(log, async (lifecycle) => {
@@ -173,7 +177,7 @@ export function createActions(proc: Process): CliActions {
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
-          accounts = await openAccounts(c, proc.env, msg, log, lifecycle, (e) => metrics.apiCall(e));
+          accounts = await openAccounts(c, specs, proc.env, msg, log, lifecycle, (e) => metrics.apiCall(e));
         }
         if (has('worker')) {
           const workers = startWorkers(
@@ -232,12 +236,13 @@ export function createActions(proc: Process): CliActions {
     async syncOnce(opts) {
       const c = config();
       requireApiConfig(c);
+      const specs = await resolveAccounts(c, proc.env);
       const log = makeLogger(c, proc.io, true);
       await prepare(c, log);
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
-        const accounts = await openAccounts(c, proc.env, msg, log, lifecycle);
+        const accounts = await openAccounts(c, specs, proc.env, msg, log, lifecycle);
         const workers = startWorkers(c, { ...db, ...msg, accounts, log }, lifecycle);
         await workers.ready();
         const channels = configuredChannels(c);
@@ -248,7 +253,9 @@ export function createActions(proc: Process): CliActions {
             queues: msg.queues,
             io: proc.io,
             signal: lifecycle.signal,
-            deliverAlerts: dispatcher ? (runIds) => dispatcher.deliverRuns(runIds, opts.alertWaitMs) : undefined,
+            deliverAlerts: dispatcher
+              ? (runIds) => dispatcher.deliverRuns(runIds, opts.alertWaitMs)
+              : undefined,
           },
           opts,
         );

@@ -22,14 +22,14 @@ afterEach(async () => {
   s = undefined;
 });
 
-const CHAOS_ROUNDS = 5;
+const CHAOS_ROUNDS = 8;
 
 describe('fault: API chaos', () => {
   it('throttling, 5xx, latency spikes, resets and truncated bodies lose and duplicate nothing', async () => {
     const started = Date.now();
     s = await startScenario({
       inProcess: true,
-      sim: { regions: ['cn-hangzhou', 'cn-beijing'], vpcsPerRegion: 3, linksPerVpc: 20 },
+      sim: { regions: ['cn-hangzhou', 'cn-beijing'], vpcsPerRegion: 4, linksPerVpc: 20 },
     });
     const sc = s;
     let rounds = await sc.settle();

@@ -20,7 +20,7 @@ afterEach(async () => {
   s = undefined;
 });
 
-const DRIFT_ROUNDS = 4;
+const DRIFT_ROUNDS = 3;
 
 describe('fault: pagination drift and churn', () => {
   it('incomplete scans apply nothing; the settled world is recorded exactly', async () => {
@@ -40,18 +40,28 @@ describe('fault: pagination drift and churn', () => {
     let rounds = await sc.settle();
     sc.log.start();
 
+    // Drift alone first: a multi-page scan can never be complete, so none may apply.
     sc.sim.setFaults({ latencyMs: 15, paginationDrift: true });
-    const stop = startChurn(sc.sim, sc.log, { everyMs: 120, seed: 607 });
     let bigApplied = 0;
     let failed = 0;
+    for (let r = 0; r < DRIFT_ROUNDS; r++) {
+      const outcomes = await sc.round(90_000);
+      rounds++;
+      failed += outcomes.filter((o) => !o.ok).length;
+      bigApplied += outcomes.filter(
+        (o) => big.includes(o.target.vpcId) && o.ok && o.result.outcome === 'applied',
+      ).length;
+    }
+    expect(bigApplied, 'multi-page scans applied under drift').toBe(0);
+    // Then drift and churn together. A drift attach and a churn detach on pages already served can
+    // cancel out: the pages then add up to a consistent past state, which may apply (it invents no
+    // event; the next scans catch up) — the exactly-once check below is the judge.
+    const stop = startChurn(sc.sim, sc.log, { everyMs: 120, seed: 607 });
     try {
       for (let r = 0; r < DRIFT_ROUNDS; r++) {
         const outcomes = await sc.round(90_000);
         rounds++;
         failed += outcomes.filter((o) => !o.ok).length;
-        bigApplied += outcomes.filter(
-          (o) => big.includes(o.target.vpcId) && o.ok && o.result.outcome === 'applied',
-        ).length;
       }
     } finally {
       stop();
@@ -59,8 +69,7 @@ describe('fault: pagination drift and churn', () => {
     sc.sim.setFaults({});
     rounds += await sc.settle();
     const checks = await checkInvariants(sc);
-    checks.push({ name: 'no multi-page scan applied under drift', ok: bigApplied === 0 });
-    expect(bigApplied, 'multi-page scans applied under drift').toBe(0);
+    checks.push({ name: 'no multi-page scan applied under drift alone', ok: bigApplied === 0 });
     const { rows } = await sc.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM sync_runs WHERE error_code = 'IncompleteScan'`,
     );
@@ -72,7 +81,8 @@ describe('fault: pagination drift and churn', () => {
       apiCalls: sc.sim.requests.length,
       faults: {
         ...simulatorFaults(sc.sim),
-        'pagination drift (links attached by drift)': sc.log.changes.filter((c) => c.by === 'simulator').length,
+        'pagination drift (links attached by drift)': sc.log.changes.filter((c) => c.by === 'simulator')
+          .length,
         'runs failed IncompleteScan': rows[0]?.n ?? 0,
         'sync jobs failed for good': failed,
       },

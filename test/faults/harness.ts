@@ -145,7 +145,9 @@ function changeRandomLink(sim: RunningSimulator, log: WorldLog, random: () => nu
   }
   const candidates = sim.world
     .links(regionId, vpcId)
-    .filter((l) => log.baseline.has(key(l.vpcId, l.instanceId)) && !log.touched.has(key(l.vpcId, l.instanceId)));
+    .filter(
+      (l) => log.baseline.has(key(l.vpcId, l.instanceId)) && !log.touched.has(key(l.vpcId, l.instanceId)),
+    );
   const pick = candidates[Math.floor(random() * candidates.length)];
   if (!pick) return false;
   sim.world.detach(regionId, pick.instanceId, pick.vpcId);
@@ -280,14 +282,23 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
       receiver,
       childEnv,
       async round(timeoutMs = 60_000) {
+        // A plan job that fails for good (say a malformed DescribeVpcs) leaves its region's
+        // targets out of the round: they show as one failed outcome for the region.
         const planned = await Promise.all(
           config.regions.map(async (regionId) => {
             const jobId = await queues.enqueuePlan({ account: config.SYNC_ACCOUNT, regionId });
-            return (await queues.waitFor('plan', jobId, timeoutMs)).targets;
+            try {
+              return (await queues.waitFor('plan', jobId, timeoutMs)).targets;
+            } catch (err) {
+              const target = { account: config.SYNC_ACCOUNT, regionId, vpcId: '(plan)' };
+              return [{ target, jobId: '', error: err instanceof Error ? err.message : String(err) }];
+            }
           }),
         );
         return Promise.all(
-          planned.flat().map(async ({ target, jobId }): Promise<RoundOutcome> => {
+          planned.flat().map(async (p): Promise<RoundOutcome> => {
+            const { target, jobId } = p;
+            if ('error' in p) return { target, ok: false, error: p.error };
             try {
               return { target, ok: true, result: await queues.waitFor('sync', jobId, timeoutMs) };
             } catch (err) {
@@ -416,7 +427,11 @@ export async function checkInvariants(
   const results: CheckResult[] = [];
   const check = (name: string, actual: unknown, expected: unknown) => {
     const ok = JSON.stringify(actual) === JSON.stringify(expected);
-    results.push({ name, ok, detail: ok ? undefined : `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}` });
+    results.push({
+      name,
+      ok,
+      detail: ok ? undefined : `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+    });
     expect(actual, name).toEqual(expected);
   };
 
@@ -424,11 +439,15 @@ export async function checkInvariants(
   const { rows: active } = await s.pool.query<{ k: string }>(
     `SELECT vpc_id || '/' || instance_id AS k FROM classic_links WHERE removed_at IS NULL ORDER BY 1`,
   );
-  check('links equal the truth', active.map((r) => r.k), allTruth(s.sim));
+  check(
+    'links equal the truth',
+    active.map((r) => r.k),
+    allTruth(s.sim),
+  );
 
   // 2. Every change that happened is recorded exactly once (non-baseline events = the change log).
   const { rows: events } = await s.pool.query<EventRow>(
-    `SELECT id::text, vpc_id, instance_id, change, baseline, sync_run_id::text FROM link_events ORDER BY id`,
+    `SELECT id::text, vpc_id, instance_id, change, baseline, sync_run_id::text FROM link_events ORDER BY link_events.id`,
   );
   const recorded = events
     .filter((e) => !e.baseline)
@@ -443,10 +462,13 @@ export async function checkInvariants(
   const perLink = new Map<string, string[]>();
   for (const e of events) {
     const k = key(e.vpc_id, e.instance_id);
-    perLink.set(k, [...(perLink.get(k) ?? []), e.change]);
+    perLink.set(k, [
+      ...(perLink.get(k) ?? []),
+      `${e.change}#${e.id}@${e.sync_run_id}${e.baseline ? 'b' : ''}`,
+    ]);
   }
   const broken = [...perLink].filter(([, changes]) =>
-    changes.some((c, i) => c !== (i % 2 === 0 ? 'added' : 'removed')),
+    changes.some((c, i) => !c.startsWith(i % 2 === 0 ? 'added#' : 'removed#')),
   );
   check('events of each link alternate', broken, []);
 
@@ -476,12 +498,8 @@ export async function checkInvariants(
   }
   check(
     'run counters match their events',
-    counters
-      .map((r) => `${r.run}:${r.added}:${r.removed}`)
-      .sort(),
-    [...fromEvents]
-      .map(([run, c]) => `${run}:${c.added}:${c.removed}`)
-      .sort(),
+    counters.map((r) => `${r.run}:${r.added}:${r.removed}`).sort(),
+    [...fromEvents].map(([run, c]) => `${run}:${c.added}:${c.removed}`).sort(),
   );
   check('no run left running', await runningRuns(s.pool), 0);
 
@@ -494,7 +512,11 @@ async function checkAlerts(s: Scenario, events: EventRow[], timeoutMs: number): 
   const results: CheckResult[] = [];
   const check = (name: string, actual: unknown, expected: unknown) => {
     const ok = JSON.stringify(actual) === JSON.stringify(expected);
-    results.push({ name, ok, detail: ok ? undefined : `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}` });
+    results.push({
+      name,
+      ok,
+      detail: ok ? undefined : `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+    });
     expect(actual, name).toEqual(expected);
   };
   const changedRuns = [...new Set(events.filter((e) => !e.baseline).map((e) => e.sync_run_id))].sort();
@@ -584,5 +606,8 @@ export function simulatorFaults(sim: RunningSimulator): Record<string, number> {
 export function writeFigures(f: ScenarioFigures): void {
   const dir = inject('faultsRunDir');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${f.scenario.replace(/[^a-z0-9]+/gi, '-')}.json`), `${JSON.stringify(f, null, 2)}\n`);
+  writeFileSync(
+    join(dir, `${f.scenario.replace(/[^a-z0-9]+/gi, '-')}.json`),
+    `${JSON.stringify(f, null, 2)}\n`,
+  );
 }

@@ -60,7 +60,7 @@ export default function setup(project: TestProject): () => void {
     console.log(
       `totals: ${totals.scenarios} scenarios, ${totals.rounds} rounds, ${totals.apiCalls} API calls, ` +
         `${totals.faultsInjected} faults injected, ${totals.checksPassed}/${totals.checks} invariant checks passed, ` +
-        `${totals.worldChanges} world changes recorded exactly once\n`,
+        `${totals.worldChanges} world changes${totals.checksPassed === totals.checks ? ', each recorded exactly once' : ''}\n`,
     );
   };
 }

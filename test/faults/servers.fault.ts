@@ -50,7 +50,8 @@ async function count(sc: Scenario, sql: string, params: unknown[] = []): Promise
 async function baselined(sc: Scenario): Promise<void> {
   const targets = SIM.regions.length * SIM.vpcsPerRegion;
   await waitFor(
-    () => count(sc, 'SELECT count(*)::int AS n FROM sync_targets WHERE last_applied_scan_started_at IS NOT NULL'),
+    () =>
+      count(sc, 'SELECT count(*)::int AS n FROM sync_targets WHERE last_applied_scan_started_at IS NOT NULL'),
     (n) => n === targets,
     { timeout: 30_000, what: 'every target baselined' },
   );
@@ -60,7 +61,11 @@ async function baselined(sc: Scenario): Promise<void> {
 async function moreSucceeded(sc: Scenario, n: number, timeout = 45_000): Promise<void> {
   const sql = `SELECT count(*)::int AS n FROM sync_runs WHERE status = 'succeeded'`;
   const now = await count(sc, sql);
-  await waitFor(() => count(sc, sql), (m) => m >= now + n, { timeout, what: `${n} more succeeded runs` });
+  await waitFor(
+    () => count(sc, sql),
+    (m) => m >= now + n,
+    { timeout, what: `${n} more succeeded runs` },
+  );
 }
 
 async function blockDiffs(sc: Scenario): Promise<void> {
@@ -123,13 +128,21 @@ describe('fault: servers restarted under the service', () => {
     sc.log.start();
     const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 202 });
     try {
-      await waitFor(() => runningRuns(sc.pool), (n) => n > 0, { timeout: 20_000, what: 'a scan in flight' });
+      await waitFor(
+        () => runningRuns(sc.pool),
+        (n) => n > 0,
+        { timeout: 20_000, what: 'a scan in flight' },
+      );
       await redis.restart();
       // Back to work: schedules re-created in the empty Redis, rounds succeed again.
-      await waitFor(() => sc.queues.listSchedules(), (l) => l.length === SIM.regions.length, {
-        timeout: 30_000,
-        what: 'the schedules re-created',
-      });
+      await waitFor(
+        () => sc.queues.listSchedules(),
+        (l) => l.length === SIM.regions.length,
+        {
+          timeout: 30_000,
+          what: 'the schedules re-created',
+        },
+      );
       await moreSucceeded(sc, 8);
     } finally {
       stop();
@@ -148,7 +161,11 @@ describe('fault: servers restarted under the service', () => {
     const started = Date.now();
     const pgServer: OwnPostgres = await startOwnPostgres();
     servers.push(pgServer);
-    s = await startScenario({ sim: SIM, databaseUrl: pgServer.url('classiclink'), env: { SYNC_INTERVAL: '2s' } });
+    s = await startScenario({
+      sim: SIM,
+      databaseUrl: pgServer.url('classiclink'),
+      env: { SYNC_INTERVAL: '2s' },
+    });
     const sc = s;
     const svc = await service(sc);
     await baselined(sc);
@@ -159,7 +176,11 @@ describe('fault: servers restarted under the service', () => {
     await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
     const random = seeded(303);
     for (let i = 0; i < 4; i++) changeOnce(sc.sim, sc.log, random);
-    await waitFor(() => blockedDiffs(sc), (p) => p.length > 0, { timeout: 20_000, what: 'a diff blocked' });
+    await waitFor(
+      () => blockedDiffs(sc),
+      (p) => p.length > 0,
+      { timeout: 20_000, what: 'a diff blocked' },
+    );
     await pgServer.restart();
     holder.release(true);
     await waitFor(
@@ -192,10 +213,14 @@ describe('fault: servers restarted under the service', () => {
       await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
       const random = seeded(404);
       for (let i = 0; i < 4; i++) changeOnce(sc.sim, sc.log, random);
-      const pids = await waitFor(() => blockedDiffs(sc), (p) => p.length > 0, {
-        timeout: 20_000,
-        what: 'a diff blocked',
-      });
+      const pids = await waitFor(
+        () => blockedDiffs(sc),
+        (p) => p.length > 0,
+        {
+          timeout: 20_000,
+          what: 'a diff blocked',
+        },
+      );
       for (const pid of pids) {
         await sc.pool.query('SELECT pg_terminate_backend($1)', [pid]);
         terminated++;

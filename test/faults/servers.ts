@@ -134,9 +134,31 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const data = join(dir, 'data');
   if (process.getuid?.() === 0) chownSync(dir, uidOf('postgres'), gidOf('postgres'));
   chmodSync(dir, 0o700);
-  await asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
+  await asPostgres(join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '--no-sync',
+    '-E',
+    'UTF8',
+  ]);
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`;
-  const start = () => asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-w', '-t', '30', '-l', join(dir, 'log'), 'start']);
+  const start = () =>
+    asPostgres(join(bin, 'pg_ctl'), [
+      '-D',
+      data,
+      '-o',
+      opts,
+      '-w',
+      '-t',
+      '30',
+      '-l',
+      join(dir, 'log'),
+      'start',
+    ]);
   const stop = (mode: 'immediate' | 'fast') =>
     asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-m', mode, '-w', '-t', '30', 'stop']);
   await start();

@@ -242,7 +242,7 @@ export interface RunRow {
 export async function runs(pool: Pool): Promise<RunRow[]> {
   const { rows } = await pool.query<RunRow>(
     `SELECT id::text, region_id, vpc_id, job_id, attempt, status, error_code, error_message, started_at, finished_at
-       FROM sync_runs ORDER BY id`,
+       FROM sync_runs ORDER BY sync_runs.id`,
   );
   return rows;
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseDuration, requireApiConfig } from '../../src/config.js';
+import {
+  ConfigError,
+  envSchema,
+  loadConfig,
+  parseDuration,
+  requireApiConfig,
+  SECRET_VARIABLES,
+} from '../../src/config.js';
 
 describe('parseDuration', () => {
   it.each([
@@ -102,5 +109,86 @@ describe('loadConfig', () => {
     expect(() => requireApiConfig(loadConfig({ SYNC_REGIONS: 'cn-hangzhou' }))).not.toThrow();
     expect(() => requireApiConfig(loadConfig({ SYNC_TARGETS: 'cn-hangzhou:vpc-bp1a' }))).not.toThrow();
     expect(() => requireApiConfig(loadConfig({ ACCOUNTS_FILE: '/etc/accounts.yaml' }))).not.toThrow();
+  });
+});
+
+/**
+ * Every variable config.ts reads, each with a wrong value: one line naming it, a ConfigError (main
+ * turns it into exit 1 before anything starts: test/integration/config.startup.test.ts), and the
+ * value of a secret variable never echoed. A new variable without a row here fails the last test.
+ */
+const WRONG: Record<string, [string, RegExp] | string> = {
+  DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /DATABASE_URL: expected a postgres or postgresql URL/],
+  REDIS_URL: ['http://:pw-SECRETVALUE@x', /REDIS_URL: expected a redis or rediss URL/],
+  SYNC_ACCOUNT: ['a/b', /SYNC_ACCOUNT: expected 1-64 letters/],
+  ALIBABA_CLOUD_ACCESS_KEY_ID: [
+    'LTAIonly',
+    /ALIBABA_CLOUD_ACCESS_KEY_SECRET: required: the key id and secret come as a pair/,
+  ],
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: [
+    'SECRETVALUE',
+    /ALIBABA_CLOUD_ACCESS_KEY_ID: required: the key id and secret come as a pair/,
+  ],
+  ALIBABA_CLOUD_SECURITY_TOKEN:
+    'any non-empty string is a token; an empty one means unset (the credential chain reports a missing pair)',
+  SYNC_REGIONS: ['cn_hangzhou', /SYNC_REGIONS: expected a comma list of region ids/],
+  SYNC_TARGETS: ['cn-hangzhou:vpc-1:extra', /SYNC_TARGETS: expected a comma list of region:vpc-id/],
+  SYNC_INTERVAL: ['0.5s', /SYNC_INTERVAL: must be at least 1000ms/],
+  ECS_ENDPOINT: ['ecs.{region}.aliyuncs.com', /ECS_ENDPOINT: expected an http\(s\) URL/],
+  VPC_ENDPOINT: ['file:///etc/passwd', /VPC_ENDPOINT: expected an http\(s\) URL/],
+  API_SIGNATURE: ['V3', /API_SIGNATURE: expected v3 or v1/],
+  API_MAX_QPS: ['-1', /API_MAX_QPS: expected a whole number/],
+  API_TIMEOUT: ['50ms', /API_TIMEOUT: must be at least 100ms/],
+  API_RETRY_DEADLINE: ['soon', /API_RETRY_DEADLINE: expected a duration/],
+  SYNC_CONCURRENCY: ['0', /SYNC_CONCURRENCY: must be at least 1/],
+  JOB_LOCK_DURATION: ['500ms', /JOB_LOCK_DURATION: must be at least 1000ms/],
+  QUEUE_PREFIX: ['{classiclink}', /QUEUE_PREFIX: expected 1-64 letters/],
+  HTTP_HOST: ['', /HTTP_HOST: /],
+  HTTP_PORT: ['http', /HTTP_PORT: expected a port number/],
+  HTTP_TOKEN: ['SECRETVALUE', /HTTP_TOKEN: must be at least 16 characters/],
+  SHUTDOWN_TIMEOUT: ['30', /SHUTDOWN_TIMEOUT: expected a duration/],
+  ALERT_STALE_AFTER: ['1w', /ALERT_STALE_AFTER: expected a duration/],
+  EVENT_RETENTION: ['30m', /EVENT_RETENTION: must be at least 3600000ms/],
+  ACCOUNTS_FILE:
+    'a path; a missing or bad file is refused by the accounts loader (test/unit/accounts.test.ts)',
+  LOG_LEVEL: ['INFO', /LOG_LEVEL: expected fatal, error/],
+  ALERT_ON_BASELINE: ['2', /ALERT_ON_BASELINE: expected true or false/],
+  ALERT_WEBHOOK_URL: ['javascript:SECRETVALUE', /ALERT_WEBHOOK_URL: expected a http or https URL/],
+  ALERT_WEBHOOK_SECRET: ['SECRETVALUE', /ALERT_WEBHOOK_SECRET: expected the whsec_<base64> form/],
+  ALERT_SLACK_WEBHOOK_URL: [
+    'hooks.slack.com/services/SECRETVALUE',
+    /ALERT_SLACK_WEBHOOK_URL: expected a http or https URL/,
+  ],
+  ALERT_DINGTALK_WEBHOOK_URL: [
+    'ftp://oapi.dingtalk.com/SECRETVALUE',
+    /ALERT_DINGTALK_WEBHOOK_URL: expected a http or https URL/,
+  ],
+  ALERT_DINGTALK_SECRET: 'any non-empty string is a secret',
+  ALERT_LARK_WEBHOOK_URL: ['gopher://SECRETVALUE', /ALERT_LARK_WEBHOOK_URL: expected a http or https URL/],
+  ALERT_LARK_SECRET: 'any non-empty string is a secret',
+  ALERT_WECOM_WEBHOOK_URL: ['data:,SECRETVALUE', /ALERT_WECOM_WEBHOOK_URL: expected a http or https URL/],
+};
+
+describe('every variable, a wrong value', () => {
+  const rows = Object.entries(WRONG).filter((e): e is [string, [string, RegExp]] => Array.isArray(e[1]));
+  it.each(rows)('%s: one line naming it', (name, [value, message]) => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        [name]: value,
+        ...(name === 'ALERT_WEBHOOK_SECRET' ? { ALERT_WEBHOOK_URL: 'https://x.example/h' } : {}),
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught, name).toBeInstanceOf(ConfigError);
+    const text = (caught as Error).message;
+    expect(text).toMatch(message);
+    expect(text).not.toContain('\n');
+    if (SECRET_VARIABLES.has(name)) expect(text).not.toContain('SECRETVALUE');
+  });
+
+  it('the table covers every variable config.ts reads', () => {
+    expect(Object.keys(WRONG).sort()).toEqual(Object.keys(envSchema.shape).sort());
   });
 });

@@ -1,0 +1,118 @@
+/**
+ * A bad environment variable or accounts-file field stops `start` (and `sync --once`) before it
+ * touches anything: one line naming it, exit 1, no Redis key under the queue prefix, no database
+ * created. Also: HTTP_HOST beyond loopback without HTTP_TOKEN refuses to start.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killChildren, runCli } from '../helpers/child.js';
+import { adminUrl, dropDatabase, testDatabaseUrl, uniqueDbName } from '../helpers/db.js';
+
+const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
+afterEach(() => killChildren());
+afterAll(async () => {
+  await redis.quit().catch(() => redis.disconnect());
+});
+
+async function databaseExists(name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: adminUrl() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return (rowCount ?? 0) > 0;
+  } finally {
+    await client.end();
+  }
+}
+
+async function redisKeys(prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
+const accountsDir = mkdtempSync(join(tmpdir(), 'classiclink-accounts-'));
+function accountsFile(content: unknown): string {
+  const file = join(accountsDir, `${randomUUID()}.json`);
+  writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
+const GOOD = {
+  SYNC_REGIONS: 'cn-hangzhou',
+  ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAI5tStartupTest',
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'startup-secret-never-printed',
+  // Nothing answers here: had the process got this far, the API call would fail loudly.
+  ECS_ENDPOINT: 'http://127.0.0.1:9',
+  VPC_ENDPOINT: 'http://127.0.0.1:9',
+  HTTP_PORT: '0',
+};
+
+const cases: [string, () => Record<string, string>, RegExp][] = [
+  [
+    'SYNC_INTERVAL=5x',
+    () => ({ SYNC_INTERVAL: '5x' }),
+    /^classiclink-sync: invalid configuration: SYNC_INTERVAL: /,
+  ],
+  ['API_MAX_QPS=0', () => ({ API_MAX_QPS: '0' }), /API_MAX_QPS: must be at least 1/],
+  [
+    'ALERT_WEBHOOK_URL=ftp://…',
+    () => ({ ALERT_WEBHOOK_URL: 'ftp://127.0.0.1/hook' }),
+    /ALERT_WEBHOOK_URL: expected a http or https URL/,
+  ],
+  [
+    'HTTP_HOST=0.0.0.0 without HTTP_TOKEN',
+    () => ({ HTTP_HOST: '0.0.0.0' }),
+    /HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
+  ],
+  ['SYNC_REGIONS missing', () => ({ SYNC_REGIONS: '' }), /SYNC_REGIONS: required/],
+  [
+    'ACCOUNTS_FILE with a bad field',
+    () => ({
+      ACCOUNTS_FILE: accountsFile({
+        accounts: [{ name: 'prod', credentials: { source: 'chain' }, regions: ['Hangzhou'] }],
+      }),
+    }),
+    /accounts\[0\] \(prod\)\.regions/,
+  ],
+  [
+    'ACCOUNTS_FILE that does not exist',
+    () => ({ ACCOUNTS_FILE: join(accountsDir, 'missing.yaml') }),
+    /missing\.yaml/,
+  ],
+];
+
+describe('a bad value starts nothing', () => {
+  it.each(cases)('start with %s: one line, exit 1, no Redis key, no database', async (_name, bad, line) => {
+    const prefix = `startup-${randomUUID()}`;
+    const dbName = uniqueDbName('classiclink_startup_');
+    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName), ...bad() };
+    try {
+      const commands = [['start'], ['sync', '--once']];
+      const results = await Promise.all(commands.map((args) => runCli(args, env)));
+      for (const [i, r] of results.entries()) {
+        const args = commands[i] ?? [];
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(line);
+        expect(r.stdout).toBe('');
+        expect(`${r.stdout}${r.stderr}`).not.toContain(GOOD.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
+      }
+      expect(await redisKeys(prefix)).toEqual([]);
+      expect(await databaseExists(dbName)).toBe(false);
+    } finally {
+      await dropDatabase(dbName);
+    }
+  });
+});

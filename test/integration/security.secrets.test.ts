@@ -1,0 +1,162 @@
+/**
+ * No secret anywhere it could leak: the real service runs (every role, LOG_LEVEL=trace) with
+ * distinctive values for the AccessKey secret, the STS token, the webhook secret, the HTTP token,
+ * and passwords in the Postgres and Redis URLs (the servers here trust loopback, so a password is
+ * accepted and ignored, but it travels through every code path that handles the URL). It syncs,
+ * fails a target, delivers an alert; then everything observable is searched for each secret:
+ * stdout/stderr of the children, every key and value under the queue prefix in Redis, the HTTP
+ * answers of /v1/*, /metrics, /readyz (and the 401s), and `status --json`.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { capturedOutput, killChildren, runCli, spawnCli } from '../helpers/child.js';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { type Receiver, startReceiver } from '../helpers/receivers.js';
+
+let pl: Pipeline | undefined;
+let receiver: Receiver | undefined;
+afterEach(async () => {
+  await killChildren();
+  await pl?.close();
+  await receiver?.close();
+  pl = undefined;
+  receiver = undefined;
+});
+
+const mark = (what: string) => `${what}${randomBytes(8).toString('hex')}`;
+
+/** Every key under the prefix with its value, as text (strings, hashes, lists, sets, zsets, streams). */
+async function dumpRedis(url: string, prefix: string): Promise<string> {
+  const redis = new Redis(url);
+  redis.on('error', () => {});
+  const out: string[] = [];
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) {
+        const type = await redis.type(k);
+        let value: unknown;
+        if (type === 'string') value = await redis.get(k);
+        else if (type === 'hash') value = await redis.hgetall(k);
+        else if (type === 'list') value = await redis.lrange(k, 0, -1);
+        else if (type === 'set') value = await redis.smembers(k);
+        else if (type === 'zset') value = await redis.zrange(k, 0, -1, 'WITHSCORES');
+        else if (type === 'stream') value = await redis.xrange(k, '-', '+');
+        out.push(`${k} ${type} ${JSON.stringify(value)}`);
+      }
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
+  return out.join('\n');
+}
+
+describe('secrets', () => {
+  it('never appear in logs, errors, Redis, HTTP answers or status --json', async () => {
+    const secrets = {
+      accessKeySecret: mark('AKSECRET'),
+      stsToken: mark('STSTOKEN'),
+      httpToken: mark('HTTPTOKEN'),
+      dbPassword: mark('DBPASS'),
+      redisPassword: mark('REDISPASS'),
+      webhookSecret: '',
+    };
+    const whsecBytes = `whsecbytes-${randomBytes(8).toString('hex')}`;
+    secrets.webhookSecret = `whsec_${Buffer.from(whsecBytes).toString('base64')}`;
+    receiver = await startReceiver('webhook', { secret: secrets.webhookSecret });
+    const key = {
+      accessKeyId: `LTAI5tSecurity${randomBytes(4).toString('hex')}`,
+      accessKeySecret: secrets.accessKeySecret,
+      securityToken: secrets.stsToken,
+    };
+    const redisUrl = `redis://:${secrets.redisPassword}@127.0.0.1:6379`;
+    pl = await startPipeline({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3, keys: [key] },
+      env: { REDIS_URL: redisUrl },
+    });
+    const p = pl;
+    const dbUrl = new URL(p.db.url);
+    dbUrl.password = secrets.dbPassword;
+    const [good, bad] = p.sim.world.vpcs('cn-hangzhou');
+    p.sim.setFaults({ failVpcs: { [bad ?? '']: 'Forbidden.RAM' } });
+    const env = {
+      ...p.childEnv,
+      DATABASE_URL: dbUrl.toString(),
+      REDIS_URL: redisUrl,
+      ALIBABA_CLOUD_SECURITY_TOKEN: secrets.stsToken,
+      ALERT_WEBHOOK_URL: receiver.url,
+      ALERT_WEBHOOK_SECRET: secrets.webhookSecret,
+      HTTP_TOKEN: secrets.httpToken,
+      HTTP_PORT: '0',
+      SYNC_INTERVAL: '1s',
+      LOG_LEVEL: 'trace',
+    };
+    const svc = spawnCli(['start'], env, 'service');
+    const listening = await svc.waitForLog('HTTP server listening');
+    const base = String(listening.url);
+    // The baseline, then a change that alerts, while the other target keeps failing.
+    await expect
+      .poll(
+        async () => (await p.db.pool.query(`SELECT 1 FROM sync_runs WHERE status = 'succeeded'`)).rowCount,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBeGreaterThan(0);
+    const fresh = p.sim.world.createInstance('cn-hangzhou');
+    p.sim.world.attach('cn-hangzhou', fresh, good ?? '');
+    await receiver.waitForAccepted(1);
+    await expect
+      .poll(
+        async () =>
+          (await p.db.pool.query(`SELECT 1 FROM sync_runs WHERE error_code = 'Forbidden.RAM'`)).rowCount,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBeGreaterThan(0);
+
+    const auth = { authorization: `Bearer ${secrets.httpToken}` };
+    const answers: string[] = [];
+    for (const path of ['/v1/links', '/v1/events', '/v1/status', '/metrics', '/readyz', '/healthz']) {
+      for (const headers of [auth, {}, { authorization: 'Bearer wrong-token-of-some-length' }]) {
+        const res = await fetch(`${base}${path}`, { headers });
+        answers.push(`${path} ${res.status} ${JSON.stringify([...res.headers])} ${await res.text()}`);
+      }
+    }
+    expect(answers.some((a) => a.startsWith('/v1/status 200'))).toBe(true);
+    expect(answers.some((a) => a.startsWith('/v1/status 401'))).toBe(true);
+    const status = await runCli(['status', '--json'], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain('Forbidden.RAM');
+    svc.signal('SIGTERM');
+    await svc.waitForExit(20_000);
+    const redisDump = await dumpRedis(redisUrl, p.prefix);
+    expect(redisDump).toContain('cn-hangzhou');
+    const { rows } = await p.db.pool.query<{ t: string }>(
+      `SELECT coalesce(string_agg(error_message, ' '), '') || ' ' ||
+              (SELECT coalesce(string_agg(last_error || ' ' || payload::text, ' '), '') FROM alert_outbox) AS t
+         FROM sync_runs`,
+    );
+
+    const everything = {
+      'child stdout/stderr': capturedOutput(),
+      'Redis keys and values': redisDump,
+      'HTTP answers': answers.join('\n'),
+      'status --json': `${status.stdout}${status.stderr}`,
+      'error messages and outbox rows in Postgres': rows[0]?.t ?? '',
+      'webhook requests': receiver.requests.map((r) => `${JSON.stringify(r.headers)} ${r.raw}`).join('\n'),
+    };
+    const needles = { ...secrets, webhookSecretBytes: whsecBytes };
+    for (const [where, text] of Object.entries(everything)) {
+      expect(text.length, where).toBeGreaterThan(0);
+      for (const [what, secret] of Object.entries(needles)) {
+        expect(text.includes(secret), `${what} found in ${where}`).toBe(false);
+      }
+    }
+  });
+});
