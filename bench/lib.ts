@@ -167,6 +167,8 @@ export interface WorkerProc {
   proc: ChildProcess;
   /** Peak resident set (VmHWM), bytes, read from /proc while it runs. */
   peakRss(): number;
+  /** CPU time (user + system) so far, ms, from /proc/<pid>/stat. */
+  cpuMs(): number;
   stop(): Promise<void>;
   stderr(): string;
 }
@@ -193,6 +195,15 @@ export function spawnWorker(env: Record<string, string>): WorkerProc {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
         return m ? Number(m[1]) * 1024 : 0;
+      } catch {
+        return 0;
+      }
+    },
+    cpuMs() {
+      try {
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        // utime and stime are fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+        return (Number(fields[11]) + Number(fields[12])) * 10;
       } catch {
         return 0;
       }

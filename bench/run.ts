@@ -52,7 +52,8 @@ function record(name: string, description: string, f: RoundFigures): ScenarioRes
   results.push(r);
   progress(
     `${name}: ${(f.wallMs / 1000).toFixed(1)} s, ${f.apiCalls} calls, ${Math.round(f.linksPerSec)} links/s, ` +
-      `${f.pgRows} rows, ratio to floor ${f.ratioToFloor.toFixed(2)}, runs ${JSON.stringify(f.runs)}`,
+      `${f.pgRows} rows, worker CPU ${f.workerCpuMs.map((c) => (c / 1000).toFixed(1)).join('/')} s, ` +
+      `sim CPU ${(f.simCpuMs / 1000).toFixed(1)} s, ratio to floor ${f.ratioToFloor.toFixed(2)}, runs ${JSON.stringify(f.runs)}`,
   );
   return r;
 }

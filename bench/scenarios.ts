@@ -45,6 +45,9 @@ export interface RoundFigures {
   pgRows: number;
   walBytes: number;
   peakRssMb: number[];
+  /** CPU time of each worker process during the round, and of this process (the simulator). */
+  workerCpuMs: number[];
+  simCpuMs: number;
   floorMs: number;
   ratioToFloor: number;
   runs: Record<string, number>;
@@ -118,6 +121,8 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   try {
     await waitForWorkers(bench.queues, spec.processes, workers);
     sim.clearRequests();
+    const cpu0 = workers.map((w) => w.cpuMs());
+    const simCpu0 = process.cpuUsage();
     const t0 = Date.now();
     const planIds = await Promise.all(
       regions.map((regionId) => bench.queues.enqueuePlan({ account: ACCOUNT, regionId })),
@@ -135,6 +140,9 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
     const { runs, lastFinished } = await runOutcome(db.url, afterId);
     const wallMs = Math.max(1, lastFinished - t0);
     const peakRssMb = workers.map((w) => Math.round(w.peakRss() / 1024 / 1024));
+    const workerCpuMs = workers.map((w, i) => w.cpuMs() - (cpu0[i] ?? 0));
+    const simCpu = process.cpuUsage(simCpu0);
+    const simCpuMs = Math.round((simCpu.user + simCpu.system) / 1000);
     await Promise.all(workers.map((w) => w.stop()));
     const after = await pgMark(db.url);
     const { rows, walBytes } = await pgDelta(db.url, before, after);
@@ -169,6 +177,8 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
       pgRows: rows,
       walBytes,
       peakRssMb,
+      workerCpuMs,
+      simCpuMs,
       floorMs,
       ratioToFloor: wallMs / floorMs,
       runs,

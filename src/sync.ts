@@ -155,6 +155,15 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
   const opts: CallOptions = { signal: req.signal };
   const source = deps.sourceFor(target.account);
   let scanStartedAt = now();
+  // The run row, the first scan and the removal candidates do not depend on each other: they go
+  // out together, so a job costs its API calls plus one transaction, not three database round
+  // trips on top (the scan's API latency hides the other two). The candidates are only a hint —
+  // applyScan re-reads the active links under the target's lock and refuses unconfirmed removals.
+  const firstScan = scanTarget(source, target, opts);
+  const firstActive = deps.store.activeLinks(target);
+  // Whatever happens to the run row, neither side promise may end up as an unhandled rejection.
+  firstScan.catch(() => undefined);
+  firstActive.catch(() => undefined);
   const runId = await deps.store.startRun({
     target,
     jobId: req.jobId,
@@ -168,7 +177,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
     let lastReason = '';
     for (let scanNo = 1; scanNo <= maxScans; scanNo++) {
       if (scanNo > 1) scanStartedAt = now();
-      const scan = await scanTarget(source, target, opts);
+      const scan = scanNo === 1 ? await firstScan : await scanTarget(source, target, opts);
       lastRequestId = scan.requestId;
       if (!scan.complete) {
         lastReason = scan.reason;
@@ -176,7 +185,8 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
         continue;
       }
       const scanned = new Set(scan.links.map((l) => l.instanceId));
-      const candidates = (await deps.store.activeLinks(target)).filter((l) => !scanned.has(l.instanceId));
+      const active = scanNo === 1 ? await firstActive : await deps.store.activeLinks(target);
+      const candidates = active.filter((l) => !scanned.has(l.instanceId));
       const confirmation = await confirmRemovals(source, target, candidates, opts);
       if (confirmation.stillLinked.length > 0) {
         runLog.warn(

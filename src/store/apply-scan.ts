@@ -34,17 +34,37 @@ export async function applyScan(
     });
   }
 
-  return withTransaction(deps.pool, async (client) => {
-    // Serialises every applyScan of this target (and only of this target) until COMMIT/ROLLBACK:
-    // the supersede check, the diff read and the writes below see no concurrent change.
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [targetLockText(target)]);
+  // Literals of the one multi-statement read below (simple protocol: no bind parameters). The run
+  // id comes from startRun (a bigint as text); anything else is refused rather than quoted.
+  if (!/^\d{1,19}$/.test(runId))
+    throw new FatalError(`sync run ${runId} does not exist`, { code: 'RunNotFound' });
 
-    // FOR UPDATE: a concurrent failRun of the same run waits for us, then finds it finished.
-    const run = await client.query<{ status: string; account: string; region_id: string; vpc_id: string }>(
-      'SELECT status, account, region_id, vpc_id FROM sync_runs WHERE id = $1::bigint FOR UPDATE',
-      [runId],
-    );
-    const runRow = run.rows[0];
+  return withTransaction(deps.pool, async (client) => {
+    const lit = (v: string) => client.escapeLiteral(v);
+    const [acct, region, vpc] = [lit(target.account), lit(target.regionId), lit(target.vpcId)];
+    const scanStarted = lit(input.scanStartedAt.toISOString());
+    // ONE round trip, four statements, each with its own snapshot (READ COMMITTED):
+    // 1. Serialises every applyScan of this target (and only of this target) until COMMIT/ROLLBACK:
+    //    the supersede check, the diff read and the writes below see no concurrent change. It must
+    //    be a statement of its own, before the reads: their snapshots are taken after the lock.
+    // 2. FOR UPDATE: a concurrent failRun of the same run waits for us, then finds it finished.
+    // 3. The target's row; compared in SQL, not in JS: timestamptz has microseconds, Date only ms.
+    // 4. The active links, read under the lock: this, not the caller's earlier activeLinks() read,
+    //    is the state the diff is applied to.
+    const results = (await client.query(
+      `SELECT pg_advisory_xact_lock(hashtextextended(${lit(targetLockText(target))}, 0));
+       SELECT status, account, region_id, vpc_id FROM sync_runs WHERE id = ${runId}::bigint FOR UPDATE;
+       SELECT last_applied_scan_started_at >= ${scanStarted}::timestamptz AS superseded,
+              last_applied_scan_started_at IS NULL AS baseline
+         FROM sync_targets
+        WHERE account = ${acct} AND region_id = ${region} AND vpc_id = ${vpc}
+          FOR UPDATE;
+       SELECT instance_id FROM classic_links
+        WHERE account = ${acct} AND region_id = ${region} AND vpc_id = ${vpc} AND removed_at IS NULL`,
+    )) as unknown as pg.QueryResult[];
+    const runRow = results[1]?.rows[0] as
+      | { status: string; account: string; region_id: string; vpc_id: string }
+      | undefined;
     if (!runRow) throw new FatalError(`sync run ${runId} does not exist`, { code: 'RunNotFound' });
     if (
       runRow.account !== target.account ||
@@ -56,16 +76,7 @@ export async function applyScan(
     // A job retried after its first attempt committed: nothing is applied twice.
     if (runRow.status !== 'running') return { outcome: 'already-finished', status: runRow.status };
 
-    // Compared in SQL, not in JS: timestamptz has microseconds, Date only milliseconds.
-    const tgt = await client.query<{ superseded: boolean | null; baseline: boolean }>(
-      `SELECT last_applied_scan_started_at >= $4 AS superseded,
-              last_applied_scan_started_at IS NULL AS baseline
-         FROM sync_targets
-        WHERE account = $1 AND region_id = $2 AND vpc_id = $3
-          FOR UPDATE`,
-      [target.account, target.regionId, target.vpcId, input.scanStartedAt],
-    );
-    const targetRow = tgt.rows[0];
+    const targetRow = results[2]?.rows[0] as { superseded: boolean | null; baseline: boolean } | undefined;
     if (!targetRow) throw new FatalError('sync target row is missing', { code: 'TargetNotFound' });
 
     if (targetRow.superseded === true) {
@@ -83,14 +94,8 @@ export async function applyScan(
     }
     const baseline = targetRow.baseline;
 
-    // Read inside the transaction, under the lock: this, not the caller's earlier activeLinks()
-    // read, is the state the diff is applied to.
-    const active = await client.query<{ vpc_id: string; instance_id: string }>(
-      `SELECT vpc_id, instance_id FROM classic_links
-        WHERE account = $1 AND region_id = $2 AND vpc_id = $3 AND removed_at IS NULL`,
-      [target.account, target.regionId, target.vpcId],
-    );
-    const current = active.rows.map((r) => ({ vpcId: r.vpc_id, instanceId: r.instance_id }));
+    const activeRows = (results[3]?.rows ?? []) as { instance_id: string }[];
+    const current = activeRows.map((r) => ({ vpcId: target.vpcId, instanceId: r.instance_id }));
     const { added, removed } = diffLinks(current, input.links);
 
     const unconfirmed = removed.filter((l) => !input.confirmedRemovals.has(linkKey(l)));
@@ -102,127 +107,115 @@ export async function applyScan(
       );
     }
 
-    if (added.length > 0) {
-      const [vpcIds, instanceIds] = columns(added);
-      // New links insert; a link removed earlier is reactivated, keeping its first_seen_at. The
-      // WHERE makes "never rewrite an active row" explicit (none can be in `added`: we diffed
-      // under the lock), and the row count check below proves it.
-      const res = await client.query(
-        `INSERT INTO classic_links AS c
+    const changed = added.length + removed.length > 0;
+    const channels = [...new Set(input.channels)];
+    const alert = changed && channels.length > 0 && (!baseline || input.alertOnBaseline);
+    const payload: ChangesAlertPayload | null = alert
+      ? {
+          runId,
+          account: target.account,
+          regionId: target.regionId,
+          vpcId: target.vpcId,
+          detectedAt: detectedAt.toISOString(),
+          baseline,
+          added,
+          removed,
+          addedCount: added.length,
+          removedCount: removed.length,
+        }
+      : null;
+    // NOTIFY is transactional: listeners hear it at COMMIT, never for a rolled-back apply.
+    const notification: ChangesNotification | null = changed
+      ? { runId, ...target, baseline, added: added.length, removed: removed.length }
+      : null;
+    const [addedVpcs, addedIds] = columns(added);
+    const [removedVpcs, removedIds] = columns(removed);
+
+    // Every write of the apply in ONE statement (one round trip, set-based): data-modifying CTEs
+    // all run, on disjoint rows, whatever the final SELECT reads. New links insert; a link removed
+    // earlier is reactivated, keeping its first_seen_at. The WHEREs make "never rewrite an active
+    // row" and "only remove an active row" explicit (we diffed under the lock), and the row counts
+    // returned prove it. An unchanged rescan writes only its run and its target row.
+    // ON CONFLICT on the outbox: the UNIQUE (sync_run_id, channel) is the last guard against a
+    // double alert.
+    // The removal UPDATE names the target's VPC as a constant (every removed link is the target's):
+    // joined on (vpc_id, instance_id) from unnest(), the planner scanned every active link of the
+    // REGION per apply — the cost grew with the number of VPCs (found by the 1,000,000-link bench).
+    // A named statement: parsed once per connection, not once per job.
+    const res = await client.query<{ inserted: number; removed: number }>({
+      name: 'classiclink_apply_scan_writes',
+      text: `WITH ins AS (
+         INSERT INTO classic_links AS c
                 (account, region_id, vpc_id, instance_id, first_seen_at, removed_at, updated_at)
          SELECT $1, $2, a.vpc_id, a.instance_id, $5, NULL, $5
            FROM unnest($3::text[], $4::text[]) AS a(vpc_id, instance_id)
          ON CONFLICT (account, region_id, vpc_id, instance_id)
          DO UPDATE SET removed_at = NULL, updated_at = EXCLUDED.updated_at
-          WHERE c.removed_at IS NOT NULL`,
-        [target.account, target.regionId, vpcIds, instanceIds, detectedAt],
-      );
-      if (res.rowCount !== added.length) {
-        throw new RetryableError('classic_links changed outside the target lock', {
-          code: 'ConcurrentChange',
-        });
-      }
-    }
-
-    if (removed.length > 0) {
-      const [vpcIds, instanceIds] = columns(removed);
-      const res = await client.query(
-        `UPDATE classic_links AS c
+          WHERE c.removed_at IS NOT NULL
+         RETURNING 1
+       ), rem AS (
+         UPDATE classic_links AS c
             SET removed_at = $5, updated_at = $5
-           FROM unnest($3::text[], $4::text[]) AS r(vpc_id, instance_id)
-          WHERE c.account = $1 AND c.region_id = $2
-            AND c.vpc_id = r.vpc_id AND c.instance_id = r.instance_id
-            AND c.removed_at IS NULL`,
-        [target.account, target.regionId, vpcIds, instanceIds, detectedAt],
-      );
-      if (res.rowCount !== removed.length) {
-        throw new RetryableError('classic_links changed outside the target lock', {
-          code: 'ConcurrentChange',
-        });
-      }
-    }
-
-    const changed = added.length + removed.length > 0;
-    if (changed) {
-      const events = [
-        ...added.map((l) => ({ ...l, change: 'added' })),
-        ...removed.map((l) => ({ ...l, change: 'removed' })),
-      ];
-      await client.query(
-        `INSERT INTO link_events
+           FROM unnest($7::text[]) AS r(instance_id)
+          WHERE c.account = $1 AND c.region_id = $2 AND c.vpc_id = $16
+            AND c.instance_id = r.instance_id AND c.removed_at IS NULL
+         RETURNING 1
+       ), ev AS (
+         INSERT INTO link_events
                 (account, region_id, vpc_id, instance_id, change, detected_at, sync_run_id, baseline)
-         SELECT $1, $2, e.vpc_id, e.instance_id, e.change, $6, $7::bigint, $8
-           FROM unnest($3::text[], $4::text[], $5::text[]) AS e(vpc_id, instance_id, change)`,
-        [
-          target.account,
-          target.regionId,
-          events.map((e) => e.vpcId),
-          events.map((e) => e.instanceId),
-          events.map((e) => e.change),
-          detectedAt,
-          runId,
-          baseline,
-        ],
-      );
-    }
-
-    await client.query(
-      `UPDATE sync_runs
-          SET status = 'succeeded', finished_at = $2, pages = $3, links_seen = $4, added = $5,
-              removed = $6, request_id = $7, baseline = $8, scan_started_at = $9
-        WHERE id = $1::bigint`,
-      [
-        runId,
+         SELECT $1, $2, e.vpc_id, e.instance_id, e.change, $5, $8::bigint, $9
+           FROM (SELECT vpc_id, instance_id, 'added' AS change FROM unnest($3::text[], $4::text[]) AS x(vpc_id, instance_id)
+                 UNION ALL
+                 SELECT vpc_id, instance_id, 'removed' FROM unnest($6::text[], $7::text[]) AS y(vpc_id, instance_id)) AS e
+       ), run AS (
+         UPDATE sync_runs
+            SET status = 'succeeded', finished_at = $5, pages = $10, links_seen = $11, added = $12,
+                removed = $13, request_id = $14, baseline = $9, scan_started_at = $15
+          WHERE id = $8::bigint
+       ), tgt AS (
+         UPDATE sync_targets
+            SET last_success_at = $5, consecutive_failures = 0, last_applied_scan_started_at = $15,
+                last_run_id = $8::bigint, retired_at = NULL, updated_at = now()
+          WHERE account = $1 AND region_id = $2 AND vpc_id = $16
+       ), outbox AS (
+         INSERT INTO alert_outbox (sync_run_id, kind, channel, payload)
+         SELECT $8::bigint, 'changes', ch, $17::jsonb FROM unnest($18::text[]) AS ch
+          WHERE $17::jsonb IS NOT NULL
+         ON CONFLICT (sync_run_id, channel) DO NOTHING
+       ), note AS (
+         SELECT pg_notify($19, $20) WHERE $20::text IS NOT NULL
+       )
+       SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM rem)::int AS removed,
+              (SELECT count(*) FROM note)::int AS notified`,
+      values: [
+        target.account,
+        target.regionId,
+        addedVpcs,
+        addedIds,
         detectedAt,
+        removedVpcs,
+        removedIds,
+        runId,
+        baseline,
         input.pages,
         input.links.length,
         added.length,
         removed.length,
         input.requestId ?? null,
-        baseline,
         input.scanStartedAt,
+        target.vpcId,
+        payload === null ? null : JSON.stringify(payload),
+        alert ? channels : [],
+        deps.notifyChannel,
+        notification === null ? null : JSON.stringify(notification),
       ],
-    );
-
-    await client.query(
-      `UPDATE sync_targets
-          SET last_success_at = $4, consecutive_failures = 0, last_applied_scan_started_at = $5,
-              last_run_id = $6::bigint, retired_at = NULL, updated_at = now()
-        WHERE account = $1 AND region_id = $2 AND vpc_id = $3`,
-      [target.account, target.regionId, target.vpcId, detectedAt, input.scanStartedAt, runId],
-    );
-
-    const channels = [...new Set(input.channels)];
-    if (changed && channels.length > 0 && (!baseline || input.alertOnBaseline)) {
-      const payload: ChangesAlertPayload = {
-        runId,
-        account: target.account,
-        regionId: target.regionId,
-        vpcId: target.vpcId,
-        detectedAt: detectedAt.toISOString(),
-        baseline,
-        added,
-        removed,
-        addedCount: added.length,
-        removedCount: removed.length,
-      };
-      // ON CONFLICT: the UNIQUE (sync_run_id, channel) is the last guard against a double alert.
-      await client.query(
-        `INSERT INTO alert_outbox (sync_run_id, kind, channel, payload)
-         SELECT $1::bigint, 'changes', ch, $2::jsonb FROM unnest($3::text[]) AS ch
-         ON CONFLICT (sync_run_id, channel) DO NOTHING`,
-        [runId, JSON.stringify(payload), channels],
-      );
-    }
-
-    if (changed)
-      await notify(client, deps.notifyChannel, {
-        runId,
-        ...target,
-        baseline,
-        added: added.length,
-        removed: removed.length,
+    });
+    const counts = res.rows[0];
+    if (counts?.inserted !== added.length || counts.removed !== removed.length) {
+      throw new RetryableError('classic_links changed outside the target lock', {
+        code: 'ConcurrentChange',
       });
+    }
 
     deps.log.info(
       { runId, target, baseline, added: added.length, removed: removed.length, links: input.links.length },
@@ -230,9 +223,4 @@ export async function applyScan(
     );
     return { outcome: 'applied', baseline, added, removed };
   });
-}
-
-/** NOTIFY is transactional: listeners hear it at COMMIT, never for a rolled-back apply. */
-async function notify(client: pg.PoolClient, channel: string, payload: ChangesNotification): Promise<void> {
-  await client.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify(payload)]);
 }

@@ -34,21 +34,20 @@ function defined(conds: (SQL | undefined)[]): SQL | undefined {
   return present.length === 0 ? undefined : and(...present);
 }
 
-export function activeLinks(deps: ReadDeps, target: TargetRef): Promise<Link[]> {
-  return guarded(() =>
-    deps.db
-      .select({ vpcId: classicLinks.vpcId, instanceId: classicLinks.instanceId })
-      .from(classicLinks)
-      .where(
-        and(
-          eq(classicLinks.account, target.account),
-          eq(classicLinks.regionId, target.regionId),
-          eq(classicLinks.vpcId, target.vpcId),
-          isNull(classicLinks.removedAt),
-        ),
-      )
-      .orderBy(asc(classicLinks.vpcId), asc(classicLinks.instanceId)),
+export async function activeLinks(deps: ReadDeps, target: TargetRef): Promise<Link[]> {
+  // On the sync hot path (once per job): a named statement, parsed and planned once per
+  // connection, served by the partial index on active links per target. Only the instance ids
+  // travel: every row is the target's VPC.
+  const res = await guarded(() =>
+    deps.pool.query<{ instance_id: string }>({
+      name: 'classiclink_active_links',
+      text: `SELECT instance_id FROM classic_links
+              WHERE account = $1 AND region_id = $2 AND vpc_id = $3 AND removed_at IS NULL
+              ORDER BY instance_id`,
+      values: [target.account, target.regionId, target.vpcId],
+    }),
   );
+  return res.rows.map((r) => ({ vpcId: target.vpcId, instanceId: r.instance_id }));
 }
 
 export async function listLinks(deps: ReadDeps, filter: LinkFilter): Promise<LinkRow[]> {

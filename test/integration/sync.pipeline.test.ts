@@ -309,10 +309,10 @@ describe('sync pipeline', () => {
     release();
     expect((await older).outcome).toBe('superseded');
     expect(await dbLinks(pl)).toEqual(truth(pl));
-    const statuses = await pl.db.pool.query('SELECT job_id, status FROM sync_runs ORDER BY id');
+    const statuses = await pl.db.pool.query('SELECT job_id, status FROM sync_runs ORDER BY job_id');
     expect(statuses.rows).toEqual([
-      { job_id: 'old', status: 'superseded' },
       { job_id: 'new', status: 'succeeded' },
+      { job_id: 'old', status: 'superseded' },
     ]);
   });
 
