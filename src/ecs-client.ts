@@ -52,6 +52,8 @@ export const ECS_CLIENT_DEFAULTS = {
 export const MAX_LINK_PAGE_SIZE = 100;
 /** DescribeVpcs pages at most 50. */
 export const VPC_PAGE_SIZE = 50;
+/** DescribeVpcs pages fetched at once after the first. */
+export const VPC_PAGE_PARALLEL = 4;
 
 export interface CallEvent {
   action: string;
@@ -631,12 +633,17 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     );
   }
 
+  /**
+   * Every VPC of a region. Page 1 gives TotalCount; the remaining pages are fetched a few at a
+   * time (the limiter still paces them) instead of one after another. A listing that changed
+   * while it was read (TotalCount moving, or unique VPCs not adding up to it) is refused as
+   * retryable: discovery must not retire a target because a page shifted under it.
+   */
   async function describeVpcs(regionId: string, callOpts?: CallOptions): Promise<VpcInfo[]> {
     checkRegion(regionId);
     const action = 'DescribeVpcs';
-    const out: VpcInfo[] = [];
-    for (let pageNumber = 1; ; pageNumber++) {
-      const page = await call(
+    const fetchPage = (pageNumber: number) =>
+      call(
         'vpc',
         regionId,
         action,
@@ -662,15 +669,39 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
         },
         callOpts?.signal,
       );
-      const vpcs = page.Vpcs?.Vpc ?? [];
-      for (const v of vpcs) {
+    const first = await fetchPage(1);
+    const total = first.TotalCount;
+    const pageCount = Math.max(1, Math.ceil(total / VPC_PAGE_SIZE));
+    const pages = [first];
+    for (let next = 2; next <= pageCount; next += VPC_PAGE_PARALLEL) {
+      const batch = [];
+      for (let n = next; n < next + VPC_PAGE_PARALLEL && n <= pageCount; n++) batch.push(fetchPage(n));
+      pages.push(...(await Promise.all(batch)));
+    }
+    const byId = new Map<string, VpcInfo>();
+    for (const page of pages) {
+      if (page.TotalCount !== total) {
+        throw new RetryableError(
+          `${action} TotalCount changed from ${total} to ${page.TotalCount} while paging`,
+          {
+            code: 'InconsistentListing',
+            requestId: page.RequestId,
+          },
+        );
+      }
+      for (const v of page.Vpcs?.Vpc ?? []) {
         const info: VpcInfo = { vpcId: v.VpcId, regionId: v.RegionId, status: v.Status };
         if (v.VpcName) info.name = v.VpcName;
-        out.push(info);
+        byId.set(v.VpcId, info);
       }
-      // Same termination argument as classicLinkPages.
-      if (vpcs.length < VPC_PAGE_SIZE || pageNumber * VPC_PAGE_SIZE >= page.TotalCount) return out;
     }
+    if (byId.size !== total) {
+      throw new RetryableError(`${action} listed ${byId.size} unique VPCs, TotalCount says ${total}`, {
+        code: 'InconsistentListing',
+        requestId: first.RequestId,
+      });
+    }
+    return [...byId.values()];
   }
 
   function close(): Promise<void> {

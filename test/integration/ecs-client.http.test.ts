@@ -576,3 +576,68 @@ describe('connections', () => {
     expect(err.code).toBe('ClientClosed');
   });
 });
+
+describe('DescribeVpcs discovery', () => {
+  /** A VPC listing of `total` VPCs whose TotalCount reads `drift(page)` on each page. */
+  function vpcPages(total: number, drift: (page: number) => number = () => total): Handler {
+    return (req, res) => {
+      const n = Number(req.url.searchParams.get('PageNumber'));
+      const size = Number(req.url.searchParams.get('PageSize'));
+      const start = (n - 1) * size;
+      const vpcs = Array.from({ length: Math.max(0, Math.min(size, total - start)) }, (_, i) => ({
+        VpcId: `vpc-${String(start + i).padStart(5, '0')}`,
+        RegionId: REGION,
+        Status: 'Available',
+      }));
+      json(res, 200, {
+        RequestId: `r${n}`,
+        TotalCount: drift(n),
+        PageNumber: n,
+        PageSize: size,
+        Vpcs: { Vpc: vpcs },
+      });
+    };
+  }
+
+  it('reads every page (50 at a time, several pages at once) and returns each VPC once', async () => {
+    const server = await startServer(vpcPages(260));
+    const { c } = client(server, { vpcEndpoint: server.url });
+    const vpcs = await c.describeVpcs(REGION);
+    expect(vpcs).toHaveLength(260);
+    expect(new Set(vpcs.map((v) => v.vpcId)).size).toBe(260);
+    expect(server.seen.map((r) => r.url.searchParams.get('PageNumber')).sort()).toEqual(
+      ['1', '2', '3', '4', '5', '6'].sort(),
+    );
+    expect(server.seen.every((r) => r.url.searchParams.get('PageSize') === '50')).toBe(true);
+  });
+
+  it('a listing that changes while it is read is refused as retryable, not half-used', async () => {
+    const server = await startServer(vpcPages(120, (n) => (n === 3 ? 121 : 120)));
+    const { c } = client(server, { vpcEndpoint: server.url, retryDeadlineMs: 0 });
+    const err = await caught(c.describeVpcs(REGION));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.code).toBe('InconsistentListing');
+  });
+
+  it('pages that do not add up to TotalCount are refused too', async () => {
+    // TotalCount says 70, but page 2 is short: a VPC shifted between the pages.
+    const server = await startServer((req, res) => {
+      const n = Number(req.url.searchParams.get('PageNumber'));
+      const count = n === 1 ? 50 : 19;
+      const vpcs = Array.from({ length: count }, (_, i) => ({
+        VpcId: `vpc-${n}x${i}`,
+        RegionId: REGION,
+        Status: 'Available',
+      }));
+      json(res, 200, {
+        RequestId: `r${n}`,
+        TotalCount: 70,
+        PageNumber: n,
+        PageSize: 50,
+        Vpcs: { Vpc: vpcs },
+      });
+    });
+    const { c } = client(server, { vpcEndpoint: server.url, retryDeadlineMs: 0 });
+    expect((await caught(c.describeVpcs(REGION))).code).toBe('InconsistentListing');
+  });
+});
