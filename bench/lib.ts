@@ -14,6 +14,7 @@ import pg from 'pg';
 import { createLogger } from '../src/log.js';
 import { migrateDatabase, quoteIdent } from '../src/migrate.js';
 import { createQueues, type Queues } from '../src/queues.js';
+import { mulberry32 } from '../src/simulator/random.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
@@ -247,16 +248,7 @@ export function maxInWindow(times: readonly number[], ms: number): number {
   return best;
 }
 
-/** A small seeded PRNG (mulberry32) for reproducible churn. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG for reproducible churn (the simulator's mulberry32). */
+export const rng = mulberry32;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -30,6 +30,7 @@ import {
   type SimWorld,
   startSimulator,
 } from '../../src/simulator/index.js';
+import { mulberry32 } from '../../src/simulator/random.js';
 import type { TargetRef } from '../../src/source.js';
 import { createTestDb } from '../helpers/db.js';
 import { type Receiver, startReceiver } from '../helpers/receivers.js';
@@ -108,17 +109,8 @@ export function allTruth(sim: RunningSimulator): string[] {
     .sort();
 }
 
-/** A tiny seeded generator (mulberry32): the drivers' choices repeat from run to run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A tiny seeded generator (the simulator's mulberry32): the drivers' choices repeat from run to run. */
+export const seeded = mulberry32;
 
 /**
  * One change to the world: attach a fresh instance to a random VPC, or detach a random link that

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxInWindow } from '../../bench/lib.js';
 import { type ApiLimiter, createRedisLimiter, LIMITER_WINDOW_MS } from '../../src/limiter.js';
 
 const QPS = 10;
@@ -31,18 +32,6 @@ afterAll(async () => {
 /** Two "processes": one limiter per connection, same account and prefix. */
 function fleet(qps = QPS): ApiLimiter[] {
   return connections.map((redis) => createRedisLimiter({ redis, account: 'acct', qps, keyPrefix: prefix }));
-}
-
-/** Most admissions in any half-open window [t, t + ms) starting at an admission. */
-function maxInWindow(times: readonly number[], ms: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let lo = 0;
-  for (let hi = 0; hi < sorted.length; hi++) {
-    while ((sorted[hi] as number) - (sorted[lo] as number) >= ms) lo++;
-    best = Math.max(best, hi - lo + 1);
-  }
-  return best;
 }
 
 /** `workers` concurrent callers per limiter, `total` admissions overall; returns admission times. */
