@@ -8,6 +8,7 @@
 import { type ConnectionOptions, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { sleep } from './backoff.js';
 import { coerceError, FatalError } from './errors.js';
 import type { Logger } from './log.js';
 import type { TargetRef } from './source.js';
@@ -158,7 +159,28 @@ export function createQueues(opts: QueueOptions): Queues {
       const qe = await queueEventsFor(queue);
       const job = await q.getJob(jobId);
       if (!job) throw new FatalError(`job ${jobId} not found in queue ${queue}`, { code: 'JobNotFound' });
-      return (await job.waitUntilFinished(qe, timeoutMs)) as JobResults[typeof queue];
+      // Why a poll beside the events: QueueEvents reads its stream from "now" ('$'), and its first
+      // XREAD can go out after waitUntilFinished's own "already finished?" check. A job finishing
+      // in that gap has its event written before the reader's position, and the wait would never
+      // end (seen under load). A slow poll of the job's own state closes the gap.
+      const stop = new AbortController();
+      const viaEvents = job.waitUntilFinished(qe, timeoutMs);
+      const viaPoll = (async () => {
+        for (;;) {
+          await sleep(1_000, stop.signal);
+          const current = await q.getJob(jobId);
+          if (!current) continue; // removed after finishing: the event (or the timeout) decides
+          const state = await current.getState();
+          if (state === 'completed') return current.returnvalue;
+          if (state === 'failed') throw new Error(current.failedReason || `job ${jobId} failed`);
+        }
+      })();
+      viaPoll.catch(() => undefined);
+      try {
+        return (await Promise.race([viaEvents, viaPoll])) as JobResults[typeof queue];
+      } finally {
+        stop.abort();
+      }
     },
     async depth() {
       const [p, s] = await Promise.all([

@@ -187,7 +187,11 @@ export async function runCli(
     return { code, signal, stdout: child.stdout(), stderr: child.stderr() };
   } catch (err) {
     child.signal('SIGKILL');
-    throw err;
+    // What the child said before it hung is the only clue left: put it in the failure.
+    const tail = (text: string) => text.split('\n').slice(-15).join('\n');
+    throw new Error(
+      `${err instanceof Error ? err.message : String(err)}\n--- stdout (tail) ---\n${tail(child.stdout())}\n--- stderr (tail) ---\n${tail(child.stderr())}`,
+    );
   }
 }
 
