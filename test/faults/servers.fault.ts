@@ -225,8 +225,11 @@ describe('fault: servers restarted under the service', () => {
         await sc.pool.query('SELECT pg_terminate_backend($1)', [pid]);
         terminated++;
       }
-      await sc.pool.query('DROP TRIGGER fault_block ON link_events');
+      // Unlock before dropping the trigger: DROP TRIGGER waits for every transaction that touched
+      // link_events, and a diff that started after the kills is still waiting on this lock —
+      // dropping first would wait for it while it waits for us, a deadlock Postgres cannot see.
       await holder.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+      await sc.pool.query('DROP TRIGGER fault_block ON link_events');
     } finally {
       holder.release();
     }
