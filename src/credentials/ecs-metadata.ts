@@ -14,7 +14,7 @@
  */
 import { FatalError, RetryableError } from '../errors.js';
 import { type HttpAnswer, httpCall, jsonObject } from './http.js';
-import { parseExpiration, sessionProvider } from './session.js';
+import { sessionCredentialsFrom, sessionProvider } from './session.js';
 import { envFlag, nonEmpty } from './static.js';
 import type { CredentialsProvider, EnvContext, ProviderContext } from './types.js';
 
@@ -119,7 +119,6 @@ export function ecsRamRoleProvider(opts: EcsRamRoleOptions): CredentialsProvider
         failure(path, answer, `RAM role ${roleName} is not attached to this instance`);
       }
       const body = jsonObject(answer.body);
-      const expiresAt = parseExpiration(body?.Expiration);
       if (body?.Code !== 'Success') {
         // The service answers a non-Success Code while it is still minting the role's credentials.
         throw new RetryableError(`${what(path)}: Code is not Success`, {
@@ -127,26 +126,14 @@ export function ecsRamRoleProvider(opts: EcsRamRoleOptions): CredentialsProvider
           httpStatus: answer.status,
         });
       }
-      if (
-        typeof body.AccessKeyId !== 'string' ||
-        !body.AccessKeyId ||
-        typeof body.AccessKeySecret !== 'string' ||
-        !body.AccessKeySecret ||
-        typeof body.SecurityToken !== 'string' ||
-        !body.SecurityToken ||
-        expiresAt === undefined
-      ) {
+      const creds = sessionCredentialsFrom(body);
+      if (!creds) {
         throw new FatalError(
           `${what(path)}: the answer lacks AccessKeyId, AccessKeySecret, SecurityToken or a valid Expiration`,
           { code: 'MalformedResponse', httpStatus: answer.status },
         );
       }
-      return {
-        accessKeyId: body.AccessKeyId,
-        accessKeySecret: body.AccessKeySecret,
-        securityToken: body.SecurityToken,
-        expiresAt,
-      };
+      return creds;
     },
   });
 }

@@ -128,3 +128,19 @@ export function parseExpiration(value: unknown): Date | undefined {
   const ms = Date.parse(value);
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
+
+/**
+ * The session credentials of an STS `Credentials` object or an ECS metadata answer (both name them
+ * AccessKeyId, AccessKeySecret, SecurityToken, Expiration). Undefined when any is missing, empty
+ * or, for Expiration, not a timestamp.
+ */
+export function sessionCredentialsFrom(value: unknown): SessionCredentials | undefined {
+  const v = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  const expiresAt = parseExpiration(v.Expiration);
+  const text = (x: unknown) => (typeof x === 'string' && x !== '' ? x : undefined);
+  const accessKeyId = text(v.AccessKeyId);
+  const accessKeySecret = text(v.AccessKeySecret);
+  const securityToken = text(v.SecurityToken);
+  if (!accessKeyId || !accessKeySecret || !securityToken || !expiresAt) return undefined;
+  return { accessKeyId, accessKeySecret, securityToken, expiresAt };
+}

@@ -18,7 +18,7 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import { classifyApiError, FatalError, RetryableError } from '../errors.js';
 import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../signer.js';
 import { httpCall, jsonObject } from './http.js';
-import { parseExpiration, type SessionCredentials, sessionProvider } from './session.js';
+import { type SessionCredentials, sessionCredentialsFrom, sessionProvider } from './session.js';
 import { nonEmpty } from './static.js';
 import type { CredentialsProvider, ProviderContext } from './types.js';
 
@@ -156,29 +156,14 @@ export async function callSts(req: StsRequest): Promise<SessionCredentials> {
     }
     throw kind === 'retryable' ? new RetryableError(message, details) : new FatalError(message, details);
   }
-  const c = body.Credentials;
-  const creds = typeof c === 'object' && c !== null ? (c as Record<string, unknown>) : {};
-  const expiresAt = parseExpiration(creds.Expiration);
-  if (
-    typeof creds.AccessKeyId !== 'string' ||
-    !creds.AccessKeyId ||
-    typeof creds.AccessKeySecret !== 'string' ||
-    !creds.AccessKeySecret ||
-    typeof creds.SecurityToken !== 'string' ||
-    !creds.SecurityToken ||
-    expiresAt === undefined
-  ) {
+  const creds = sessionCredentialsFrom(body.Credentials);
+  if (!creds) {
     throw new FatalError(
       `${req.what}: the answer lacks Credentials.AccessKeyId, AccessKeySecret, SecurityToken or a valid Expiration`,
       { code: 'MalformedResponse', requestId, httpStatus: answer.status },
     );
   }
-  return {
-    accessKeyId: creds.AccessKeyId,
-    accessKeySecret: creds.AccessKeySecret,
-    securityToken: creds.SecurityToken,
-    expiresAt,
-  };
+  return creds;
 }
 
 function defaultSessionName(ctx: ProviderContext): string {
