@@ -27,7 +27,7 @@ export type ChannelConfig = Pick<
   | 'ALERT_WECOM_WEBHOOK_URL'
 >;
 
-/** The configured channels by name (the names `configuredChannels` in service.ts writes to the outbox). */
+/** The configured channels by name; their names are what the sync writes to the outbox (`configuredChannels`). */
 export function createChannels(config: ChannelConfig): ReadonlyMap<string, Channel> {
   const channels = new Map<string, Channel>();
   const add = (c: Channel) => channels.set(c.name, c);

@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createChannels } from './alert-channels.js';
 import { classicLinkSource } from './classiclink-source.js';
 import type { Config, Target } from './config.js';
 import type { CredentialsProvider } from './credentials.js';
@@ -23,13 +24,8 @@ import { runSync } from './sync.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): string[] {
-  const channels: string[] = [];
-  if (config.ALERT_WEBHOOK_URL) channels.push('webhook');
-  if (config.ALERT_SLACK_WEBHOOK_URL) channels.push('slack');
-  if (config.ALERT_DINGTALK_WEBHOOK_URL) channels.push('dingtalk');
-  if (config.ALERT_LARK_WEBHOOK_URL) channels.push('lark');
-  if (config.ALERT_WECOM_WEBHOOK_URL) channels.push('wecom');
-  return channels;
+  // The channels the dispatcher can deliver to, by name: one definition of "configured".
+  return [...createChannels(config).keys()];
 }
 
 export interface Database {
