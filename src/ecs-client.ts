@@ -68,9 +68,15 @@ export interface CallEvent {
 }
 
 export interface RateLimiter {
-  /** Resolves when one more request for (region, action) may start. Called before EVERY attempt. */
-  acquire(key: { regionId: string; action: string }, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves when one more request for (region, action) may start. Called before EVERY attempt.
+   * The client calls the admission's `sending()` at the moment the request goes out.
+   */
+  acquire(key: { regionId: string; action: string }, signal?: AbortSignal): Promise<{ sending(): void }>;
 }
+
+/** Runs `fn` when fewer than N such calls are running (a p-limit limit function fits). */
+export type InFlightLimit = <T>(fn: () => Promise<T>) => Promise<T>;
 
 export interface EcsClientOptions {
   credentials: CredentialsProvider;
@@ -92,6 +98,13 @@ export interface EcsClientOptions {
   connectionsPerOrigin?: number | undefined;
   /** QPS limiter, asked before every attempt (retries included). Default: none. */
   limiter?: RateLimiter | undefined;
+  /**
+   * The process's cap on requests in flight (SYNC_CONCURRENCY), shared by every client of the
+   * process: each request runs inside it from signing to its last body byte. The limiter is asked
+   * first, outside it, so a call waiting for its key's budget never keeps a slot from a call that
+   * has budget. Default: no cap.
+   */
+  inFlight?: InFlightLimit | undefined;
   /** Metrics hook, called once per attempt. */
   onCall?: ((e: CallEvent) => void) | undefined;
   log: Logger;
@@ -410,6 +423,8 @@ interface Target {
   pool: Pool;
 }
 
+const unlimitedInFlight: InFlightLimit = (fn) => fn();
+
 export function createEcsClient(opts: EcsClientOptions): EcsClient {
   const backoff = opts.backoff ?? ECS_CLIENT_DEFAULTS.backoff;
   const maxBytes = opts.maxResponseBytes ?? ECS_CLIENT_DEFAULTS.maxResponseBytes;
@@ -457,26 +472,36 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     signal: AbortSignal | undefined,
   ): Promise<T> {
     if (closing) throw new FatalError('the ECS client is closed', { code: 'ClientClosed' });
-    await opts.limiter?.acquire({ regionId, action }, signal);
-    const started = performance.now();
+    const admission = await opts.limiter?.acquire({ regionId, action }, signal);
+    const inFlight = opts.inFlight ?? unlimitedInFlight;
+    let started = performance.now();
     let httpStatus: number | undefined;
     try {
-      const credentials = await opts.credentials.get(signal);
-      const t = target(api, regionId);
-      const req = buildSignedRequest({
-        signature: opts.signature,
-        host: t.host,
-        api,
-        action,
-        params,
-        credentials,
-        now: now(),
-        nonce: nonce(),
+      const [status, headers, text] = await inFlight(async () => {
+        signal?.throwIfAborted();
+        started = performance.now();
+        const credentials = await opts.credentials.get(signal);
+        const t = target(api, regionId);
+        const req = buildSignedRequest({
+          signature: opts.signature,
+          host: t.host,
+          api,
+          action,
+          params,
+          credentials,
+          now: now(),
+          nonce: nonce(),
+        });
+        admission?.sending();
+        const res = await t.pool.request({ method: 'POST', path: req.path, headers: req.headers, signal });
+        httpStatus = res.statusCode;
+        return [
+          res.statusCode,
+          res.headers,
+          await readCapped(res.body, res.headers, maxBytes, res.statusCode),
+        ] as const;
       });
-      const res = await t.pool.request({ method: 'POST', path: req.path, headers: req.headers, signal });
-      httpStatus = res.statusCode;
-      const text = await readCapped(res.body, res.headers, maxBytes, res.statusCode);
-      const { value, requestId } = interpret(res.statusCode, res.headers, text, action, parse);
+      const { value, requestId } = interpret(status, headers, text, action, parse);
       opts.onCall?.({
         action,
         regionId,

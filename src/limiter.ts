@@ -16,9 +16,15 @@
  * `ticket % qps`, so callers spread round-robin over the lanes. A late wake-up only delays its
  * own lane's next call, never the others: a loaded fleet still reaches ~97 % of the cap.
  *
- * The window is 1,025 ms, not 1,000: what the API counts is when calls *arrive*, and the time
- * between our admission and the server's clock varies by a few ms (scheduling, sockets), so 25 ms
- * of margin keeps even a jittery arrival order under the cap, at a cost of 2.4 % of the rate.
+ * What the API counts is when calls *arrive*, not when we admit them, and on a loaded host the time
+ * from admission to sending varies by tens of ms (a wait for an in-flight slot, credentials,
+ * signing, a busy event loop): two calls of one lane admitted a window apart could go out less
+ * than a second apart (measured: 24 arrivals in one second for a cap of 20 with four processes).
+ * So the admission returns `sending()`, which the client calls the moment the request goes out:
+ * it restarts the lane's window from then (one fire-and-forget SET … PX). Two calls of one lane
+ * are therefore a window apart as *sent*, whatever happened between admission and sending. The
+ * window is 1,025 ms, not 1,000: the 25 ms of margin covers the rest — socket to the server's
+ * clock — at a cost of 2.4 % of the rate.
  * rate-limiter-flexible's Redis store expires keys in whole seconds, so the lanes use its
  * `customIncrTtlLuaScript` hook with the same script in milliseconds (PX instead of EX).
  *
@@ -34,9 +40,15 @@ export interface LimitKey {
   action: string;
 }
 
+/** One admitted call. */
+export interface Admission {
+  /** The request goes out now: its lane's window restarts from this moment (see above). */
+  sending(): void;
+}
+
 export interface ApiLimiter {
   /** Resolves when one call for `key` may start. */
-  acquire(key: LimitKey, signal?: AbortSignal): Promise<void>;
+  acquire(key: LimitKey, signal?: AbortSignal): Promise<Admission>;
   /** The API said `Throttling*`: close every lane for a window, so the whole fleet backs off. */
   throttled(key: LimitKey): Promise<void>;
 }
@@ -108,7 +120,13 @@ export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
         signal?.throwIfAborted();
         try {
           await limiter.consume(lane, 1);
-          return;
+          return {
+            sending() {
+              // The lane stays closed for a whole window from now (not from the admission). If Redis
+              // is unreachable, the insurance lane's admission-time window is what remains.
+              opts.redis.set(limiter.getKey(lane), 1, 'PX', windowMs).catch(() => undefined);
+            },
+          };
         } catch (rejection) {
           if (!(rejection instanceof RateLimiterRes)) throw rejection;
           // The lane opens when its key expires; +1 ms because Redis expires on the next millisecond.
@@ -127,8 +145,12 @@ export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
   };
 }
 
+const admitted: Admission = { sending() {} };
+
 /** No limit at all (tests of other modules, the simulator's own tools). */
 export const unlimited: ApiLimiter = {
-  async acquire() {},
+  async acquire() {
+    return admitted;
+  },
   async throttled() {},
 };

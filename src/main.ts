@@ -10,9 +10,7 @@ import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig } from './config.js';
 import { staticCredentialsProvider } from './credentials.js';
-import { runDemo } from './demo.js';
 import { coerceError } from './errors.js';
-import { createHttpServer } from './http.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
@@ -26,13 +24,13 @@ import {
   type Database,
   type Messaging,
   openAccount,
+  openApiSlots,
   openDatabase,
   openMessaging,
   readinessProbes,
   startScheduler,
   startWorkers,
 } from './service.js';
-import { describeSimulator, loadKeysFromEnv, startSimulator } from './simulator/index.js';
 import { startStalenessMonitor } from './staleness.js';
 import type { Store } from './store.js';
 import { syncOnce } from './sync-once.js';
@@ -80,6 +78,7 @@ async function openAccounts(
   onCall?: Parameters<typeof openAccount>[2]['onCall'],
 ): Promise<AccountRuntime[]> {
   const runtimes: AccountRuntime[] = [];
+  const apiSlots = openApiSlots(c);
   for (const spec of specs) {
     const credentials = accountCredentials(spec, {
       env,
@@ -92,7 +91,7 @@ async function openAccounts(
       openAccount(
         c,
         { name: spec.name, regions: spec.regions, targets: spec.targets, credentials, maxQps: spec.maxQps },
-        { redis: msg.redis, log, onCall },
+        { redis: msg.redis, log, onCall, apiSlots },
         lifecycle,
       ),
     );
@@ -159,6 +158,9 @@ export function createActions(proc: Process): CliActions {
         });
         // The HTTP server comes up first (so /healthz answers during start-up) and closes last.
         if (has('http')) {
+          // Loaded only by a process that serves HTTP: fastify and bull-board are ~11 MB of a
+          // worker's resident memory it would never use.
+          const { createHttpServer } = await import('./http.js');
           const server = createHttpServer({
             host: c.HTTP_HOST,
             port: c.HTTP_PORT,
@@ -268,6 +270,7 @@ export function createActions(proc: Process): CliActions {
     status: (opts) => read((store, c) => printStatus(store, c, readAccount(c), opts, proc.io)),
 
     async simulate(opts) {
+      const { describeSimulator, loadKeysFromEnv, startSimulator } = await import('./simulator/index.js');
       const sim = await startSimulator({
         host: opts.host,
         port: opts.port,
@@ -309,6 +312,7 @@ export function createActions(proc: Process): CliActions {
       });
       await checkPostgres(c.DATABASE_URL);
       await checkRedis(c.REDIS_URL);
+      const { runDemo } = await import('./demo.js');
       return runDemo(
         {
           baseConfig: c,

@@ -1,6 +1,14 @@
 /**
  * The `plan` job: turns an (account, region) into targets — the explicit SYNC_TARGETS of that
  * region, or every VPC that DescribeVpcs lists — and enqueues one deduplicated sync job per target.
+ *
+ * The jobs are paced to the API budget: target i's job becomes ready i / API_MAX_QPS seconds after
+ * the plan (each job makes at least one DescribeClassicLinkInstances call of this region). A region
+ * with 1,000 VPCs and a budget of 5 calls/s then releases its jobs at 5 per second, as fast as the
+ * limiter could admit them anyway — instead of all at once, where they would take every job slot
+ * of every worker and sit waiting for their region's budget while the jobs of another region, with
+ * budget to spare, wait behind them in the queue. The limiter still enforces the cap; pacing only
+ * keeps the waiting in Redis (delayed jobs) rather than in worker slots.
  */
 import type { Target } from './config.js';
 import type { Logger } from './log.js';
@@ -13,7 +21,12 @@ export interface PlanDeps {
   /** Explicit targets per account; an account without them discovers its VPCs. */
   explicitTargets(account: string): readonly Target[] | undefined;
   store: Pick<Store, 'syncTargetList'>;
-  enqueueSync(targets: readonly TargetRef[]): Promise<{ target: TargetRef; jobId: string }[]>;
+  /** The account's API_MAX_QPS (calls per second per region and API). */
+  maxQps(account: string): number;
+  enqueueSync(
+    targets: readonly TargetRef[],
+    pacing: { spacingMs: number },
+  ): Promise<{ target: TargetRef; jobId: string }[]>;
 }
 
 export async function runPlan(
@@ -31,7 +44,8 @@ export async function runPlan(
   const targets = unique
     .filter((vpcId) => only === undefined || only.has(vpcId))
     .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
-  const jobs = targets.length > 0 ? await deps.enqueueSync(targets) : [];
+  const spacingMs = 1_000 / deps.maxQps(req.account);
+  const jobs = targets.length > 0 ? await deps.enqueueSync(targets, { spacingMs }) : [];
   req.log.info({ account: req.account, regionId: req.regionId, targets: targets.length }, 'planned');
   return { targets: jobs };
 }

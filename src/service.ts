@@ -5,12 +5,13 @@
  * created, so shutdown releases them in reverse order. No module-level state.
  */
 import { Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import pg from 'pg';
 import { createChannels } from './alert-channels.js';
 import { classicLinkSource } from './classiclink-source.js';
 import type { Config, Target } from './config.js';
 import type { CredentialsProvider } from './credentials.js';
-import { type CallEvent, createEcsClient, type EcsClient } from './ecs-client.js';
+import { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './ecs-client.js';
 import { FatalError } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import { type ApiLimiter, createRedisLimiter } from './limiter.js';
@@ -28,6 +29,24 @@ export function configuredChannels(config: Config): string[] {
   return [...createChannels(config).keys()];
 }
 
+/**
+ * API requests in flight in this process: SYNC_CONCURRENCY, one cap shared by every account's
+ * client (sync pages, removal lookups and the plan job's DescribeVpcs alike).
+ */
+export function openApiSlots(config: Config): InFlightLimit {
+  return pLimit(config.SYNC_CONCURRENCY);
+}
+
+/**
+ * Sync jobs in progress per process: twice the API slots. A job spends part of its time off the
+ * API — BullMQ's fetch and completion, its run row, its diff transaction — and with only as many
+ * jobs as slots, each slot would sit idle for that part (measured: 1.4× the latency floor). With
+ * twice as many, another job's request fills the slot while one job writes.
+ */
+export function syncJobConcurrency(config: Config): number {
+  return config.SYNC_CONCURRENCY * 2;
+}
+
 export interface Database {
   pool: pg.Pool;
   store: Store;
@@ -37,7 +56,7 @@ export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle):
   const pool = new pg.Pool({
     connectionString: config.DATABASE_URL,
     // One connection per concurrent sync job, plus reads and the plan job.
-    max: config.SYNC_CONCURRENCY + 4,
+    max: syncJobConcurrency(config) + 4,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
   });
@@ -86,6 +105,8 @@ export interface AccountRuntime {
   targets: readonly Target[] | undefined;
   source: LinkSource;
   ecs: EcsClient;
+  /** API_MAX_QPS of this account (its limiter's budget per region and API). */
+  maxQps: number;
 }
 
 export interface AccountSetup {
@@ -109,13 +130,20 @@ export function singleAccount(config: Config, credentials: CredentialsProvider):
 export function openAccount(
   config: Config,
   setup: AccountSetup,
-  deps: { redis: Redis; log: Logger; onCall?: ((e: CallEvent) => void) | undefined },
+  deps: {
+    redis: Redis;
+    log: Logger;
+    onCall?: ((e: CallEvent) => void) | undefined;
+    /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
+    apiSlots?: InFlightLimit | undefined;
+  },
   lifecycle: Lifecycle,
 ): AccountRuntime {
+  const maxQps = setup.maxQps ?? config.API_MAX_QPS;
   const limiter: ApiLimiter = createRedisLimiter({
     redis: deps.redis,
     account: setup.name,
-    qps: setup.maxQps ?? config.API_MAX_QPS,
+    qps: maxQps,
     keyPrefix: `{${config.QUEUE_PREFIX}}`,
   });
   const ecs = createEcsClient({
@@ -126,6 +154,7 @@ export function openAccount(
     timeoutMs: config.API_TIMEOUT,
     retryDeadlineMs: config.API_RETRY_DEADLINE,
     limiter,
+    inFlight: deps.apiSlots ?? openApiSlots(config),
     onCall: (e) => {
       if (e.code.startsWith('Throttling')) void limiter.throttled({ regionId: e.regionId, action: e.action });
       deps.onCall?.(e);
@@ -139,6 +168,7 @@ export function openAccount(
     targets: setup.targets,
     source: classicLinkSource(ecs),
     ecs,
+    maxQps,
   };
 }
 
@@ -190,7 +220,8 @@ export function startWorkers(
           sourceFor: (name) => accountOf(name).source,
           explicitTargets: (name) => accountOf(name).targets,
           store: deps.store,
-          enqueueSync: (targets) => deps.queues.enqueueSync(targets),
+          maxQps: (name) => accountOf(name).maxQps,
+          enqueueSync: (targets, pacing) => deps.queues.enqueueSync(targets, pacing),
         },
         { ...data, log: ctx.log, signal: ctx.signal },
       ),
@@ -218,7 +249,7 @@ export function startWorkers(
         throw err;
       }
     },
-    { ...common, concurrency: config.SYNC_CONCURRENCY },
+    { ...common, concurrency: syncJobConcurrency(config) },
   );
   // Registered after the queues, so released before them: workers drain first.
   lifecycle.add('plan worker', () => plan.close(config.SHUTDOWN_TIMEOUT));

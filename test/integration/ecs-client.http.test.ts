@@ -350,24 +350,25 @@ describe('errors and retries', () => {
     expect(server.seen).toHaveLength(1);
   });
 
-  it('asks the limiter before every attempt', async () => {
+  it('asks the limiter before every attempt, and says when each request goes out', async () => {
+    const order: string[] = [];
     const server = await startServer((req, res, i) => {
+      order.push('server');
       if (i === 0) json(res, 500, { Code: 'InternalError', Message: 'x' });
       else vpcListing(0)(req, res, i);
     });
-    const keys: string[] = [];
     const { c } = client(server, {
       limiter: {
         acquire: async (k) => {
-          keys.push(`${k.regionId}/${k.action}`);
+          order.push(`acquire ${k.regionId}/${k.action}`);
+          return { sending: () => order.push('sending') };
         },
       },
     });
     await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
-    expect(keys).toEqual([
-      `${REGION}/DescribeClassicLinkInstances`,
-      `${REGION}/DescribeClassicLinkInstances`,
-    ]);
+    const admitted = `acquire ${REGION}/DescribeClassicLinkInstances`;
+    // sending() comes after signing and before the server sees the request, once per attempt.
+    expect(order).toEqual([admitted, 'sending', 'server', admitted, 'sending', 'server']);
   });
 });
 

@@ -47,7 +47,8 @@ async function drive(
     Array.from({ length: workers }, async () => {
       while (left > 0) {
         left--;
-        await l.acquire(key);
+        const admission = await l.acquire(key);
+        admission.sending();
         times.push(Date.now());
       }
     }),
@@ -94,6 +95,21 @@ describe('createRedisLimiter', () => {
     // Nothing started within most of a window after the throttle, and the cap still holds after.
     expect(Math.min(...times) - throttledAt).toBeGreaterThanOrEqual(LIMITER_WINDOW_MS - 100);
     expect(maxInWindow([throttledAt, ...times], 1_000)).toBeLessThanOrEqual(QPS);
+  }, 10_000);
+
+  it("restarts a lane's window when the call is sent, not when it was admitted", async () => {
+    // One lane (cap 1): a call admitted now but sent 300 ms later closes the lane for a window
+    // from the send. Restarting from the admission would reopen it 300 ms too early — a second
+    // call could then reach the API less than a second after the first.
+    const [a, b] = fleet(1);
+    if (!a || !b) throw new Error('two limiters');
+    const key = { regionId: 'cn-wulanchabu', action: 'DescribeClassicLinkInstances' };
+    const first = await a.acquire(key);
+    await new Promise((r) => setTimeout(r, 300));
+    const sentAt = Date.now();
+    first.sending();
+    await b.acquire(key);
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(LIMITER_WINDOW_MS - 5);
   }, 10_000);
 
   it('an aborted wait rejects and does not hang', async () => {

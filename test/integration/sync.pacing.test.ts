@@ -1,0 +1,55 @@
+/**
+ * Plans pace their sync jobs to the API budget (plan.ts): a region whose jobs must wait for its
+ * budget does not take every job slot while another region, with budget of its own, waits in the
+ * queue behind it. Checked by the order in which runs finish, against real Redis and Postgres.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+
+let p: Pipeline | undefined;
+afterEach(async () => {
+  await p?.close();
+  p = undefined;
+});
+
+const BUSY = 'cn-hangzhou';
+const OTHER = 'cn-shanghai';
+const VPCS = 12;
+const QPS = 3;
+
+describe('pacing sync jobs to the API budget', () => {
+  it("a region waiting for its budget does not hold back another region's jobs", async () => {
+    // One API slot and two job slots per process; 3 calls/s per region. BUSY's 12 jobs are
+    // enqueued first, OTHER's 12 right after. Unpaced, BUSY's jobs would fill both job slots and
+    // wait for BUSY's budget one after another: OTHER's first run could finish only after ~10 of
+    // BUSY's. Paced, each region's jobs become ready at its own 3 per second, so they interleave.
+    p = await startPipeline({
+      sim: { regions: [BUSY, OTHER], vpcsPerRegion: VPCS, linksPerVpc: 2 },
+      env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1' },
+    });
+    const pl = p;
+    const planBusy = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: BUSY });
+    const busy = (await pl.queues.waitFor('plan', planBusy, 30_000)).targets;
+    const planOther = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: OTHER });
+    const other = (await pl.queues.waitFor('plan', planOther, 30_000)).targets;
+    expect(busy).toHaveLength(VPCS);
+    expect(other).toHaveLength(VPCS);
+
+    // The jobs of one plan are spaced 1/QPS apart, in Redis (delayed), not all ready at once.
+    const delays = await Promise.all(
+      busy.map(async ({ jobId }) => (await pl.queues.sync.getJob(jobId))?.opts.delay ?? 0),
+    );
+    expect(delays.at(-1)).toBeGreaterThanOrEqual(((VPCS - 1) * 1_000) / QPS - 1_500);
+
+    await Promise.all([...busy, ...other].map(({ jobId }) => pl.queues.waitFor('sync', jobId, 60_000)));
+    const { rows } = await pl.db.pool.query<{ region_id: string }>(
+      `SELECT region_id FROM sync_runs WHERE status = 'succeeded' ORDER BY finished_at, id`,
+    );
+    expect(rows).toHaveLength(2 * VPCS);
+    const order = rows.map((r) => r.region_id);
+    const busyBeforeOther = order.indexOf(OTHER);
+    expect(busyBeforeOther).toBeGreaterThanOrEqual(0);
+    // OTHER's first run finished before half of BUSY's had.
+    expect(busyBeforeOther).toBeLessThan(VPCS / 2);
+  }, 60_000);
+});
