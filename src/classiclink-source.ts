@@ -4,7 +4,11 @@
  * removal confirmation).
  */
 import type { EcsClient } from './ecs-client.js';
+import { coerceError } from './errors.js';
 import type { Link, LinkSource } from './source.js';
+
+/** What the API says of a VPC that does not exist (any more). */
+const VPC_NOT_FOUND = 'InvalidVpcId.NotFound';
 
 export function classicLinkSource(ecs: EcsClient): LinkSource {
   return {
@@ -12,11 +16,19 @@ export function classicLinkSource(ecs: EcsClient): LinkSource {
       const vpcs = await ecs.describeVpcs(regionId, opts);
       return vpcs.map((v) => v.vpcId);
     },
-    page(target, pageNumber, pageSize, opts) {
-      return ecs.describeClassicLinkInstances(
-        { regionId: target.regionId, vpcId: target.vpcId, pageNumber, pageSize },
-        opts,
-      );
+    async page(target, pageNumber, pageSize, opts) {
+      try {
+        return await ecs.describeClassicLinkInstances(
+          { regionId: target.regionId, vpcId: target.vpcId, pageNumber, pageSize },
+          opts,
+        );
+      } catch (caught) {
+        // A deleted VPC has no links: an empty listing. Never a removal by itself — every link
+        // the database still holds for it is looked up by InstanceId before it is recorded removed.
+        const err = coerceError(caught);
+        if (err.code !== VPC_NOT_FOUND) throw err;
+        return { requestId: err.requestId ?? '', totalCount: 0, pageNumber, pageSize, links: [] };
+      }
     },
     async lookup(regionId, instanceIds, opts) {
       const links: Link[] = [];

@@ -39,9 +39,29 @@ export async function runPlan(
     : await deps.sourceFor(req.account).discover(req.regionId, { signal: req.signal });
   const unique = [...new Set(vpcIds)].sort();
   // Targets no longer listed are retired (kept for history, no longer synced or reported stale).
-  await deps.store.syncTargetList({ account: req.account, regionId: req.regionId, vpcIds: unique });
+  const listed = await deps.store.syncTargetList({
+    account: req.account,
+    regionId: req.regionId,
+    vpcIds: unique,
+  });
+  // A discovered VPC that is gone but still has active links in the database gets one more scan:
+  // it answers empty (or InvalidVpcId.NotFound, read as empty), and each of its links is looked
+  // up by InstanceId, so the links it lost are recorded as removed instead of staying "linked" for
+  // ever. Not for explicit targets: one taken out of SYNC_TARGETS is just no longer watched.
+  const finalScans = explicit ? [] : listed.finalScans;
+  if (finalScans.length > 0) {
+    req.log.info(
+      {
+        account: req.account,
+        regionId: req.regionId,
+        vpcs: finalScans.slice(0, 10),
+        count: finalScans.length,
+      },
+      'VPCs no longer listed still have active links: scanning them once more',
+    );
+  }
   const only = req.only ? new Set(req.only) : undefined;
-  const targets = unique
+  const targets = [...unique, ...finalScans]
     .filter((vpcId) => only === undefined || only.has(vpcId))
     .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
   const spacingMs = 1_000 / deps.maxQps(req.account);

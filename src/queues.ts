@@ -8,7 +8,6 @@
 import { type ConnectionOptions, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { sleep } from './backoff.js';
 import { coerceError, FatalError } from './errors.js';
 import type { Logger } from './log.js';
 import type { TargetRef } from './source.js';
@@ -128,18 +127,18 @@ export function createQueues(opts: QueueOptions): Queues {
   // and kills the process (seen: closing a queue whose connection was still starting, when the
   // process stopped on a start-up error). The connection's owner (openMessaging) logs them.
   for (const q of [plan, sync]) q.on('error', () => undefined);
-  const events: Partial<Record<QueueName, { qe: QueueEvents; connection: Redis }>> = {};
-  const queueEventsFor = async (name: QueueName): Promise<QueueEvents> => {
-    let entry = events[name];
-    if (!entry) {
-      // QueueEvents blocks on XREAD, so it needs a connection of its own. BullMQ treats a
-      // connection it is handed as shared and never closes it: close() quits it.
-      const connection = opts.connection.duplicate();
-      entry = { qe: new QueueEvents(name, { connection, prefix }), connection };
-      events[name] = entry;
-      await entry.qe.waitUntilReady();
-    }
-    return entry.qe;
+  // Both queues' watches open at the first wait of either: `sync --once` waits for its plan first,
+  // and the sync jobs that plan enqueues can finish before anyone waits for them.
+  let watches: Promise<Record<QueueName, FinishWatch>> | undefined;
+  const watchOf = async (name: QueueName): Promise<FinishWatch> => {
+    watches ??= (async () => {
+      const [p, s] = await Promise.all([
+        openFinishWatch(plan, opts.connection, prefix),
+        openFinishWatch(sync, opts.connection, prefix),
+      ]);
+      return { plan: p, sync: s };
+    })();
+    return (await watches)[name];
   };
   let closing: Promise<void> | undefined;
 
@@ -183,32 +182,8 @@ export function createQueues(opts: QueueOptions): Queues {
       return String(job.id);
     },
     async waitFor(queue, jobId, timeoutMs) {
-      const q = queue === 'plan' ? plan : sync;
-      const qe = await queueEventsFor(queue);
-      const job = await q.getJob(jobId);
-      if (!job) throw new FatalError(`job ${jobId} not found in queue ${queue}`, { code: 'JobNotFound' });
-      // Why a poll beside the events: QueueEvents reads its stream from "now" ('$'), and its first
-      // XREAD can go out after waitUntilFinished's own "already finished?" check. A job finishing
-      // in that gap has its event written before the reader's position, and the wait would never
-      // end (seen under load). A slow poll of the job's own state closes the gap.
-      const stop = new AbortController();
-      const viaEvents = job.waitUntilFinished(qe, timeoutMs);
-      const viaPoll = (async () => {
-        for (;;) {
-          await sleep(1_000, stop.signal);
-          const current = await q.getJob(jobId);
-          if (!current) continue; // removed after finishing: the event (or the timeout) decides
-          const state = await current.getState();
-          if (state === 'completed') return current.returnvalue;
-          if (state === 'failed') throw new Error(current.failedReason || `job ${jobId} failed`);
-        }
-      })();
-      viaPoll.catch(() => undefined);
-      try {
-        return (await Promise.race([viaEvents, viaPoll])) as JobResults[typeof queue];
-      } finally {
-        stop.abort();
-      }
+      const watch = await watchOf(queue);
+      return (await watch.wait(jobId, timeoutMs)) as JobResults[typeof queue];
     },
     async depth() {
       const [p, s] = await Promise.all([
@@ -240,15 +215,172 @@ export function createQueues(opts: QueueOptions): Queues {
     },
     close() {
       closing ??= (async () => {
-        for (const entry of Object.values(events)) {
-          if (!entry) continue;
-          await entry.qe.close();
-          await entry.connection.quit().catch(() => entry.connection.disconnect());
+        if (watches) {
+          const opened = await watches.catch(() => undefined);
+          if (opened) await Promise.all([opened.plan.close(), opened.sync.close()]);
         }
         await plan.close();
         await sync.close();
       })();
       return closing;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waiting for jobs
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
+
+interface FinishWatch {
+  /** The job's return value once it completes; rejects if it fails for good (or times out). */
+  wait(jobId: string, timeoutMs?: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** Outcomes kept for jobs nobody waits for yet (a job can finish before its waiter registers). */
+const RECENT_OUTCOMES = 20_000;
+/** The safety poll: every SAFETY_POLL_MS, the state of up to SAFETY_POLL_BATCH waited-for jobs. */
+const SAFETY_POLL_MS = 2_000;
+const SAFETY_POLL_BATCH = 50;
+
+/**
+ * Waiting for many jobs at once (`sync --once` waits for every target's job): one QueueEvents
+ * reader and one pair of listeners per queue for all waiters — not a listener pair and a poll
+ * per job (10,000 targets meant 10,000 listeners and 20,000 Redis reads a second).
+ *
+ * No finish slips by. The reader starts from the stream's last entry as it was *before* any
+ * waiter checks its job (BullMQ's own `waitUntilFinished` reads from '$' as of its first XREAD,
+ * so a job finishing just before that was never heard of: seen hanging under load). A job that
+ * finished before the start point is found finished by the waiter's state check; every later
+ * finish is in the stream after it. Outcomes that arrive before anyone waits are kept (the last
+ * RECENT_OUTCOMES), since a job can finish — and be removed by removeOnComplete — before its
+ * waiter registers. A slow safety poll re-checks a few waited-for jobs per tick, for an event
+ * lost to a stream trimmed during a long Redis outage, and answers JobNotFound for a job id
+ * that is not in Redis and never finished while we listened.
+ */
+async function openFinishWatch(queue: Queue, connection: Redis, prefix: string): Promise<FinishWatch> {
+  const eventsKey = queue.keys.events;
+  if (eventsKey === undefined) throw new FatalError('BullMQ queue has no events key', { code: 'INTERNAL' });
+  const top = await connection.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
+  const lastEventId = top[0]?.[0] ?? '0-0';
+  // QueueEvents blocks on XREAD, so it needs a connection of its own. BullMQ treats a connection
+  // it is handed as shared and never closes it: close() quits it.
+  const readerConnection = connection.duplicate();
+  const reader = new QueueEvents(queue.name, { connection: readerConnection, prefix, lastEventId });
+  reader.on('error', () => undefined); // the shared connection's owner logs Redis errors
+  const waiters = new Map<string, Set<(o: Outcome) => void>>();
+  const recent = new Map<string, Outcome>();
+  const missing = new Map<string, number>();
+
+  const settle = (jobId: string, outcome: Outcome) => {
+    recent.delete(jobId);
+    recent.set(jobId, outcome);
+    if (recent.size > RECENT_OUTCOMES) {
+      const oldest = recent.keys().next();
+      if (!oldest.done) recent.delete(oldest.value);
+    }
+    missing.delete(jobId);
+    const set = waiters.get(jobId);
+    if (!set) return;
+    waiters.delete(jobId);
+    for (const done of set) done(outcome);
+  };
+  reader.on('completed', ({ jobId, returnvalue }) => settle(jobId, { ok: true, value: returnvalue }));
+  reader.on('failed', ({ jobId, failedReason }) =>
+    settle(jobId, { ok: false, error: new Error(failedReason || `job ${jobId} failed`) }),
+  );
+  await reader.waitUntilReady();
+
+  /** The job's state in Redis now: finished (with its outcome), not yet, or not there. */
+  async function check(jobId: string): Promise<Outcome | 'pending' | 'missing'> {
+    // The state first, then the job: a job read before its state could be a snapshot from
+    // before it finished (no return value yet) paired with a 'completed' read after.
+    const state = await queue.getJobState(jobId);
+    if (state === 'unknown') return 'missing';
+    if (state !== 'completed' && state !== 'failed') return 'pending';
+    const job = await queue.getJob(jobId);
+    if (!job) return 'missing';
+    if (state === 'completed') return { ok: true, value: job.returnvalue };
+    return { ok: false, error: new Error(job.failedReason || `job ${jobId} failed`) };
+  }
+
+  let cursor = 0;
+  let polling = false;
+  const poll = setInterval(() => {
+    if (polling || waiters.size === 0) return;
+    polling = true;
+    const ids = [...waiters.keys()];
+    const batch = Array.from({ length: Math.min(SAFETY_POLL_BATCH, ids.length) }, (_, i) => {
+      return ids[(cursor + i) % ids.length] as string;
+    });
+    cursor = (cursor + batch.length) % ids.length;
+    void Promise.all(
+      batch.map(async (jobId) => {
+        const state = await check(jobId).catch(() => 'pending' as const);
+        if (state === 'pending') return;
+        if (state !== 'missing') return settle(jobId, state);
+        // Gone without a finish we heard of: give the reader one more tick (the event may be on
+        // its way), then say so.
+        const seen = (missing.get(jobId) ?? 0) + 1;
+        missing.set(jobId, seen);
+        if (seen < 2 || recent.has(jobId)) return;
+        const error = new FatalError(`job ${jobId} not found in queue ${queue.name}`, {
+          code: 'JobNotFound',
+        });
+        const set = waiters.get(jobId);
+        waiters.delete(jobId);
+        missing.delete(jobId);
+        for (const done of set ?? []) done({ ok: false, error });
+      }),
+    ).finally(() => {
+      polling = false;
+    });
+  }, SAFETY_POLL_MS);
+  poll.unref();
+
+  return {
+    wait(jobId, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
+        const done = (o: Outcome) => {
+          clearTimeout(timer);
+          if (o.ok) resolve(o.value);
+          else reject(o.error);
+        };
+        const known = recent.get(jobId);
+        if (known) return done(known);
+        let set = waiters.get(jobId);
+        if (!set) {
+          set = new Set();
+          waiters.set(jobId, set);
+        }
+        const mine = set;
+        mine.add(done);
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            mine.delete(done);
+            if (mine.size === 0 && waiters.get(jobId) === mine) waiters.delete(jobId);
+            reject(new Error(`job ${jobId} did not finish within ${timeoutMs} ms`));
+          }, timeoutMs);
+        }
+        // The state as of now. The reader covers everything after its start point, which is
+        // earlier than this read: between the two, nothing is missed.
+        check(jobId).then(
+          (state) => {
+            if (state !== 'pending' && state !== 'missing') settle(jobId, state);
+          },
+          () => undefined, // Redis trouble: the events and the safety poll still decide
+        );
+      });
+    },
+    async close() {
+      clearInterval(poll);
+      const closed = new Error(`stopped waiting: the ${queue.name} queue was closed`);
+      for (const set of waiters.values()) for (const done of set) done({ ok: false, error: closed });
+      waiters.clear();
+      await reader.close();
+      await readerConnection.quit().catch(() => readerConnection.disconnect());
     },
   };
 }

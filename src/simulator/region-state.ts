@@ -69,6 +69,17 @@ export class RegionState {
     this.linkCount++;
   }
 
+  /** Deletes a VPC; its linked instances become unlinked. Returns the instances it had. */
+  removeVpc(vpcId: string): string[] {
+    const list = this.linksByVpc.get(vpcId) ?? [];
+    for (const id of list) this.instanceVpc.set(id, null);
+    this.linkCount -= list.length;
+    this.linksByVpc.delete(vpcId);
+    this.vpcMeta.delete(vpcId);
+    removeSorted(this.vpcIds, vpcId);
+    return list;
+  }
+
   unlink(instanceId: string, vpcId: string): void {
     const list = this.linksByVpc.get(vpcId);
     if (list && removeSorted(list, instanceId)) {

@@ -134,6 +134,8 @@ export interface SimWorld {
   /** A new unlinked classic instance. */
   createInstance(regionId: string): string;
   createVpc(regionId: string): string;
+  /** Deletes a VPC with its links (the instances stay, unlinked); returns those instances. */
+  deleteVpc(regionId: string, vpcId: string): string[];
   snapshot(): WorldJson;
 }
 

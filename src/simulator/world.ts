@@ -161,6 +161,16 @@ export class World implements SimWorld {
     return id;
   }
 
+  /**
+   * Deletes a VPC with whatever is still linked to it (the instances stay, unlinked): the VPC
+   * then answers InvalidVpcId.NotFound and leaves DescribeVpcs. Returns the instances it had.
+   */
+  deleteVpc(regionId: string, vpcId: string): string[] {
+    const region = this.requireRegion(regionId);
+    this.requireVpc(region, vpcId);
+    return region.removeVpc(vpcId);
+  }
+
   snapshot(): WorldJson {
     return {
       version: 1,

@@ -70,7 +70,11 @@ export async function syncTargetList(
 ): Promise<SyncTargetListResult> {
   const vpcIds = [...new Set(input.vpcIds)];
   // One statement. The CTEs touch disjoint rows: `created` inserts rows that did not exist,
-  // `unretired` updates retired rows in the list, `retired` updates live rows not in it.
+  // `unretired` updates retired rows in the list, `retired` updates live rows not in it. The last
+  // column names the targets not in the list (retired now or before) that still have active links:
+  // a VPC that disappeared between two syncs took its links with it, and only a scan of it (empty
+  // now) and a lookup of each link by InstanceId can record those removals. Index probes on the
+  // active-links index, one per retired target.
   const res = await query<SyncTargetListResult>(
     deps.pool,
     `WITH created AS (
@@ -89,10 +93,26 @@ export async function syncTargetList(
      )
      SELECT (SELECT count(*) FROM created)::int AS created,
             (SELECT count(*) FROM unretired)::int AS unretired,
-            (SELECT count(*) FROM retired)::int AS retired`,
+            (SELECT count(*) FROM retired)::int AS retired,
+            ARRAY(SELECT t.vpc_id FROM sync_targets AS t
+                   WHERE t.account = $1 AND t.region_id = $2 AND t.vpc_id <> ALL($3::text[])
+                     AND EXISTS (SELECT 1 FROM classic_links AS c
+                                  WHERE c.account = t.account AND c.region_id = t.region_id
+                                    AND c.vpc_id = t.vpc_id AND c.removed_at IS NULL)
+                   ORDER BY 1) AS "finalScans"`,
     [input.account, input.regionId, vpcIds],
   );
-  const counts = res.rows[0] ?? { created: 0, unretired: 0, retired: 0 };
-  deps.log.info({ account: input.account, regionId: input.regionId, ...counts }, 'target list synced');
+  const counts = res.rows[0] ?? { created: 0, unretired: 0, retired: 0, finalScans: [] };
+  deps.log.info(
+    {
+      account: input.account,
+      regionId: input.regionId,
+      created: counts.created,
+      unretired: counts.unretired,
+      retired: counts.retired,
+      finalScans: counts.finalScans.length,
+    },
+    'target list synced',
+  );
   return counts;
 }

@@ -77,6 +77,11 @@ export interface SyncTargetListResult {
   unretired: number;
   /** Targets no longer discovered, now retired. */
   retired: number;
+  /**
+   * Targets not discovered (retired, now or before) that still have active links: each needs a
+   * final scan, so the removals of a VPC that disappeared with its links are recorded.
+   */
+  finalScans: string[];
 }
 
 export interface LinkFilter {

@@ -147,13 +147,14 @@ describe('store runs and targets', () => {
 
     expect(
       await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-1', 'vpc-2', 'vpc-2'] }),
-    ).toEqual({ created: 2, unretired: 0, retired: 0 });
+    ).toEqual({ created: 2, unretired: 0, retired: 0, finalScans: [] });
     expect(
       await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-2', 'vpc-3'] }),
     ).toEqual({
       created: 1,
       unretired: 0,
       retired: 1,
+      finalScans: [],
     });
     const retired = (await store.listTargets({ account }))
       .filter((r) => r.retiredAt !== null)
@@ -166,11 +167,13 @@ describe('store runs and targets', () => {
       created: 0,
       unretired: 0,
       retired: 0,
+      finalScans: [],
     });
     expect(await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-1'] })).toEqual({
       created: 0,
       unretired: 1,
       retired: 2,
+      finalScans: [],
     });
     const rows = await store.listTargets({ account });
     expect(rows.map((r) => [r.regionId, r.vpcId, r.retiredAt === null])).toEqual([
@@ -184,5 +187,29 @@ describe('store runs and targets', () => {
     await scan(store, { account, regionId: 'cn-hangzhou', vpcId: 'vpc-2' }, [], { minute: 5 });
     const vpc2 = (await store.listTargets({ account })).find((r) => r.vpcId === 'vpc-2');
     expect(vpc2?.retiredAt).toBeNull();
+  });
+
+  it('syncTargetList names the unlisted targets that still have active links (they need a final scan)', async () => {
+    const { store } = await setup();
+    const account = uniqueTarget().account;
+    const region = 'cn-hangzhou';
+    await store.syncTargetList({ account, regionId: region, vpcIds: ['vpc-a', 'vpc-b', 'vpc-c'] });
+    await scan(store, { account, regionId: region, vpcId: 'vpc-a' }, ['i-1', 'i-2'], { minute: 1 });
+    await scan(store, { account, regionId: region, vpcId: 'vpc-b' }, [], { minute: 1 });
+    // vpc-a (2 active links) and vpc-b (none) disappear from the listing: only vpc-a needs a scan.
+    expect(await store.syncTargetList({ account, regionId: region, vpcIds: ['vpc-c'] })).toEqual({
+      created: 0,
+      unretired: 0,
+      retired: 2,
+      finalScans: ['vpc-a'],
+    });
+    // Still so on the next plan, until a scan records the removals.
+    expect((await store.syncTargetList({ account, regionId: region, vpcIds: ['vpc-c'] })).finalScans).toEqual(
+      ['vpc-a'],
+    );
+    await scan(store, { account, regionId: region, vpcId: 'vpc-a' }, [], { minute: 2 });
+    expect((await store.syncTargetList({ account, regionId: region, vpcIds: ['vpc-c'] })).finalScans).toEqual(
+      [],
+    );
   });
 });

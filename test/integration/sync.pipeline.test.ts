@@ -218,6 +218,41 @@ describe('sync pipeline', () => {
     ]);
   });
 
+  it('a VPC deleted with its links between two rounds: each link is recorded removed once, after a lookup', async () => {
+    const pl = await open({ sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 4 } });
+    await pl.round();
+    const gone = firstVpc(pl);
+    const lost = pl.sim.world.deleteVpc('cn-hangzhou', gone).sort();
+    expect(lost).toHaveLength(4);
+    pl.sim.clearRequests();
+
+    const second = await pl.round();
+    expect(second.every((o) => o.ok)).toBe(true);
+    // The deleted VPC was scanned once more although DescribeVpcs no longer lists it.
+    expect(second.map((o) => o.target.vpcId)).toContain(gone);
+    const removed = (await events(pl)).filter((e) => e.change === 'removed');
+    expect(removed.map((e) => `${e.vpc_id}/${e.instance_id}`).sort()).toEqual(
+      lost.map((i) => `${gone}/${i}`),
+    );
+    // Each removal was confirmed by an InstanceId lookup first.
+    const looked = pl.sim.requests.flatMap((r) => r.params.InstanceId?.split(',') ?? []).sort();
+    expect(looked).toEqual(lost);
+    expect(await dbLinks(pl)).toEqual(truth(pl));
+    const target = (await pl.database.store.listTargets({ account: pl.config.SYNC_ACCOUNT })).find(
+      (t) => t.vpcId === gone,
+    );
+    expect(target).toBeDefined();
+
+    // Nothing left to record: the next round leaves the gone VPC alone and adds no event.
+    const third = await pl.round();
+    expect(third.map((o) => o.target.vpcId)).not.toContain(gone);
+    expect((await events(pl)).filter((e) => e.change === 'removed')).toHaveLength(4);
+    const retired = (await pl.database.store.listTargets({ account: pl.config.SYNC_ACCOUNT })).find(
+      (t) => t.vpcId === gone,
+    );
+    expect(retired?.retiredAt).not.toBeNull();
+  });
+
   it('duplicate jobs for a target are deduplicated, and repeated syncs add no duplicate events', async () => {
     const pl = await open({ sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 3 } });
     const target = { account: 'default', regionId: 'cn-hangzhou', vpcId: firstVpc(pl) };
