@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { z } from 'zod';
 import {
+  type DescribeVpcsBody,
   describeClassicLinkInstancesSchema,
   describeIssues,
   describeRegionsSchema,
@@ -697,14 +698,10 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     const first = await fetchPage(1);
     const total = first.TotalCount;
     const pageCount = Math.max(1, Math.ceil(total / VPC_PAGE_SIZE));
-    const pages = [first];
-    for (let next = 2; next <= pageCount; next += VPC_PAGE_PARALLEL) {
-      const batch = [];
-      for (let n = next; n < next + VPC_PAGE_PARALLEL && n <= pageCount; n++) batch.push(fetchPage(n));
-      pages.push(...(await Promise.all(batch)));
-    }
+    // Each page is folded in as it arrives and dropped: a region of 10,000 VPCs never holds its
+    // 200 parsed answers at once.
     const byId = new Map<string, VpcInfo>();
-    for (const page of pages) {
+    const fold = (page: DescribeVpcsBody) => {
       if (page.TotalCount !== total) {
         throw new RetryableError(
           `${action} TotalCount changed from ${total} to ${page.TotalCount} while paging`,
@@ -719,6 +716,12 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
         if (v.VpcName) info.name = v.VpcName;
         byId.set(v.VpcId, info);
       }
+    };
+    fold(first);
+    for (let next = 2; next <= pageCount; next += VPC_PAGE_PARALLEL) {
+      const batch = [];
+      for (let n = next; n < next + VPC_PAGE_PARALLEL && n <= pageCount; n++) batch.push(fetchPage(n));
+      for (const page of await Promise.all(batch)) fold(page);
     }
     if (byId.size !== total) {
       throw new RetryableError(`${action} listed ${byId.size} unique VPCs, TotalCount says ${total}`, {
