@@ -3,6 +3,7 @@
  * to the actions main.ts wires. No business logic here. Usage errors print one line and exit 2.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CHANNEL_NAMES } from './channels/types.js';
 import { parseDuration } from './config.js';
 
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
@@ -36,6 +37,17 @@ export interface HistoryOptions {
   regions: string[];
   json: boolean;
 }
+/** alert_outbox states, as `alerts --status` takes them. */
+export const ALERT_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
+export interface AlertsOptions {
+  status: (typeof ALERT_STATUSES)[number] | undefined;
+  channel: string | undefined;
+  ids: string[];
+  limit: number;
+  /** Move the matching dead-lettered alerts back to pending instead of listing. */
+  requeue: boolean;
+  json: boolean;
+}
 export interface SimulateOptions {
   host: string;
   port: number;
@@ -66,6 +78,7 @@ export interface CliActions {
   events(opts: EventsOptions): Promise<number>;
   history(opts: HistoryOptions): Promise<number>;
   status(opts: { json: boolean }): Promise<number>;
+  alerts(opts: AlertsOptions): Promise<number>;
   simulate(opts: SimulateOptions): Promise<number>;
   demo(opts: DemoOptions): Promise<number>;
 }
@@ -129,6 +142,12 @@ function vpcId(value: string): string {
 function instanceId(value: string): string {
   if (!/^i-[a-z0-9]+$/.test(value)) throw new InvalidArgumentError('expected an instance id like i-bp1abc');
   return value;
+}
+
+function alertId(value: string): string {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value))
+    throw new InvalidArgumentError('expected an alert id (a UUID, as in alert_outbox.id and webhook-id)');
+  return value.toLowerCase();
 }
 
 function role(value: string, previous: Role[] | undefined): Role[] {
@@ -298,6 +317,48 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .description('per target: last success, last failure and its error, consecutive failures, staleness')
     .option('--json', 'print JSON')
     .action(run((o: { json?: boolean }) => actions.status({ json: o.json === true })));
+
+  program
+    .command('alerts')
+    .description(
+      'the alert outbox, newest first: what was delivered, what waits, what was dead-lettered; --requeue delivers dead-lettered alerts again',
+    )
+    .addOption(new Option('--status <status>', 'only alerts in this state').choices(ALERT_STATUSES))
+    .addOption(new Option('--channel <name>', 'only this channel').choices(CHANNEL_NAMES))
+    .option('--id <alert-id>', 'only this alert (repeatable)', (v, p: string[]) => collect(alertId(v), p), [])
+    .option('--limit <n>', 'at most this many alerts', wholeNumber(1, 100_000), 100)
+    .option(
+      '--requeue',
+      'move the dead-lettered alerts (all, or those of --channel / --id) back to pending: the alerts role delivers them again, under the same ids',
+    )
+    .option('--json', 'print JSON')
+    .action(
+      run(
+        async (o: {
+          status?: AlertsOptions['status'];
+          channel?: string;
+          id: string[];
+          limit: number;
+          requeue?: boolean;
+          json?: boolean;
+        }) => {
+          if (o.requeue === true && o.status !== undefined && o.status !== 'dead') {
+            io.stderr.write(
+              'classiclink-sync alerts: --requeue only moves dead-lettered alerts (--status dead)\n',
+            );
+            return EXIT_USAGE;
+          }
+          return actions.alerts({
+            status: o.status,
+            channel: o.channel,
+            ids: o.id,
+            limit: o.limit,
+            requeue: o.requeue === true,
+            json: o.json === true,
+          });
+        },
+      ),
+    );
 
   program
     .command('simulate')

@@ -16,7 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
 import { migrateDatabase } from './migrate.js';
 import { checkPostgres, checkRedis } from './preflight.js';
-import { printEvents, printHistory, printLinks, printStatus } from './report.js';
+import { printAlerts, printEvents, printHistory, printLinks, printStatus } from './report.js';
 import { startRetention } from './retention.js';
 import {
   type AccountRuntime,
@@ -268,6 +268,7 @@ export function createActions(proc: Process): CliActions {
     events: (opts) => read((store, c) => printEvents(store, readAccount(c), opts, proc.io)),
     history: (opts) => read((store, c) => printHistory(store, readAccount(c), opts, proc.io)),
     status: (opts) => read((store, c) => printStatus(store, c, readAccount(c), opts, proc.io)),
+    alerts: (opts) => read((store) => printAlerts(store, opts, proc.io)),
 
     async simulate(opts) {
       const { describeSimulator, loadKeysFromEnv, startSimulator } = await import('./simulator/index.js');

@@ -1,8 +1,9 @@
 /**
- * The read commands' output: `links`, `events`, `status` as text tables for people or JSON for
- * programs. Reads go through the store; nothing here writes.
+ * The read commands' output: `links`, `events`, `history`, `status`, `alerts` as text tables for
+ * people or JSON for programs. Everything goes through the store; the one write is
+ * `alerts --requeue` (dead-lettered alerts back to pending).
  */
-import type { CliIo, EventsOptions, HistoryOptions, LinksOptions } from './cli.js';
+import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions } from './cli.js';
 import type { Config } from './config.js';
 import { age, table } from './format.js';
 import type { EventRow, LinkRow, Store } from './store.js';
@@ -149,7 +150,9 @@ export async function printStatus(
     `alerts: ${outbox.delivered} delivered, ${waiting} waiting` +
       (outbox.oldestUndeliveredAt ? ` (oldest since ${outbox.oldestUndeliveredAt.toISOString()})` : '') +
       `, ${outbox.dead} dead-lettered` +
-      (outbox.dead > 0 ? " — see alert_outbox WHERE status = 'dead' (last_error says why)" : '') +
+      (outbox.dead > 0
+        ? ' — `classiclink-sync alerts --status dead` shows why, `alerts --requeue` delivers them again'
+        : '') +
       '\n',
   );
   return 0;
@@ -191,5 +194,58 @@ export async function printHistory(
   } else {
     io.stdout.write(`now: ${now.length} link(s) in ${opts.vpc}\n`);
   }
+  return 0;
+}
+
+/** A last_error cut to one table cell. */
+function shortError(e: string | null): string {
+  if (e === null) return '';
+  return e.length > 60 ? `${e.slice(0, 59)}…` : e;
+}
+
+export async function printAlerts(
+  store: Pick<Store, 'listOutbox' | 'requeueDeadOutbox'>,
+  opts: AlertsOptions,
+  io: CliIo,
+): Promise<number> {
+  const ids = opts.ids.length > 0 ? opts.ids : undefined;
+  if (opts.requeue) {
+    const requeued = await store.requeueDeadOutbox({ ids, channel: opts.channel });
+    if (opts.json) {
+      json(io.stdout, { requeued });
+      return 0;
+    }
+    io.stdout.write(
+      requeued > 0
+        ? `${requeued} dead-lettered alert(s) back to pending: the alerts role (\`start\`) delivers them again, under the same ids\n`
+        : 'no dead-lettered alert matched: nothing to requeue\n',
+    );
+    return 0;
+  }
+  const rows = await store.listOutbox({ status: opts.status, channel: opts.channel, ids, limit: opts.limit });
+  if (opts.json) {
+    json(io.stdout, { count: rows.length, alerts: rows });
+    return 0;
+  }
+  io.stdout.write(
+    table(
+      ['ID', 'KIND', 'CHANNEL', 'RUN', 'STATUS', 'ATTEMPTS', 'CREATED', 'DELIVERED / NEXT TRY', 'LAST ERROR'],
+      rows.map((r) => [
+        r.id,
+        r.kind,
+        r.channel,
+        r.syncRunId,
+        r.status,
+        r.attempts,
+        r.createdAt,
+        r.status === 'delivered' ? r.deliveredAt : r.status === 'dead' ? null : r.nextAttemptAt,
+        shortError(r.lastError),
+      ]),
+    ),
+  );
+  const dead = rows.filter((r) => r.status === 'dead').length;
+  io.stdout.write(
+    `${rows.length} alert(s)${dead > 0 ? `, ${dead} dead-lettered: \`alerts --requeue\` delivers them again` : ''}\n`,
+  );
   return 0;
 }

@@ -177,9 +177,16 @@ export async function listOutbox(deps: StoreDeps, filter: OutboxFilter = {}): Pr
       WHERE ($1::text IS NULL OR status = $1)
         AND ($2::bigint[] IS NULL OR sync_run_id = ANY($2::bigint[]))
         AND ($3::text IS NULL OR channel = $3)
+        AND ($5::uuid[] IS NULL OR id = ANY($5::uuid[]))
       ORDER BY created_at DESC, id
       LIMIT $4`,
-    [filter.status ?? null, runIdsParam(filter.runIds), filter.channel ?? null, filter.limit ?? 100],
+    [
+      filter.status ?? null,
+      runIdsParam(filter.runIds),
+      filter.channel ?? null,
+      filter.limit ?? 100,
+      filter.ids === undefined ? null : [...filter.ids],
+    ],
   );
   return res.rows.map((r) => ({
     id: r.id,

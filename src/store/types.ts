@@ -309,6 +309,8 @@ export interface OutboxFilter {
   status?: OutboxStatus | undefined;
   runIds?: readonly string[] | undefined;
   channel?: string | undefined;
+  /** Only these outbox ids (UUIDs). */
+  ids?: readonly string[] | undefined;
   /** Newest first, at most this many. Default 100. */
   limit?: number | undefined;
 }

@@ -6,8 +6,20 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, capturedOutput, killChildren, runCli } from '../helpers/child.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { changedRun } from '../helpers/receivers.js';
 
-const COMMANDS = ['migrate', 'start', 'sync', 'links', 'events', 'status', 'simulate', 'demo'];
+const COMMANDS = [
+  'migrate',
+  'start',
+  'sync',
+  'links',
+  'events',
+  'history',
+  'status',
+  'alerts',
+  'simulate',
+  'demo',
+];
 
 let pl: Pipeline;
 beforeAll(async () => {
@@ -237,6 +249,65 @@ describe('sync --once, links, events, status (sequential, one database)', () => 
   });
 });
 
+describe('alerts', () => {
+  interface AlertJson {
+    id: string;
+    channel: string;
+    syncRunId: string;
+    status: string;
+    attempts: number;
+    lastError: string | null;
+  }
+  const alertsOf = async (runId: string): Promise<AlertJson[]> => {
+    const r = await cli(['alerts', '--json', '--limit', '1000']);
+    expect(r.code, r.stderr).toBe(0);
+    const body = JSON.parse(r.stdout) as { count: number; alerts: AlertJson[] };
+    return body.alerts
+      .filter((a) => a.syncRunId === runId)
+      .sort((a, b) => a.channel.localeCompare(b.channel));
+  };
+
+  it('lists the outbox by status and channel; --requeue puts dead-lettered alerts back, once', async () => {
+    const { runId } = await changedRun(pl.database.store, ['slack', 'webhook']);
+    // The webhook receiver was down for every attempt: its row is dead-lettered.
+    await pl.db.pool.query(
+      `UPDATE alert_outbox SET status = 'dead', attempts = 12, last_error = 'HTTP_503: webhook answered HTTP 503'
+        WHERE sync_run_id = $1 AND channel = 'webhook'`,
+      [runId],
+    );
+    const before = await alertsOf(runId);
+    expect(before.map((a) => [a.channel, a.status])).toEqual([
+      ['slack', 'pending'],
+      ['webhook', 'dead'],
+    ]);
+    const deadId = before[1]?.id as string;
+
+    const dead = await cli(['alerts', '--status', 'dead', '--channel', 'webhook']);
+    expect(dead.code, dead.stderr).toBe(0);
+    expect(dead.stdout).toContain(deadId);
+    expect(dead.stdout).toContain('HTTP_503: webhook answered HTTP 503');
+    expect(dead.stdout).not.toContain(before[0]?.id as string);
+    expect(dead.stdout).toMatch(/dead-lettered: `alerts --requeue` delivers them again/);
+    const byId = await cli(['alerts', '--id', deadId.toUpperCase(), '--json']);
+    expect((JSON.parse(byId.stdout) as { alerts: AlertJson[] }).alerts.map((a) => a.id)).toEqual([deadId]);
+
+    const requeued = await cli(['alerts', '--requeue', '--channel', 'webhook']);
+    expect(requeued.code, requeued.stderr).toBe(0);
+    expect(requeued.stdout).toMatch(/^1 dead-lettered alert\(s\) back to pending/);
+    const after = await alertsOf(runId);
+    expect(after.map((a) => [a.channel, a.status, a.attempts])).toEqual([
+      ['slack', 'pending', 0],
+      ['webhook', 'pending', 0],
+    ]);
+    // The same id: a receiver that got an earlier attempt still deduplicates it.
+    expect(after[1]?.id).toBe(deadId);
+
+    const again = await cli(['alerts', '--requeue', '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ requeued: 0 });
+  });
+});
+
 describe('usage errors: exit 2, one message naming the problem, no stack trace', () => {
   const cases: [string, string[], RegExp][] = [
     ['unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
@@ -247,6 +318,18 @@ describe('usage errors: exit 2, one message naming the problem, no stack trace',
     ['--since 12:00', ['events', '--since', '12:00'], /--since.*12:00/],
     ['--limit 0', ['events', '--limit', '0'], /--limit.*whole number/],
     ['--role nope', ['start', '--role', 'nope'], /--role.*nope/],
+    [
+      'alerts --status nope',
+      ['alerts', '--status', 'nope'],
+      /--status.*nope.*pending, delivering, delivered, dead/,
+    ],
+    ['alerts --channel nope', ['alerts', '--channel', 'nope'], /--channel.*nope/],
+    ['alerts --id x', ['alerts', '--id', 'x'], /--id.*UUID/],
+    [
+      'alerts --requeue --status delivered',
+      ['alerts', '--requeue', '--status', 'delivered'],
+      /--requeue only moves dead-lettered alerts/,
+    ],
   ];
   it('bad commands, flags and values', async () => {
     const results = await Promise.all(cases.map(([, args]) => cli(args)));
