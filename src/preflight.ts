@@ -12,6 +12,16 @@ export const PG_HINT =
 export const REDIS_HINT =
   'start it with: redis-server --daemonize yes --port 6379 --save "" --appendonly no   (or: docker compose up -d redis)';
 
+export const TLS_HINT =
+  'its TLS certificate is not trusted: give the CA that signed it in NODE_EXTRA_CA_CERTS=/path/to/ca.pem (for Postgres also sslrootcert= in DATABASE_URL)';
+
+/** A TLS handshake refused the server's certificate (Node's codes, or the message of one). */
+function isCertificateError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  const message = err instanceof Error ? err.message : String(err);
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code) || /certificate/i.test(message);
+}
+
 /** A dependency is unreachable: the message is the one line to print. */
 export class UnreachableError extends ConfigError {}
 
@@ -25,7 +35,8 @@ export async function checkPostgres(url: string): Promise<void> {
     await client.query('SELECT 1');
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new UnreachableError(`cannot reach Postgres at ${scrubUrl(url)} (${why}); ${PG_HINT}`);
+    const hint = isCertificateError(err) ? TLS_HINT : PG_HINT;
+    throw new UnreachableError(`cannot reach Postgres at ${scrubUrl(url)} (${why}); ${hint}`);
   } finally {
     await client.end().catch(() => {});
   }
@@ -38,13 +49,20 @@ export async function checkRedis(url: string): Promise<void> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  // The connection's own error says why (a refused certificate, say); the rejection of connect()
+  // after it only says "Connection is closed."
+  let cause: unknown;
+  client.on('error', (err) => {
+    cause ??= err;
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    throw new UnreachableError(`cannot reach Redis at ${scrubUrl(url)} (${why}); ${REDIS_HINT}`);
+    const reason = cause ?? err;
+    const why = reason instanceof Error ? reason.message : String(reason);
+    const hint = isCertificateError(reason) ? TLS_HINT : REDIS_HINT;
+    throw new UnreachableError(`cannot reach Redis at ${scrubUrl(url)} (${why}); ${hint}`);
   } finally {
     client.disconnect();
   }
