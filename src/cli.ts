@@ -166,6 +166,11 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
+  /** A usage error found after parsing: one line naming the command, exit 2. */
+  const usage = (command: string, message: string): number => {
+    io.stderr.write(`classiclink-sync ${command}: ${message}\n`);
+    return EXIT_USAGE;
+  };
   const run =
     <T>(fn: (opts: T) => Promise<number>) =>
     async (opts: T) => {
@@ -206,12 +211,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .action(
       run(
         async (o: { once?: boolean; region: string[]; vpc: string[]; json?: boolean; alertWait: number }) => {
-          if (!o.once) {
-            io.stderr.write(
-              'classiclink-sync sync: --once is required (the long-running service is `start`)\n',
-            );
-            return EXIT_USAGE;
-          }
+          if (!o.once) return usage('sync', '--once is required (the long-running service is `start`)');
           return actions.syncOnce({
             regions: o.region,
             vpcs: o.vpc,
@@ -300,8 +300,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .action(
       run(async (o: { instance?: string; vpc?: string; region: string[]; json?: boolean }) => {
         if ((o.instance === undefined) === (o.vpc === undefined)) {
-          io.stderr.write('classiclink-sync history: give exactly one of --instance or --vpc\n');
-          return EXIT_USAGE;
+          return usage('history', 'give exactly one of --instance or --vpc');
         }
         return actions.history({
           instance: o.instance,
@@ -343,10 +342,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
           json?: boolean;
         }) => {
           if (o.requeue === true && o.status !== undefined && o.status !== 'dead') {
-            io.stderr.write(
-              'classiclink-sync alerts: --requeue only moves dead-lettered alerts (--status dead)\n',
-            );
-            return EXIT_USAGE;
+            return usage('alerts', '--requeue only moves dead-lettered alerts (--status dead)');
           }
           return actions.alerts({
             status: o.status,
