@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
 import type { LinkSource } from '../../src/source.js';
-import { runSync } from '../../src/sync.js';
+import { PAGE_PARALLEL, runSync } from '../../src/sync.js';
 import { type Pipeline, type PipelineOptions, startPipeline } from '../helpers/pipeline.js';
 
 let p: Pipeline | undefined;
@@ -144,6 +144,33 @@ describe('sync pipeline', () => {
     expect(target.rows[0]?.consecutive_failures).toBe(1);
   });
 
+  it('a VPC of ten pages: page 1, then the rest four at a time, every link recorded', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const pl = await open({
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 1_000 },
+      wrapSource: (s): LinkSource => ({
+        ...s,
+        page: async (t, n, size, o) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          try {
+            return await s.page(t, n, size, o);
+          } finally {
+            inFlight--;
+          }
+        },
+      }),
+    });
+    const [outcome] = await pl.round();
+    expect(outcome?.ok).toBe(true);
+    expect(most).toBe(PAGE_PARALLEL);
+    const pages = pl.sim.requests.filter((r) => r.params.VpcId !== undefined).map((r) => r.params.PageNumber);
+    expect(pages.map(Number).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await dbLinks(pl)).toHaveLength(1_000);
+    expect(await dbLinks(pl)).toEqual(truth(pl));
+  });
+
   it('TotalCount changing mid-scan triggers a rescan and no false event', async () => {
     let drifted = false;
     let pagesServed = 0;
@@ -171,7 +198,9 @@ describe('sync pipeline', () => {
     const outcomes = await pl.round();
     expect(drifted).toBe(true);
     expect(outcomes[0]?.ok).toBe(true);
-    expect(pagesServed).toBe(5); // the drifted scan stops at page 2, then a full rescan of 3 pages
+    // The drifted scan: page 1, then pages 2 and 3 together (judged in order: it stops at page 2);
+    // then a full rescan of 3 pages.
+    expect(pagesServed).toBe(6);
     expect(await dbLinks(pl)).toEqual(truth(pl));
     const changes = (await events(pl)).filter((e) => !e.baseline);
     expect(changes.map((e) => e.change)).toEqual(['added']);
