@@ -24,6 +24,7 @@ import type { Credentials, CredentialsProvider } from './credentials.js';
 import { type ApiName, isRegionId, resolveEndpoint } from './endpoints.js';
 import { classifyApiError, coerceError, FatalError, RetryableError } from './errors.js';
 import type { Logger } from './log.js';
+import { pagesInOrder } from './paging.js';
 import { canonicalQuery, formatTimestamp, percentEncode, signV1, signV3 } from './signer.js';
 import type { CallOptions, Link, LinkPage } from './source.js';
 
@@ -718,11 +719,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
       }
     };
     fold(first);
-    for (let next = 2; next <= pageCount; next += VPC_PAGE_PARALLEL) {
-      const batch = [];
-      for (let n = next; n < next + VPC_PAGE_PARALLEL && n <= pageCount; n++) batch.push(fetchPage(n));
-      for (const page of await Promise.all(batch)) fold(page);
-    }
+    for await (const [, page] of pagesInOrder(2, pageCount, VPC_PAGE_PARALLEL, fetchPage)) fold(page);
     if (byId.size !== total) {
       throw new RetryableError(`${action} listed ${byId.size} unique VPCs, TotalCount says ${total}`, {
         code: 'InconsistentListing',

@@ -14,7 +14,7 @@
  * window apart, and any window holds at most one call per lane — at most `qps` calls, from any
  * number of processes. A caller draws a ticket (one shared Redis INCR per key) and waits on lane
  * `ticket % qps`, so callers spread round-robin over the lanes. A late wake-up only delays its
- * own lane's next call, never the others: a loaded fleet still reaches ~97 % of the cap.
+ * own lane's next call, never the others: a loaded fleet still reaches ~95.5 % of the cap.
  *
  * What the API counts is when calls *arrive*, not when we admit them, and on a loaded host the time
  * from admission to sending varies by tens of ms (a wait for an in-flight slot, credentials,

@@ -11,6 +11,7 @@
  */
 import { coerceError, FatalError, RetryableError } from './errors.js';
 import type { Logger } from './log.js';
+import { pagesInOrder } from './paging.js';
 import type { SyncJobResult } from './queues.js';
 import type { CallOptions, Link, LinkPage, LinkSource, TargetRef } from './source.js';
 import type { Store } from './store.js';
@@ -101,12 +102,10 @@ export async function scanTarget(
 
   let state = take(first, 1);
   const lastPage = Math.min(Math.max(1, Math.ceil(total / pageSize)), MAX_PAGES);
-  for (let next = 2; state === 'more' && next <= lastPage; next += PAGE_PARALLEL) {
-    const numbers: number[] = [];
-    for (let n = next; n < next + PAGE_PARALLEL && n <= lastPage; n++) numbers.push(n);
-    const batch = await Promise.all(numbers.map((n) => source.page(target, n, pageSize, opts)));
-    for (const [i, page] of batch.entries()) {
-      state = take(page, numbers[i] as number);
+  if (state === 'more') {
+    const rest = pagesInOrder(2, lastPage, PAGE_PARALLEL, (n) => source.page(target, n, pageSize, opts));
+    for await (const [pageNumber, page] of rest) {
+      state = take(page, pageNumber);
       if (state !== 'more') break;
     }
   }
