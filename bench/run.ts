@@ -136,6 +136,9 @@ async function syncScenarios(): Promise<void> {
   const vpcs = Math.round(1_000 * scale);
   const links = vpcs * 100;
   const latencyFloor = { kind: 'latency' as const, latencyMs: LATENCY_MS };
+  /** One round of one worker process against `sim`, bound below by API latency. */
+  const latencyRound = (sim: RunningSimulator, db: BenchDb, links: number) =>
+    runRound({ sim, db, processes: 1, concurrency: CONCURRENCY, links, floor: latencyFloor });
   if (want('A') || want('B') || want('C'))
     await withWorld(simOptions(vpcs, 100), async (sim, db) => {
       progress(
@@ -148,41 +151,20 @@ async function syncScenarios(): Promise<void> {
       );
 
       progress(`A: initial sync of ${vpcs} VPCs × 100 links at ${LATENCY_MS} ms`);
-      const a = await runRound({
-        sim,
-        db,
-        processes: 1,
-        concurrency: CONCURRENCY,
-        links,
-        floor: latencyFloor,
-      });
+      const a = await latencyRound(sim, db, links);
       const ra = record('A', `initial sync, ${vpcs} VPCs × 100 links, ${LATENCY_MS} ms latency`, a);
       notes.aLinksPerSecVsBareClient = ra.linksPerSec / bare.linksPerSec;
 
       if (!want('B') && !want('C')) return;
       progress('B: no-op resync of the same world');
-      const b = await runRound({
-        sim,
-        db,
-        processes: 1,
-        concurrency: CONCURRENCY,
-        links,
-        floor: latencyFloor,
-      });
+      const b = await latencyRound(sim, db, links);
       const rb = record('B', 'no-op resync of the same world', b);
       notes.bRowsPerTarget = rb.pgRows / Math.max(1, rb.targets);
 
       if (quick || !want('C')) return;
       const changed = churn(sim, 0.01);
       progress(`C: resync after 1 % churn (${changed.attached} attached, ${changed.detached} detached)`);
-      const c = await runRound({
-        sim,
-        db,
-        processes: 1,
-        concurrency: CONCURRENCY,
-        links,
-        floor: latencyFloor,
-      });
+      const c = await latencyRound(sim, db, links);
       record('C', `resync after 1 % churn (+${changed.attached} / −${changed.detached})`, c);
     });
   if (quick) return;
@@ -190,14 +172,7 @@ async function syncScenarios(): Promise<void> {
   if (want('D1'))
     await withWorld(simOptions(10, 1_000), async (sim, db) => {
       progress('D1: 10 VPCs × 1,000 links (pages dominate)');
-      const d = await runRound({
-        sim,
-        db,
-        processes: 1,
-        concurrency: CONCURRENCY,
-        links: 10_000,
-        floor: latencyFloor,
-      });
+      const d = await latencyRound(sim, db, 10_000);
       record('D1', '10 VPCs × 1,000 links (10 pages each)', d);
     });
 
@@ -205,14 +180,7 @@ async function syncScenarios(): Promise<void> {
   progress('D2: building a world of 10,000 VPCs × 100 links');
   await withWorld(simOptions(10_000, 100), async (sim, db) => {
     progress('D2: 10,000 VPCs × 100 links (1,000,000 links)');
-    const d = await runRound({
-      sim,
-      db,
-      processes: 1,
-      concurrency: CONCURRENCY,
-      links: 1_000_000,
-      floor: latencyFloor,
-    });
+    const d = await latencyRound(sim, db, 1_000_000);
     record('D2', '10,000 VPCs × 100 links (1,000,000 links)', d);
   });
 }

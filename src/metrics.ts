@@ -144,7 +144,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   const apiDuration = new Histogram({
     name: 'classiclink_api_call_duration_seconds',
-    help: 'Duration of one ECS/VPC API attempt, from limiter grant to parsed answer.',
+    help: 'Duration of one ECS/VPC API attempt, from its in-flight slot (after the rate limiter) to the parsed answer.',
     labelNames: ['action'] as const,
     buckets: API_BUCKETS,
     registers,

@@ -295,6 +295,7 @@ export async function startFakeSts(opts: FakeStsOptions = {}): Promise<FakeSts> 
   };
 
   /** Shared checks of RoleArn, RoleSessionName and DurationSeconds; answers and returns undefined on error. */
+  /** The role parameters of an AssumeRole* call: the session duration, or undefined once an error is sent. */
   const checkRole = (p: Record<string, string>, res: http.ServerResponse): number | undefined => {
     if (!p.RoleArn) return void stsError(res, 400, 'MissingRoleArn', 'RoleArn is mandatory for this action.');
     if (!p.RoleSessionName || !SESSION_NAME.test(p.RoleSessionName)) {
@@ -312,6 +313,14 @@ export async function startFakeSts(opts: FakeStsOptions = {}): Promise<FakeSts> 
         400,
         'InvalidParameter.DurationSeconds',
         `The Min/Max value of DurationSeconds is 900/${maxDuration} seconds, while yours is ${p.DurationSeconds}.`,
+      );
+    }
+    if (!roles.has(p.RoleArn)) {
+      return void stsError(
+        res,
+        403,
+        'NoPermission',
+        'You are not authorized to do this action. You should be authorized by RAM.',
       );
     }
     return duration;
@@ -359,15 +368,6 @@ export async function startFakeSts(opts: FakeStsOptions = {}): Promise<FakeSts> 
       }
       const duration = checkRole(p, res);
       if (duration === undefined) return;
-      if (!roles.has(p.RoleArn ?? '')) {
-        stsError(
-          res,
-          403,
-          'NoPermission',
-          'You are not authorized to do this action. You should be authorized by RAM.',
-        );
-        return;
-      }
       accepted.push(req);
       const { creds, assumed } = issue('AssumeRoleWithOIDC', p, duration);
       sendJson(res, 200, {
@@ -438,15 +438,6 @@ export async function startFakeSts(opts: FakeStsOptions = {}): Promise<FakeSts> 
     nonces.add(p.SignatureNonce);
     const duration = checkRole(p, res);
     if (duration === undefined) return;
-    if (!roles.has(p.RoleArn ?? '')) {
-      stsError(
-        res,
-        403,
-        'NoPermission',
-        'You are not authorized to do this action. You should be authorized by RAM.',
-      );
-      return;
-    }
     accepted.push(req);
     const { creds, assumed } = issue('AssumeRole', p, duration, p.AccessKeyId);
     sendJson(res, 200, {
