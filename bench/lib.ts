@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -176,13 +176,29 @@ export interface WorkerProc {
 
 let home: string | undefined;
 
+/** Node flags for the workers (`BENCH_WORKER_NODE_FLAGS="--trace-gc"`), to look inside a round. */
+const workerNodeFlags = (process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+
 export function spawnWorker(env: Record<string, string>): WorkerProc {
   home ??= mkdtempSync(join(tmpdir(), 'classiclink-bench-home-'));
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: home, ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [...workerNodeFlags, join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: home,
+        ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true',
+        ...env,
+      },
+      stdio: [
+        'ignore',
+        process.env.BENCH_WORKER_STDOUT ? openSync(process.env.BENCH_WORKER_STDOUT, 'a') : 'ignore',
+        'pipe',
+      ],
+    },
+  );
   let err = '';
   proc.stderr?.setEncoding('utf8').on('data', (s: string) => {
     err = (err + s).slice(-4000);

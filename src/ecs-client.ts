@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import type { z } from 'zod';
 import {
   type DescribeVpcsBody,
@@ -27,6 +27,7 @@ import type { Logger } from './log.js';
 import { pagesInOrder } from './paging.js';
 import { canonicalQuery, formatTimestamp, percentEncode, signV1, signV3 } from './signer.js';
 import type { CallOptions, Link, LinkPage } from './source.js';
+import { onWrite, writeHooks } from './write-hook.js';
 
 /** `Version` / `x-acs-version` of each API. */
 export const API_VERSIONS: Readonly<Record<ApiName, string>> = { ecs: '2014-05-26', vpc: '2016-04-28' };
@@ -422,7 +423,8 @@ function classicLinkParams(
 
 interface Target {
   host: string;
-  pool: Pool;
+  /** The origin's pool, composed with `writeHooks` (the limiter's window starts at the write). */
+  dispatcher: Dispatcher;
 }
 
 const unlimitedInFlight: InFlightLimit = (fn) => fn();
@@ -458,7 +460,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
       });
       pools.set(url.origin, pool);
     }
-    const t = { host: url.host, pool };
+    const t = { host: url.host, dispatcher: pool.compose(writeHooks) };
     targets.set(key, t);
     return t;
   }
@@ -494,8 +496,11 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
           now: now(),
           nonce: nonce(),
         });
-        admission?.sending();
-        const res = await t.pool.request({ method: 'POST', path: req.path, headers: req.headers, signal });
+        const request = { method: 'POST' as const, path: req.path, headers: req.headers, signal };
+        // The limiter's lane restarts its window as the request is written to the socket.
+        const res = await t.dispatcher.request(
+          admission ? onWrite(request, () => admission.sending()) : request,
+        );
         httpStatus = res.statusCode;
         return [
           res.statusCode,

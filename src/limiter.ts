@@ -20,8 +20,9 @@
  * from admission to sending varies by tens of ms (a wait for an in-flight slot, credentials,
  * signing, a busy event loop): two calls of one lane admitted a window apart could go out less
  * than a second apart (measured: 24 arrivals in one second for a cap of 20 with four processes).
- * So the admission returns `sending()`, which the client calls the moment the request goes out:
- * it restarts the lane's window from then (one fire-and-forget SET … PX). Two calls of one lane
+ * So the admission returns `sending()`, which the client calls the moment undici writes the
+ * request to its socket (write-hook.ts): it restarts the lane's window from then (one
+ * fire-and-forget SET … PX). Two calls of one lane
  * are therefore a window apart as *sent*, whatever happened between admission and sending. The
  * window is 1,035 ms, not 1,000: the 35 ms of margin covers the rest — from our socket to the
  * server's clock, measured at up to ~40 ms (p99 7 ms) with four workers on two loaded cores — at a

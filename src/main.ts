@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig } from './config.js';
 import { staticCredentialsProvider } from './credentials.js';
 import { coerceError } from './errors.js';
+import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
@@ -136,6 +137,7 @@ export function createActions(proc: Process): CliActions {
 
     async start({ roles }) {
       const c = config();
+      applyHeapPolicy();
       const has = (r: Role) => roles.includes(r);
       const usesApi = has('worker') || has('scheduler');
       if (usesApi) requireApiConfig(c);
@@ -238,6 +240,7 @@ export function createActions(proc: Process): CliActions {
     async syncOnce(opts) {
       const c = config();
       requireApiConfig(c);
+      applyHeapPolicy();
       const specs = await resolveAccounts(c, proc.env);
       const log = makeLogger(c, proc.io, true);
       await prepare(c, log);
@@ -307,6 +310,7 @@ export function createActions(proc: Process): CliActions {
         ...proc.env,
       };
       const c = loadConfig(env);
+      applyHeapPolicy();
       const log = createLogger({
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,

@@ -370,6 +370,39 @@ describe('errors and retries', () => {
     // sending() comes after signing and before the server sees the request, once per attempt.
     expect(order).toEqual([admitted, 'sending', 'server', admitted, 'sending', 'server']);
   });
+
+  it('says a request goes out when it is written, not while it waits for a connection', async () => {
+    const order: string[] = [];
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const server = await startServer((req, res, i) => {
+      order.push(`server ${i}`);
+      if (i === 0) void held.then(() => vpcListing(0)(req, res, i));
+      else vpcListing(0)(req, res, i);
+    });
+    let acquired = 0;
+    const { c } = client(server, {
+      connectionsPerOrigin: 1,
+      limiter: {
+        acquire: async () => {
+          acquired++;
+          return { sending: () => order.push('sending') };
+        },
+      },
+    });
+    const first = c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
+    const second = c.describeClassicLinkInstances({ regionId: REGION, vpcId: 'vpc-bbb' });
+    await expect.poll(() => server.seen.length).toBe(1);
+    await expect.poll(() => acquired).toBe(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The second call is admitted and signed, but the pool's one connection is busy: not sent yet.
+    expect(order).toEqual(['sending', 'server 0']);
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['sending', 'server 0', 'sending', 'server 1']);
+  });
 });
 
 describe('malformed answers', () => {
