@@ -2,8 +2,10 @@
  * The `plan` job: turns an (account, region) into targets — the explicit SYNC_TARGETS of that
  * region, or every VPC that DescribeVpcs lists — and enqueues one deduplicated sync job per target.
  *
- * The jobs are paced to the API budget: target i's job becomes ready i / API_MAX_QPS seconds after
- * the plan (each job makes at least one DescribeClassicLinkInstances call of this region). A region
+ * The jobs are paced to the API budget, as the limiter would admit their first calls (each job
+ * makes at least one DescribeClassicLinkInstances call of this region): the first API_MAX_QPS jobs
+ * are ready at once (every lane of the limiter is open), and target i's job i / API_MAX_QPS seconds
+ * after the plan (when the lane that admitted job i − API_MAX_QPS opens again). A region
  * with 1,000 VPCs and a budget of 5 calls/s then releases its jobs at 5 per second, as fast as the
  * limiter could admit them anyway — instead of all at once, where they would take every job slot
  * of every worker and sit waiting for their region's budget while the jobs of another region, with
@@ -12,7 +14,7 @@
  */
 import type { Target } from './config.js';
 import type { Logger } from './log.js';
-import type { PlanJobResult } from './queues.js';
+import type { Pacing, PlanJobResult } from './queues.js';
 import type { CallOptions, LinkSource, TargetRef } from './source.js';
 import type { Store } from './store.js';
 
@@ -23,10 +25,7 @@ export interface PlanDeps {
   store: Pick<Store, 'syncTargetList'>;
   /** The account's API_MAX_QPS (calls per second per region and API). */
   maxQps(account: string): number;
-  enqueueSync(
-    targets: readonly TargetRef[],
-    pacing: { spacingMs: number },
-  ): Promise<{ target: TargetRef; jobId: string }[]>;
+  enqueueSync(targets: readonly TargetRef[], pacing: Pacing): Promise<{ target: TargetRef; jobId: string }[]>;
 }
 
 export async function runPlan(
@@ -64,8 +63,9 @@ export async function runPlan(
   const targets = [...unique, ...finalScans]
     .filter((vpcId) => only === undefined || only.has(vpcId))
     .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
-  const spacingMs = 1_000 / deps.maxQps(req.account);
-  const jobs = targets.length > 0 ? await deps.enqueueSync(targets, { spacingMs }) : [];
+  const qps = deps.maxQps(req.account);
+  const pacing = { spacingMs: 1_000 / qps, burst: qps };
+  const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
   req.log.info({ account: req.account, regionId: req.regionId, targets: targets.length }, 'planned');
   return { targets: jobs };
 }

@@ -35,10 +35,13 @@ describe('pacing sync jobs to the API budget', () => {
     expect(busy).toHaveLength(VPCS);
     expect(other).toHaveLength(VPCS);
 
-    // The jobs of one plan are spaced 1/QPS apart, in Redis (delayed), not all ready at once.
+    // The jobs of one plan are spaced 1/QPS apart, in Redis (delayed), not all ready at once —
+    // but the first QPS jobs are: the limiter admits a second's worth of calls at once.
     const delays = await Promise.all(
       busy.map(async ({ jobId }) => (await pl.queues.sync.getJob(jobId))?.opts.delay ?? 0),
     );
+    expect(delays.slice(0, QPS)).toEqual(Array.from({ length: QPS }, () => 0));
+    expect(delays[QPS]).toBeGreaterThan(500);
     expect(delays.at(-1)).toBeGreaterThanOrEqual(((VPCS - 1) * 1_000) / QPS - 1_500);
 
     await Promise.all([...busy, ...other].map(({ jobId }) => pl.queues.waitFor('sync', jobId, 60_000)));
