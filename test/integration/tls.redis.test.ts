@@ -4,39 +4,19 @@
  * on a certificate signed by a CA made here with openssl; `sync --once` runs against it as a child
  * process. Without the CA, the certificate is refused: one line, exit 1.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killChildren, runCli } from '../helpers/child.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-
-function has(cmd: string, args: string[]): boolean {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { freePort, has, makeCertificates } from '../helpers/tls.js';
 
 // The machine's packages (redis-server, openssl) are what this test runs; without them (a laptop
 // that runs Redis in Docker) it is skipped, never faked.
 const available = has('redis-server', ['--version']) && has('openssl', ['version']);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 let dir = '';
 let port = 0;
@@ -46,46 +26,20 @@ let pl: Pipeline;
 beforeAll(async () => {
   if (!available) return;
   dir = mkdtempSync(join(tmpdir(), 'classiclink-tls-'));
-  const at = (f: string) => join(dir, f);
-  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  openssl(
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem'].concat([
-      '-days',
-      '1',
-      '-subj',
-      '/CN=classiclink test CA',
-    ]),
-  );
-  openssl(
-    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr'].concat([
-      '-subj',
-      '/CN=127.0.0.1',
-    ]),
-  );
-  writeFileSync(at('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  openssl(
-    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
-      '-out',
-      'server.pem',
-      '-days',
-      '1',
-      '-extfile',
-      'ext.cnf',
-    ]),
-  );
+  const certs = makeCertificates(dir);
 
   port = await freePort();
   const redis = spawn(
     'redis-server',
     ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1']
-      .concat(['--tls-cert-file', at('server.pem'), '--tls-key-file', at('server.key')])
-      .concat(['--tls-ca-cert-file', at('ca.pem'), '--tls-auth-clients', 'no'])
+      .concat(['--tls-cert-file', certs.cert, '--tls-key-file', certs.key])
+      .concat(['--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no'])
       .concat(['--save', '', '--appendonly', 'no', '--dir', dir]),
     { stdio: 'ignore' },
   );
   stopRedis = () => redis.kill('SIGKILL');
   // Ready when a TLS client that trusts the CA gets PONG (the server takes a moment to listen).
-  const ca = readFileSync(at('ca.pem'));
+  const ca = readFileSync(certs.ca);
   for (let attempt = 1; ; attempt++) {
     const probe = new Redis(port, '127.0.0.1', {
       tls: { ca },
