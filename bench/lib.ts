@@ -179,11 +179,57 @@ let home: string | undefined;
 /** Node flags for the workers (`BENCH_WORKER_NODE_FLAGS="--trace-gc"`), to look inside a round. */
 const workerNodeFlags = (process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
-export function spawnWorker(env: Record<string, string>): WorkerProc {
+/** `--import` of bench/trace-writes.mjs, for a round run with `--trace-writes`. */
+export const TRACE_WRITES_FLAGS = ['--import', join(ROOT, 'bench/trace-writes.mjs')];
+
+export interface Quantiles {
+  p50: number;
+  p99: number;
+  max: number;
+  n: number;
+}
+
+export function quantiles(values: readonly number[]): Quantiles {
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.floor(v.length * q))] ?? 0;
+  return { p50: at(0.5), p99: at(0.99), max: v.at(-1) ?? 0, n: v.length };
+}
+
+/**
+ * For the requests the simulator recorded (nonce, arrival), how long each took from our
+ * `request()` to undici's socket write, and from that write to the simulator's clock, from the
+ * trace files that bench/trace-writes.mjs left in `dir`.
+ */
+export function writeTiming(
+  dir: string,
+  requests: readonly { nonce?: string; at: number }[],
+): { requestToWrite: Quantiles; writeToArrival: Quantiles } {
+  const created = new Map<string, number>();
+  const written = new Map<string, number>();
+  for (const f of readdirSync(dir)) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
+      const [kind, nonce, ms] = line.split(' ');
+      if (nonce === undefined || ms === undefined) continue;
+      (kind === 'c' ? created : written).set(nonce, Number(ms));
+    }
+  }
+  const toWrite: number[] = [];
+  const toArrival: number[] = [];
+  for (const r of requests) {
+    const c = r.nonce === undefined ? undefined : created.get(r.nonce);
+    const w = r.nonce === undefined ? undefined : written.get(r.nonce);
+    if (c === undefined || w === undefined) continue;
+    toWrite.push(w - c);
+    toArrival.push(r.at - w);
+  }
+  return { requestToWrite: quantiles(toWrite), writeToArrival: quantiles(toArrival) };
+}
+
+export function spawnWorker(env: Record<string, string>, nodeFlags: readonly string[] = []): WorkerProc {
   home ??= mkdtempSync(join(tmpdir(), 'classiclink-bench-home-'));
   const proc = spawn(
     process.execPath,
-    [...workerNodeFlags, join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'],
+    [...workerNodeFlags, ...nodeFlags, join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'],
     {
       cwd: ROOT,
       env: {

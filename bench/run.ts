@@ -16,6 +16,8 @@ import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent }
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
 
 const quick = process.argv.includes('--quick');
+/** `--trace-writes`: time each request's socket write in the workers, and its arrival (slower). */
+const traceWrites = process.argv.includes('--trace-writes');
 /** `--only A,D2,E,client`: a subset, for working on one figure (A runs whenever B or C does). */
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const only = onlyArg === undefined ? undefined : new Set(onlyArg.split(','));
@@ -55,6 +57,14 @@ function record(name: string, description: string, f: RoundFigures): ScenarioRes
       `${f.pgRows} rows, worker CPU ${f.workerCpuMs.map((c) => (c / 1000).toFixed(1)).join('/')} s, ` +
       `sim CPU ${(f.simCpuMs / 1000).toFixed(1)} s, ratio to floor ${f.ratioToFloor.toFixed(2)}, runs ${JSON.stringify(f.runs)}`,
   );
+  if (f.writeTiming) {
+    const q = (x: { p50: number; p99: number; max: number }) =>
+      `p50 ${x.p50} / p99 ${x.p99} / max ${x.max} ms`;
+    progress(
+      `${name}: request() to socket write ${q(f.writeTiming.requestToWrite)}; ` +
+        `write to the simulator's clock ${q(f.writeTiming.writeToArrival)} (${f.writeTiming.writeToArrival.n} calls)`,
+    );
+  }
   return r;
 }
 
@@ -138,7 +148,7 @@ async function syncScenarios(): Promise<void> {
   const latencyFloor = { kind: 'latency' as const, latencyMs: LATENCY_MS };
   /** One round of one worker process against `sim`, bound below by API latency. */
   const latencyRound = (sim: RunningSimulator, db: BenchDb, links: number) =>
-    runRound({ sim, db, processes: 1, concurrency: CONCURRENCY, links, floor: latencyFloor });
+    runRound({ sim, db, processes: 1, concurrency: CONCURRENCY, links, floor: latencyFloor, traceWrites });
   if (want('A') || want('B') || want('C'))
     await withWorld(simOptions(vpcs, 100), async (sim, db) => {
       progress(
@@ -215,6 +225,7 @@ async function qpsScenarios(): Promise<void> {
             qps,
             links: vpcs * 10,
             floor: { kind: 'cap', qps },
+            traceWrites,
           }),
       ),
     );

@@ -3,6 +3,9 @@
  * region, every sync job it enqueues; then the figures from the simulator's request log, the
  * database and /proc.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { RunningSimulator } from '../src/simulator/index.js';
 import type { BenchDb } from './lib.js';
@@ -14,7 +17,9 @@ import {
   REDIS_URL,
   sleep,
   spawnWorker,
+  TRACE_WRITES_FLAGS,
   waitForWorkers,
+  writeTiming,
 } from './lib.js';
 
 export const ACCOUNT = 'bench';
@@ -31,6 +36,8 @@ export interface RoundSpec {
   qps?: number;
   /** Links the world holds (what a round reads). */
   links: number;
+  /** Trace each request's socket write in the workers (bench/trace-writes.mjs). */
+  traceWrites?: boolean;
   /** What bounds the round from below: API latency, or the QPS cap. */
   floor: { kind: 'latency'; latencyMs: number } | { kind: 'cap'; qps: number };
 }
@@ -57,6 +64,8 @@ export interface RoundFigures {
   maxCallsInAnySecond?: number;
   achievedQps?: number;
   achievedShareOfCap?: number;
+  /** With `traceWrites`: ms from our request() to the socket write, and from it to the simulator. */
+  writeTiming?: ReturnType<typeof writeTiming>;
 }
 
 async function maxRunId(url: string): Promise<string> {
@@ -117,7 +126,10 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   };
   const before = await pgMark(db.url);
   const afterId = await maxRunId(db.url);
-  const workers = Array.from({ length: spec.processes }, () => spawnWorker(env));
+  const traceDir = spec.traceWrites ? mkdtempSync(join(tmpdir(), 'classiclink-bench-trace-')) : undefined;
+  if (traceDir) env.BENCH_TRACE_DIR = traceDir;
+  const flags = traceDir ? TRACE_WRITES_FLAGS : [];
+  const workers = Array.from({ length: spec.processes }, () => spawnWorker(env, flags));
   try {
     await waitForWorkers(bench.queues, spec.processes, workers);
     sim.clearRequests();
@@ -148,13 +160,19 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
     const { rows, walBytes } = await pgDelta(db.url, before, after);
 
     const requests = sim.requests.filter((r) => r.at >= t0);
+    const extra: Partial<RoundFigures> = {};
+    if (traceDir) {
+      extra.writeTiming = writeTiming(
+        traceDir,
+        requests.filter((r) => r.action === LINK_ACTION),
+      );
+    }
     const callsByAction: Record<string, number> = {};
     for (const r of requests) callsByAction[r.action] = (callsByAction[r.action] ?? 0) + 1;
     const apiCalls = requests.length;
     const throttled = requests.filter((r) => r.code?.startsWith('Throttling') === true).length;
     const slots = spec.concurrency * spec.processes;
     let floorMs: number;
-    const extra: Partial<RoundFigures> = {};
     if (spec.floor.kind === 'latency') {
       floorMs = (apiCalls * spec.floor.latencyMs) / slots;
     } else {
@@ -189,5 +207,6 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await bench.close();
+    if (traceDir) rmSync(traceDir, { recursive: true, force: true });
   }
 }
