@@ -18,49 +18,40 @@ export function onWrite<T extends object>(requestOptions: T, hook: () => void): 
   return requestOptions;
 }
 
+type Handler = Dispatcher.DispatchHandler;
+/** The arguments of one of a handler's callbacks. */
+type Args<K extends keyof Handler> = Parameters<NonNullable<Handler[K]>>;
+
 /** Forwards every callback to the request's own handler, running the hook first at the start. */
-class WriteHooked implements Dispatcher.DispatchHandler {
+class WriteHooked implements Handler {
   constructor(
-    private readonly inner: Dispatcher.DispatchHandler,
+    private readonly inner: Handler,
     private readonly hook: () => void,
   ) {}
 
-  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+  onRequestStart(...args: Args<'onRequestStart'>): void {
     this.hook();
-    this.inner.onRequestStart?.(controller, context);
+    this.inner.onRequestStart?.(...args);
   }
 
-  onRequestUpgrade(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[2],
-    socket: Parameters<NonNullable<Dispatcher.DispatchHandler['onRequestUpgrade']>>[3],
-  ): void {
-    this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  onRequestUpgrade(...args: Args<'onRequestUpgrade'>): void {
+    this.inner.onRequestUpgrade?.(...args);
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2],
-    statusMessage?: string,
-  ): void {
-    this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  onResponseStart(...args: Args<'onResponseStart'>): void {
+    this.inner.onResponseStart?.(...args);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.inner.onResponseData?.(controller, chunk);
+  onResponseData(...args: Args<'onResponseData'>): void {
+    this.inner.onResponseData?.(...args);
   }
 
-  onResponseEnd(
-    controller: Dispatcher.DispatchController,
-    trailers: Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseEnd']>>[1],
-  ): void {
-    this.inner.onResponseEnd?.(controller, trailers);
+  onResponseEnd(...args: Args<'onResponseEnd'>): void {
+    this.inner.onResponseEnd?.(...args);
   }
 
-  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.inner.onResponseError?.(controller, error);
+  onResponseError(...args: Args<'onResponseError'>): void {
+    this.inner.onResponseError?.(...args);
   }
 }
 
