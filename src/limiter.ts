@@ -22,11 +22,12 @@
  * than a second apart (measured: 24 arrivals in one second for a cap of 20 with four processes).
  * So the admission returns `sending()`, which the client calls the moment undici writes the
  * request to its socket (write-hook.ts): it restarts the lane's window from then (one
- * fire-and-forget SET … PX). Two calls of one lane
- * are therefore a window apart as *sent*, whatever happened between admission and sending. The
- * window is 1,035 ms, not 1,000: the 35 ms of margin covers the rest — from our socket to the
- * server's clock, measured at up to ~40 ms (p99 7 ms) with four workers on two loaded cores — at a
- * cost of 3.4 % of the rate (the bench reaches 95.4–95.6 % of the cap).
+ * fire-and-forget SET … PX). Two calls of one lane are therefore a window apart as *sent*,
+ * whatever happened between admission and the write (up to 117 ms measured with four workers on
+ * two loaded cores). The window is 1,035 ms, not 1,000: the 35 ms of margin covers the rest — from
+ * our socket to the server's clock, measured at p99 2–4 ms and at most 18 ms in the same bench
+ * (`npm run bench -- --only=E --trace-writes`) — at a cost of 3.4 % of the rate (the bench
+ * reaches 95.5 % of the cap).
  * rate-limiter-flexible's Redis store expires keys in whole seconds, so the lanes use its
  * `customIncrTtlLuaScript` hook with the same script in milliseconds (PX instead of EX).
  *
