@@ -2,10 +2,11 @@
  * The `plan` job: turns an (account, region) into targets — the explicit SYNC_TARGETS of that
  * region, or every VPC that DescribeVpcs lists — and enqueues one deduplicated sync job per target.
  *
- * The jobs are paced to the API budget, as the limiter would admit their first calls (each job
- * makes at least one DescribeClassicLinkInstances call of this region): the first API_MAX_QPS jobs
- * are ready at once (every lane of the limiter is open), and target i's job i / API_MAX_QPS seconds
- * after the plan (when the lane that admitted job i − API_MAX_QPS opens again). A region
+ * The jobs are paced to the API budget, as the limiter would admit their first calls: a job is
+ * expected to make as many DescribeClassicLinkInstances calls of this region as its target's last
+ * scan read pages (one if never scanned); the jobs whose first call is among the first API_MAX_QPS
+ * are ready at once (every lane of the limiter is open), and a job whose first call is call c of
+ * the plan c / API_MAX_QPS seconds after it (when the lane of call c − API_MAX_QPS opens). A region
  * with 1,000 VPCs and a budget of 5 calls/s then releases its jobs at 5 per second, as fast as the
  * limiter could admit them anyway — instead of all at once, where they would take every job slot
  * of every worker and sit waiting for their region's budget while the jobs of another region, with
@@ -64,7 +65,8 @@ export async function runPlan(
     .filter((vpcId) => only === undefined || only.has(vpcId))
     .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
   const qps = deps.maxQps(req.account);
-  const pacing = { spacingMs: 1_000 / qps, burst: qps };
+  const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
+  const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };
   const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
   req.log.info({ account: req.account, regionId: req.regionId, targets: targets.length }, 'planned');
   return { targets: jobs };

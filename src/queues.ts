@@ -82,10 +82,16 @@ export interface QueueOptions {
   syncBackoffMs?: number;
 }
 
-/** How a plan releases its sync jobs: `burst` at once, then one every `spacingMs` (plan.ts). */
+/**
+ * How a plan releases its sync jobs, by the API calls they are expected to make (plan.ts): the
+ * jobs whose first call is among the first `burst` calls are ready at once; a job whose first call
+ * is call c (the calls of the jobs before it) is ready c × spacingMs after the enqueue.
+ */
 export interface Pacing {
   spacingMs: number;
   burst: number;
+  /** Expected API calls of each target's job, in the order of the targets; default 1 each. */
+  calls?: readonly number[];
 }
 
 export interface Queues {
@@ -93,8 +99,8 @@ export interface Queues {
   readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
   /**
    * Adds one sync job per target, deduplicated per target; returns the id of each target's job.
-   * With `pacing`, the first `burst` jobs are ready at once and target i's job (i ≥ burst)
-   * i × spacingMs after the call (paced to the API budget; see plan.ts) instead of all at once.
+   * With `pacing`, the jobs become ready as the API budget allows their first calls (see
+   * `Pacing`) instead of all at once.
    */
   enqueueSync(
     targets: readonly TargetRef[],
@@ -155,7 +161,9 @@ export function createQueues(opts: QueueOptions): Queues {
       const start = Date.now();
       const spacing = pacing?.spacingMs ?? 0;
       const burst = pacing?.burst ?? 0;
-      const readyAt = (i: number) => (i < burst ? start : start + i * spacing);
+      /** When a job whose first API call is call `c` of this plan may start. */
+      const readyAt = (c: number) => (c < burst ? start : start + c * spacing);
+      let callsBefore = 0;
       // In chunks: one addBulk of a whole region (10,000 VPCs) builds every job object and one
       // pipeline of 10,000 scripts at once — +60 MB of heap and +17 MB of buffers in the worker,
       // its peak RSS (measured with the 1,000,000-link bench). A chunk at a time stays flat.
@@ -163,12 +171,17 @@ export function createQueues(opts: QueueOptions): Queues {
       for (let i = 0; i < targets.length; i += ENQUEUE_CHUNK) {
         const chunk = targets.slice(i, i + ENQUEUE_CHUNK);
         const now = Date.now();
+        const delays = chunk.map((_, j) => {
+          const at = readyAt(callsBefore);
+          callsBefore += pacing?.calls?.[i + j] ?? 1;
+          return Math.max(0, Math.round(at - now));
+        });
         const jobs = await sync.addBulk(
           chunk.map((t, j) => ({
             name: 'sync' as const,
             data: { account: t.account, regionId: t.regionId, vpcId: t.vpcId },
             opts: {
-              delay: Math.max(0, Math.round(readyAt(i + j) - now)),
+              delay: delays[j] ?? 0,
               deduplication: { id: targetKey(t) },
               attempts: opts.syncAttempts ?? 5,
               backoff: { type: 'exponential', delay: opts.syncBackoffMs ?? 5_000, jitter: 0.5 },

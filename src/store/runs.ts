@@ -99,10 +99,14 @@ export async function syncTargetList(
                      AND EXISTS (SELECT 1 FROM classic_links AS c
                                   WHERE c.account = t.account AND c.region_id = t.region_id
                                     AND c.vpc_id = t.vpc_id AND c.removed_at IS NULL)
-                   ORDER BY 1) AS "finalScans"`,
+                   ORDER BY 1) AS "finalScans",
+            (SELECT coalesce(json_object_agg(t.vpc_id, r.pages), '{}'::json)
+               FROM sync_targets AS t JOIN sync_runs AS r ON r.id = t.last_run_id
+              WHERE t.account = $1 AND t.region_id = $2 AND t.vpc_id = ANY($3::text[])
+                AND r.pages > 1) AS "lastPages"`,
     [input.account, input.regionId, vpcIds],
   );
-  const counts = res.rows[0] ?? { created: 0, unretired: 0, retired: 0, finalScans: [] };
+  const counts = res.rows[0] ?? { created: 0, unretired: 0, retired: 0, finalScans: [], lastPages: {} };
   deps.log.info(
     {
       account: input.account,

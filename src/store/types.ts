@@ -82,6 +82,11 @@ export interface SyncTargetListResult {
    * final scan, so the removals of a VPC that disappeared with its links are recorded.
    */
   finalScans: string[];
+  /**
+   * Pages that the last finished scan of a target read, for the listed targets where it was more
+   * than one (a plan paces its jobs by the API calls they are expected to make).
+   */
+  lastPages: Record<string, number>;
 }
 
 export interface LinkFilter {

@@ -147,7 +147,7 @@ describe('store runs and targets', () => {
 
     expect(
       await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-1', 'vpc-2', 'vpc-2'] }),
-    ).toEqual({ created: 2, unretired: 0, retired: 0, finalScans: [] });
+    ).toEqual({ created: 2, unretired: 0, retired: 0, finalScans: [], lastPages: {} });
     expect(
       await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-2', 'vpc-3'] }),
     ).toEqual({
@@ -155,6 +155,7 @@ describe('store runs and targets', () => {
       unretired: 0,
       retired: 1,
       finalScans: [],
+      lastPages: {},
     });
     const retired = (await store.listTargets({ account }))
       .filter((r) => r.retiredAt !== null)
@@ -168,12 +169,14 @@ describe('store runs and targets', () => {
       unretired: 0,
       retired: 0,
       finalScans: [],
+      lastPages: {},
     });
     expect(await store.syncTargetList({ account, regionId: 'cn-hangzhou', vpcIds: ['vpc-1'] })).toEqual({
       created: 0,
       unretired: 1,
       retired: 2,
       finalScans: [],
+      lastPages: {},
     });
     const rows = await store.listTargets({ account });
     expect(rows.map((r) => [r.regionId, r.vpcId, r.retiredAt === null])).toEqual([
@@ -189,6 +192,23 @@ describe('store runs and targets', () => {
     expect(vpc2?.retiredAt).toBeNull();
   });
 
+  it('syncTargetList gives the pages of the last scan of listed targets that read more than one', async () => {
+    const { store } = await setup();
+    const account = uniqueTarget().account;
+    const region = 'cn-hangzhou';
+    const list = (vpcIds: string[]) => store.syncTargetList({ account, regionId: region, vpcIds });
+    await list(['vpc-a', 'vpc-b', 'vpc-c']);
+    const instances = (n: number) => Array.from({ length: n }, (_, i) => `i-${i}`);
+    await scan(store, { account, regionId: region, vpcId: 'vpc-a' }, instances(250), { minute: 1 });
+    await scan(store, { account, regionId: region, vpcId: 'vpc-b' }, instances(40), { minute: 1 });
+    expect((await list(['vpc-a', 'vpc-b', 'vpc-c'])).lastPages).toEqual({ 'vpc-a': 3 });
+    // The last scan counts, not the largest; a target no longer listed is not paced.
+    await scan(store, { account, regionId: region, vpcId: 'vpc-b' }, instances(101), { minute: 2 });
+    await scan(store, { account, regionId: region, vpcId: 'vpc-a' }, instances(100), { minute: 2 });
+    expect((await list(['vpc-a', 'vpc-b', 'vpc-c'])).lastPages).toEqual({ 'vpc-b': 2 });
+    expect((await list(['vpc-a', 'vpc-c'])).lastPages).toEqual({});
+  });
+
   it('syncTargetList names the unlisted targets that still have active links (they need a final scan)', async () => {
     const { store } = await setup();
     const account = uniqueTarget().account;
@@ -202,6 +222,7 @@ describe('store runs and targets', () => {
       unretired: 0,
       retired: 2,
       finalScans: ['vpc-a'],
+      lastPages: {},
     });
     // Still so on the next plan, until a scan records the removals.
     expect((await store.syncTargetList({ account, regionId: region, vpcIds: ['vpc-c'] })).finalScans).toEqual(

@@ -55,4 +55,36 @@ describe('pacing sync jobs to the API budget', () => {
     // OTHER's first run finished before half of BUSY's had.
     expect(busyBeforeOther).toBeLessThan(VPCS / 2);
   }, 60_000);
+
+  it("paces by the calls a job is expected to make: the pages of its target's last scan", async () => {
+    // Four VPCs of 250 links: three pages each. The first plan knows nothing (one call a job); the
+    // second expects three, so its jobs start three calls (one second at 3 calls/s) apart.
+    p = await startPipeline({
+      sim: { regions: [BUSY], vpcsPerRegion: 4, linksPerVpc: 250 },
+      env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1' },
+    });
+    const pl = p;
+    const planAndSync = async () => {
+      const id = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: BUSY });
+      const { targets } = await pl.queues.waitFor('plan', id, 30_000);
+      const delays = await Promise.all(
+        targets.map(async ({ jobId }) => (await pl.queues.sync.getJob(jobId))?.opts.delay ?? 0),
+      );
+      await Promise.all(targets.map(({ jobId }) => pl.queues.waitFor('sync', jobId, 60_000)));
+      return delays;
+    };
+    const first = await planAndSync();
+    expect(first.slice(0, QPS)).toEqual([0, 0, 0]);
+    const second = await planAndSync();
+    expect(second[0]).toBe(0);
+    // Job i's first call is call 3i: ready at 3i / QPS s = i s (less the time the enqueue took).
+    for (let i = 1; i < 4; i++) {
+      expect(second[i]).toBeGreaterThan(i * 1_000 - 500);
+      expect(second[i]).toBeLessThanOrEqual(i * 1_000);
+    }
+    const { rows } = await pl.db.pool.query<{ pages: number }>(
+      `SELECT pages FROM sync_runs WHERE status = 'succeeded' ORDER BY id`,
+    );
+    expect(rows.map((r) => r.pages)).toEqual(Array.from({ length: 8 }, () => 3));
+  }, 60_000);
 });
