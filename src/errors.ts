@@ -109,6 +109,15 @@ export function classifyApiError(code: string | undefined, httpStatus: number): 
   return 'fatal';
 }
 
+/**
+ * The API asked us to slow down: `Throttling`, `Throttling.User`, `Rejected.Throttling` (any code
+ * with a `Throttling` part), or HTTP 429. One predicate for the fleet's back-off (the limiter
+ * closes its lanes) and the throttling metric.
+ */
+export function isThrottled(e: { code: string; httpStatus?: number | undefined }): boolean {
+  return /(^|\.)Throttling(\.|$)/.test(e.code) || e.httpStatus === 429;
+}
+
 function stringProp(value: unknown, key: string): string | undefined {
   if (typeof value === 'object' && value !== null && key in value) {
     const v = (value as Record<string, unknown>)[key];

@@ -13,6 +13,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallEvent } from './ecs-client.js';
+import { isThrottled } from './errors.js';
 import type { Logger } from './log.js';
 import type { Store } from './store.js';
 
@@ -95,11 +96,6 @@ function boundedValues(max: number): (value: string) => string {
     seen.add(value);
     return value;
   };
-}
-
-/** Throttling as the API signals it: `Throttling`, `Throttling.User`, `Rejected.Throttling`, or HTTP 429. */
-export function isThrottled(e: Pick<CallEvent, 'code' | 'httpStatus'>): boolean {
-  return /(^|\.)Throttling(\.|$)/.test(e.code) || e.httpStatus === 429;
 }
 
 type GaugeValues = Awaited<ReturnType<Gauge['get']>>;

@@ -12,7 +12,7 @@ import { classicLinkSource } from './classiclink-source.js';
 import type { Config, Target } from './config.js';
 import type { CredentialsProvider } from './credentials.js';
 import { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './ecs-client.js';
-import { FatalError } from './errors.js';
+import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import { type ApiLimiter, createRedisLimiter } from './limiter.js';
 import type { Logger } from './log.js';
@@ -156,7 +156,7 @@ export function openAccount(
     limiter,
     inFlight: deps.apiSlots ?? openApiSlots(config),
     onCall: (e) => {
-      if (e.code.startsWith('Throttling')) void limiter.throttled({ regionId: e.regionId, action: e.action });
+      if (isThrottled(e)) void limiter.throttled({ regionId: e.regionId, action: e.action });
       deps.onCall?.(e);
     },
     log: deps.log.child({ component: 'ecs', account: setup.name }),

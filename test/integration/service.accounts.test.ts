@@ -93,3 +93,52 @@ describe('two accounts in one deployment', () => {
     expect(p.database.pool.totalCount - p.database.pool.idleCount).toBe(0);
   });
 });
+
+describe("an account's fleet backs off when the API throttles", () => {
+  /** Which of the limiter's lanes for one region's DescribeClassicLinkInstances are closed. */
+  async function closedLanes(code: string): Promise<number> {
+    pl = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1 } });
+    const p = pl;
+    const [vpcId = ''] = p.sim.world.vpcs('cn-hangzhou');
+    const key = p.sim.keys[0];
+    if (!key) throw new Error('no key');
+    p.sim.setFaults({ failVpcs: { [vpcId]: code } });
+    const config = { ...p.config, API_MAX_QPS: 4, API_RETRY_DEADLINE: 0 };
+    const lifecycle = new Lifecycle();
+    try {
+      const msg = openMessaging(config, p.log, lifecycle);
+      const account = openAccount(
+        config,
+        { name: 'prod', regions: ['cn-hangzhou'], credentials: staticCredentialsProvider(key) },
+        { redis: msg.redis, log: p.log },
+        lifecycle,
+      );
+      await expect(
+        account.ecs.describeClassicLinkInstances({ regionId: 'cn-hangzhou', vpcId }),
+      ).rejects.toMatchObject({ code });
+      const lanes = Array.from(
+        { length: 4 },
+        (_, i) => `{${config.QUEUE_PREFIX}}:qps:prod:cn-hangzhou:DescribeClassicLinkInstances:${i}`,
+      );
+      const closed = async () =>
+        (await Promise.all(lanes.map((k) => msg.redis.pttl(k)))).filter((t) => t > 0);
+      // The penalty is sent without waiting for it: wait until it has landed, or for the call's lane.
+      await expect.poll(async () => (await closed()).length > 0).toBe(true);
+      if (code !== 'ServiceUnavailable') await expect.poll(async () => (await closed()).length).toBe(4);
+      return (await closed()).length;
+    } finally {
+      await lifecycle.close();
+    }
+  }
+
+  it.each(['Throttling.User', 'Rejected.Throttling'])(
+    '%s closes every lane of the key, for every process',
+    async (code) => {
+      expect(await closedLanes(code)).toBe(4);
+    },
+  );
+
+  it('another error closes only the lane of the call it made', async () => {
+    expect(await closedLanes('ServiceUnavailable')).toBe(1);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyApiError, coerceError, FatalError, RetryableError } from '../../src/errors.js';
+import { classifyApiError, coerceError, FatalError, isThrottled, RetryableError } from '../../src/errors.js';
 
 describe('classifyApiError: by the JSON Code first, then the HTTP status', () => {
   it.each([
@@ -70,5 +70,20 @@ describe('coerceError', () => {
     expect(e.summary()).toBe('Forbidden.RAM: no permission (RequestId ABC-1)');
     expect(e.retryable).toBe(false);
     expect(new RetryableError('x', { code: 'Throttling' }).retryable).toBe(true);
+  });
+});
+
+describe('isThrottled', () => {
+  it.each([
+    ['Throttling', undefined, true],
+    ['Throttling.User', 400, true],
+    ['Throttling.Api', 400, true],
+    ['Rejected.Throttling', 400, true],
+    ['OK', 429, true],
+    ['InvalidParameter', 400, false],
+    ['OK', 200, false],
+    ['NotThrottlingReally', 400, false],
+  ] as const)('%s / HTTP %s → %s', (code, httpStatus, expected) => {
+    expect(isThrottled({ code, httpStatus })).toBe(expected);
   });
 });

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { createMetrics, isThrottled, type MetricsCollectors } from '../../src/metrics.js';
+import { createMetrics, type MetricsCollectors } from '../../src/metrics.js';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -183,20 +183,5 @@ describe('createMetrics', () => {
     const bText = await b.expose();
     expect(sample(bText, 'classiclink_link_events_total{change="added"}')).toBe(0);
     expect(bText).toContain('process_cpu_user_seconds_total');
-  });
-});
-
-describe('isThrottled', () => {
-  it.each([
-    ['Throttling', undefined, true],
-    ['Throttling.User', 400, true],
-    ['Throttling.Api', 400, true],
-    ['Rejected.Throttling', 400, true],
-    ['OK', 429, true],
-    ['InvalidParameter', 400, false],
-    ['OK', 200, false],
-    ['NotThrottlingReally', 400, false],
-  ] as const)('%s / HTTP %s → %s', (code, httpStatus, expected) => {
-    expect(isThrottled({ code, httpStatus })).toBe(expected);
   });
 });
