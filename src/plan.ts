@@ -26,6 +26,8 @@ export interface PlanDeps {
   store: Pick<Store, 'syncTargetList'>;
   /** The account's API_MAX_QPS (calls per second per region and API). */
   maxQps(account: string): number;
+  /** SYNC_INTERVAL: a plan whose paced jobs take longer than this says so. */
+  intervalMs: number;
   enqueueSync(targets: readonly TargetRef[], pacing: Pacing): Promise<{ target: TargetRef; jobId: string }[]>;
 }
 
@@ -68,6 +70,21 @@ export async function runPlan(
   const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
   const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };
   const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
-  req.log.info({ account: req.account, regionId: req.regionId, targets: targets.length }, 'planned');
+  // The last job's first call comes this long after the plan, at the budget.
+  const expectedCalls = calls.reduce((sum, n) => sum + n, 0);
+  const paceMs = Math.max(0, expectedCalls - qps) * pacing.spacingMs;
+  const summary = { account: req.account, regionId: req.regionId, targets: targets.length, expectedCalls };
+  req.log.info({ ...summary, paceSeconds: Math.round(paceMs / 1000) }, 'planned');
+  if (paceMs > deps.intervalMs) {
+    req.log.warn(
+      {
+        ...summary,
+        maxQps: qps,
+        paceSeconds: Math.round(paceMs / 1000),
+        intervalSeconds: Math.round(deps.intervalMs / 1000),
+      },
+      "this region's jobs take longer than SYNC_INTERVAL at API_MAX_QPS: its VPCs are synced less often than configured (raise API_MAX_QPS if the account's quota allows, or SYNC_INTERVAL)",
+    );
+  }
   return { targets: jobs };
 }

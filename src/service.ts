@@ -221,6 +221,7 @@ export function startWorkers(
           explicitTargets: (name) => accountOf(name).targets,
           store: deps.store,
           maxQps: (name) => accountOf(name).maxQps,
+          intervalMs: config.SYNC_INTERVAL,
           enqueueSync: (targets, pacing) => deps.queues.enqueueSync(targets, pacing),
         },
         { ...data, log: ctx.log, signal: ctx.signal },

@@ -25,6 +25,8 @@ export interface PipelineOptions {
   syncBackoffMs?: number;
   /** Wrap the link source (to inject behaviour between pages, count calls, …). */
   wrapSource?: (source: LinkSource) => LinkSource;
+  /** The service's logger (default: silent, or TEST_LOG_LEVEL). */
+  log?: Logger;
 }
 
 export interface Pipeline {
@@ -71,7 +73,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     ...opts.env,
   };
   const config = loadConfig(childEnv);
-  const log = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const database = openDatabase(config, log, lifecycle);
   const msg = openMessaging(config, log, lifecycle, {
     syncAttempts: opts.syncAttempts ?? 2,

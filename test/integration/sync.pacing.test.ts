@@ -4,6 +4,7 @@
  * queue behind it. Checked by the order in which runs finish, against real Redis and Postgres.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog } from '../helpers/fake-cloud.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
 let p: Pipeline | undefined;
@@ -59,10 +60,13 @@ describe('pacing sync jobs to the API budget', () => {
   it("paces by the calls a job is expected to make: the pages of its target's last scan", async () => {
     // Four VPCs of 250 links: three pages each. The first plan knows nothing (one call a job); the
     // second expects three, so its jobs start three calls (one second at 3 calls/s) apart.
+    const captured = captureLog();
     p = await startPipeline({
       sim: { regions: [BUSY], vpcsPerRegion: 4, linksPerVpc: 250 },
-      env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1' },
+      env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1', SYNC_INTERVAL: '2s' },
+      log: captured.log,
     });
+    const tooSlow = () => captured.lines.filter((l) => l.includes('longer than SYNC_INTERVAL'));
     const pl = p;
     const planAndSync = async () => {
       const id = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: BUSY });
@@ -75,7 +79,19 @@ describe('pacing sync jobs to the API budget', () => {
     };
     const first = await planAndSync();
     expect(first.slice(0, QPS)).toEqual([0, 0, 0]);
+    // Four calls at 3/s fit in SYNC_INTERVAL=2s; twelve do not (the last job starts 3 s in).
+    expect(tooSlow()).toEqual([]);
     const second = await planAndSync();
+    expect(tooSlow()).toHaveLength(1);
+    expect(JSON.parse(tooSlow()[0] ?? '{}')).toMatchObject({
+      level: 40,
+      regionId: BUSY,
+      targets: 4,
+      expectedCalls: 12,
+      maxQps: QPS,
+      paceSeconds: 3,
+      intervalSeconds: 2,
+    });
     expect(second[0]).toBe(0);
     // Job i's first call is call 3i: ready at 3i / QPS s = i s (less the time the enqueue took).
     for (let i = 1; i < 4; i++) {
