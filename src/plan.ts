@@ -70,7 +70,7 @@ export async function runPlan(
   const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
   const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };
   const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
-  // The last job's first call comes this long after the plan, at the budget.
+  // The budget admits the plan's expected calls in this long (the first API_MAX_QPS at once).
   const expectedCalls = calls.reduce((sum, n) => sum + n, 0);
   const paceMs = Math.max(0, expectedCalls - qps) * pacing.spacingMs;
   const summary = { account: req.account, regionId: req.regionId, targets: targets.length, expectedCalls };
