@@ -15,7 +15,7 @@
  */
 import type { Target } from './config.js';
 import type { Logger } from './log.js';
-import type { Pacing, PlanJobResult } from './queues.js';
+import { type Pacing, type PlanJobResult, pacedStartMs } from './queues.js';
 import type { CallOptions, LinkSource, TargetRef } from './source.js';
 import type { Store } from './store.js';
 
@@ -70,9 +70,9 @@ export async function runPlan(
   const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
   const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };
   const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
-  // The budget admits the plan's expected calls in this long (the first API_MAX_QPS at once).
+  // The last job starts this long after the plan (the same schedule enqueueSync gave it).
   const expectedCalls = calls.reduce((sum, n) => sum + n, 0);
-  const paceMs = Math.max(0, expectedCalls - qps) * pacing.spacingMs;
+  const paceMs = pacedStartMs(pacing, expectedCalls - (calls.at(-1) ?? 0));
   const summary = { account: req.account, regionId: req.regionId, targets: targets.length, expectedCalls };
   req.log.info({ ...summary, paceSeconds: Math.round(paceMs / 1000) }, 'planned');
   if (paceMs > deps.intervalMs) {

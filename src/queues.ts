@@ -94,6 +94,11 @@ export interface Pacing {
   calls?: readonly number[];
 }
 
+/** How long after the enqueue the job whose first API call is call `c` of the plan may start. */
+export function pacedStartMs(pacing: Pacing, c: number): number {
+  return c < pacing.burst ? 0 : c * pacing.spacingMs;
+}
+
 export interface Queues {
   readonly plan: Queue<JobData<'plan'>, PlanJobResult, string>;
   readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
@@ -159,10 +164,6 @@ export function createQueues(opts: QueueOptions): Queues {
     sync,
     async enqueueSync(targets, pacing) {
       const start = Date.now();
-      const spacing = pacing?.spacingMs ?? 0;
-      const burst = pacing?.burst ?? 0;
-      /** When a job whose first API call is call `c` of this plan may start. */
-      const readyAt = (c: number) => (c < burst ? start : start + c * spacing);
       let callsBefore = 0;
       // In chunks: one addBulk of a whole region (10,000 VPCs) builds every job object and one
       // pipeline of 10,000 scripts at once — +60 MB of heap and +17 MB of buffers in the worker,
@@ -172,7 +173,7 @@ export function createQueues(opts: QueueOptions): Queues {
         const chunk = targets.slice(i, i + ENQUEUE_CHUNK);
         const now = Date.now();
         const delays = chunk.map((_, j) => {
-          const at = readyAt(callsBefore);
+          const at = start + (pacing ? pacedStartMs(pacing, callsBefore) : 0);
           callsBefore += pacing?.calls?.[i + j] ?? 1;
           return Math.max(0, Math.round(at - now));
         });
