@@ -2,22 +2,168 @@
  * `classiclink-sync demo` (`npm run demo`): the simulator with a world that changes by itself,
  * the real service (scheduler + workers) against it on a short interval, and each change printed
  * as it lands — Postgres LISTEN on the store's NOTIFY channel, then the run's events.
+ *
+ * The demo never touches a deployment. Its settings are its own, not the environment's: a
+ * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
+ * REDIS_URL; its own account, regions and simulator key; no alert channel. Everything else the
+ * service would read (QUEUE_PREFIX, SYNC_*, ACCOUNTS_FILE, ALIBABA_CLOUD_*, ALERT_*, …) is
+ * ignored, and the banner names what was set and ignored. It drops or clears only a database or
+ * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { CliIo, DemoOptions } from './cli.js';
-import type { Config } from './config.js';
+import { type Config, ConfigError, envSchema, loadConfig } from './config.js';
 import type { CredentialsProvider } from './credentials.js';
 import { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { databaseName, migrateDatabase, quoteIdent } from './migrate.js';
+import { queuePrefix } from './queues.js';
 import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from './service.js';
 import { type SimulatorKey, startSimulator } from './simulator/index.js';
-import { type ChangesNotification, DEFAULT_NOTIFY_CHANNEL, type Store } from './store.js';
+import { type ChangesNotification, DEFAULT_NOTIFY_CHANNEL, type EventRow, type Store } from './store.js';
 
+/** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
 export const DEMO_DATABASE = 'classiclink_demo';
+/** The demo's queue prefix, on the server of REDIS_URL; cleared by every run. */
+export const DEMO_QUEUE_PREFIX = 'classiclink-demo';
+/** The account name in the demo's rows. */
+export const DEMO_ACCOUNT = 'demo';
+const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
+/** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
+const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
+/** What the demo reads from the environment: the servers of the two URLs, and the log level. */
+const DEMO_READS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL']);
+
+export interface DemoSetup {
+  /** The demo's configuration (the simulator's endpoints are added when it starts). */
+  config: Config;
+  /** Variables set in the environment that the demo ignores, by name (values are never shown). */
+  ignored: readonly string[];
+  /** The database of the environment's DATABASE_URL, when it is not the demo's. */
+  ignoredDatabase: string | undefined;
+}
+
+/**
+ * The demo's configuration from the environment: only the servers of DATABASE_URL and REDIS_URL
+ * (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
+ */
+export function demoSetup(env: Readonly<Record<string, string | undefined>>): DemoSetup {
+  // Parsed first as given, so a bad URL is the usual one line naming the variable.
+  const given = loadConfig({
+    DATABASE_URL: env.DATABASE_URL,
+    REDIS_URL: env.REDIS_URL,
+    LOG_LEVEL: env.LOG_LEVEL,
+  });
+  const database = new URL(given.DATABASE_URL);
+  database.pathname = `/${DEMO_DATABASE}`;
+  const config = loadConfig({
+    DATABASE_URL: database.toString(),
+    REDIS_URL: given.REDIS_URL,
+    LOG_LEVEL: given.LOG_LEVEL,
+    QUEUE_PREFIX: DEMO_QUEUE_PREFIX,
+    SYNC_ACCOUNT: DEMO_ACCOUNT,
+    SYNC_REGIONS: DEMO_REGIONS.join(','),
+  });
+  const isSet = (name: string) => env[name] !== undefined && env[name] !== '';
+  const ignored = [
+    ...Object.keys(envSchema.shape).filter((name) => !DEMO_READS.has(name) && isSet(name)),
+    // The rest of the credential chain's variables (profiles, role ARNs, OIDC, …).
+    ...Object.keys(env)
+      .filter((name) => name.startsWith('ALIBABA_CLOUD_') && !(name in envSchema.shape) && isSet(name))
+      .sort(),
+  ];
+  const theirs = isSet('DATABASE_URL') ? databaseName(given.DATABASE_URL) : undefined;
+  return { config, ignored, ignoredDatabase: theirs === DEMO_DATABASE ? undefined : theirs };
+}
+
+/** `user@host:port` of a URL: no password, no query. */
+function serverOf(url: string): string {
+  const u = new URL(url);
+  const path = u.protocol.startsWith('redis') && u.pathname.length > 1 ? u.pathname : '';
+  return `${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${path}`;
+}
+
+/**
+ * The demo database's URL to paste into a command. A password is left out (pg and psql read it
+ * from PGPASSWORD), so the banner never prints a secret.
+ */
+function pasteableUrl(url: string): { url: string; password: boolean } {
+  const u = new URL(url);
+  const password = u.password !== '' || u.searchParams.has('password');
+  u.password = '';
+  u.searchParams.delete('password');
+  u.searchParams.delete('sslpassword');
+  return { url: shellWord(u.toString()), password };
+}
+
+/** A word for a shell command line, quoted when it holds characters the shell would read (`?`, `&`). */
+function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * Takes the demo's prefix: an empty one, or one carrying the demo's mark. Keys under it without
+ * the mark belong to someone else (a service run with QUEUE_PREFIX=classiclink-demo): refused.
+ */
+async function claimDemoPrefix(redisUrl: string): Promise<void> {
+  const tag = queuePrefix(DEMO_QUEUE_PREFIX);
+  const mark = `${tag}:demo`;
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    if ((await redis.get(mark)) === DEMO_MARK) return;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}*`, 'COUNT', 1000);
+      if (keys.length > 0) {
+        throw new ConfigError(
+          `Redis at ${serverOf(redisUrl)} holds keys under ${tag} that were not created by the demo; ` +
+            `the demo clears only its own prefix. If they are an earlier demo's, delete them: ` +
+            `redis-cli -u <REDIS_URL> --scan --pattern '${tag}*' | xargs redis-cli -u <REDIS_URL> del`,
+        );
+      }
+      cursor = next;
+    } while (cursor !== '0');
+    await redis.set(mark, DEMO_MARK);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Drops and recreates the demo's database, marked as the demo's. A database of that name
+ * without the mark was not created by the demo: refused, never dropped.
+ */
+async function recreateDemoDatabase(databaseUrl: string): Promise<void> {
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ mark: string | null }>(
+      `SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1`,
+      [DEMO_DATABASE],
+    );
+    if (rows[0] && rows[0].mark !== DEMO_MARK) {
+      throw new ConfigError(
+        `database ${DEMO_DATABASE} on ${serverOf(databaseUrl)} exists but was not created by the demo; ` +
+          `the demo drops only its own database. If it is an earlier demo's, drop it: ` +
+          `psql ${pasteableUrl(admin.toString()).url} -c 'DROP DATABASE ${DEMO_DATABASE}'`,
+      );
+    }
+    const name = quoteIdent(DEMO_DATABASE);
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
+    await client.query(`COMMENT ON DATABASE ${name} IS '${DEMO_MARK}'`);
+  } finally {
+    await client.end();
+  }
+}
 
 export interface DemoDeps {
-  baseConfig: Config;
+  setup: DemoSetup;
   log: Logger;
   io: CliIo;
   stopRequested: Promise<void>;
@@ -26,43 +172,74 @@ export interface DemoDeps {
 
 const clock = (d: Date) => d.toISOString().slice(11, 19);
 
-/** Starts the demo from a clean slate: its own database (dropped and recreated) and queues. */
-async function resetDemoDatabase(databaseUrl: string): Promise<void> {
-  if (databaseName(databaseUrl) !== DEMO_DATABASE) return; // never drop a database the user named
-  const admin = new URL(databaseUrl);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(DEMO_DATABASE)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
+/** The words of `classiclink-sync events`: a change is `added` or `removed`, a first scan `(baseline)`. */
+const changeWord = (e: Pick<EventRow, 'change'>) => (e.change === 'added' ? '+ added  ' : '- removed');
 
 async function printRun(store: Store, note: ChangesNotification, io: CliIo): Promise<void> {
-  const events = (
-    await store.listEvents({ account: note.account, regionId: note.regionId, vpcId: note.vpcId })
-  ).filter((e) => e.syncRunId === note.runId);
   if (note.baseline) {
     io.stdout.write(
-      `${clock(new Date())}  baseline  ${note.regionId}  ${note.vpcId}: ${note.added} link(s) recorded (no alert for a first scan)\n`,
+      `${clock(new Date())}  added (baseline)  ${note.regionId}  ${note.vpcId}: ${note.added} link(s), the first scan of this VPC\n`,
     );
     return;
   }
+  const events = (
+    await store.listEvents({ account: note.account, regionId: note.regionId, vpcId: note.vpcId })
+  ).filter((e) => e.syncRunId === note.runId);
   for (const e of events) {
-    const verb = e.change === 'added' ? '+ linked  ' : '- unlinked';
     io.stdout.write(
-      `${clock(e.detectedAt)}  ${verb}  ${e.regionId}  ${e.vpcId}  ${e.instanceId}  (run ${e.syncRunId})\n`,
+      `${clock(e.detectedAt)}  ${changeWord(e)}  ${e.regionId}  ${e.vpcId}  ${e.instanceId}  (run ${e.syncRunId})\n`,
     );
   }
 }
 
+function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: number): string {
+  const { config } = setup;
+  const db = pasteableUrl(config.DATABASE_URL);
+  const theirs = setup.ignoredDatabase
+    ? `; the database of your DATABASE_URL, ${setup.ignoredDatabase}, is not touched`
+    : '';
+  return [
+    'classiclink-sync demo: its own database, queues, account and simulator; it never touches a deployment',
+    `  simulator  ${simUrl}  (${DEMO_REGIONS.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(churnMs / 1000)}s)`,
+    `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
+    `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`,
+    `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
+    '  reads      only the servers of DATABASE_URL and REDIS_URL, and LOG_LEVEL',
+    ...(setup.ignored.length > 0
+      ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
+      : []),
+    `  syncing every ${opts.intervalMs / 1000}s; each change prints below as it lands (+ added, - removed). Ctrl-C to stop.`,
+    `  meanwhile: DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
+      (db.password ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
+    '',
+  ].join('\n');
+}
+
+function nextSteps(setup: DemoSetup): string {
+  const db = pasteableUrl(setup.config.DATABASE_URL);
+  const env = `DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT}`;
+  return [
+    '',
+    `What next: the demo's record stays in ${DEMO_DATABASE} until the next demo${db.password ? ' (set PGPASSWORD to the password of your DATABASE_URL)' : ''}:`,
+    `  ${env} npx classiclink-sync events   # also links, status, history --vpc V`,
+    `  psql ${db.url} -c 'SELECT * FROM link_events ORDER BY id DESC LIMIT 20'`,
+    'Against a real account: cp .env.example .env, fill in the AccessKey pair and SYNC_REGIONS, then',
+    '  set -a; . ./.env; set +a; npx classiclink-sync migrate && npx classiclink-sync sync --once',
+    '  (README "Against a real account"; `classiclink-sync start` runs the service)',
+    '',
+  ].join('\n');
+}
+
 export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number> {
-  const { io, log } = deps;
+  const { io, log, setup } = deps;
   const lifecycle = new Lifecycle();
   try {
-    const regions = ['cn-hangzhou', 'cn-beijing'];
+    // Its own prefix and database first: nothing starts on a name the demo does not own.
+    await claimDemoPrefix(setup.config.REDIS_URL);
+    await recreateDemoDatabase(setup.config.DATABASE_URL);
+
+    const regions = DEMO_REGIONS;
+    const churnMs = Math.max(1_000, Math.round(opts.intervalMs * 0.8));
     const sim = await startSimulator({
       port: 0,
       seed: 42,
@@ -70,23 +247,19 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       vpcsPerRegion: 3,
       linksPerVpc: 4,
       unlinkedPerRegion: 30,
-      churn: { intervalMs: Math.max(1_000, Math.round(opts.intervalMs * 0.8)), attach: 1, detach: 1 },
+      churn: { intervalMs: churnMs, attach: 1, detach: 1 },
       maxRecordedRequests: 1_000,
     });
     lifecycle.add('simulator', () => sim.close());
     const key = sim.keys[0];
     if (!key) throw new Error('the simulator has no key');
     const config: Config = Object.freeze({
-      ...deps.baseConfig,
+      ...setup.config,
       ECS_ENDPOINT: sim.url,
       VPC_ENDPOINT: sim.url,
-      SYNC_REGIONS: regions,
-      SYNC_TARGETS: undefined,
-      regions,
       SYNC_INTERVAL: opts.intervalMs,
     });
 
-    await resetDemoDatabase(config.DATABASE_URL);
     await migrateDatabase({ databaseUrl: config.DATABASE_URL, log });
     const db = openDatabase(config, log, lifecycle);
     const msg = openMessaging(config, log, lifecycle);
@@ -95,32 +268,29 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const listener = new pg.Client({ connectionString: config.DATABASE_URL });
     await listener.connect();
     lifecycle.add('listener', () => listener.end());
+    const seen = { baseline: 0, added: 0, removed: 0 };
     let printing = Promise.resolve();
     listener.on('notification', (n) => {
       if (!n.payload) return;
       const note = JSON.parse(n.payload) as ChangesNotification;
+      if (note.baseline) seen.baseline += note.added;
+      else {
+        seen.added += note.added;
+        seen.removed += note.removed;
+      }
       printing = printing.then(() => printRun(db.store, note, io)).catch(() => {});
     });
     await listener.query(`LISTEN ${quoteIdent(DEFAULT_NOTIFY_CHANNEL)}`);
 
     const account = openAccount(
       config,
-      { name: config.SYNC_ACCOUNT, regions, credentials: deps.credentialsFor(key) },
+      { name: DEMO_ACCOUNT, regions, credentials: deps.credentialsFor(key) },
       { redis: msg.redis, log },
       lifecycle,
     );
     const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
     await workers.ready();
-    io.stdout.write(
-      [
-        `classiclink-sync demo`,
-        `  simulator  ${sim.url}  (${regions.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(Math.max(1_000, opts.intervalMs * 0.8) / 1000)}s)`,
-        `  database   ${DEMO_DATABASE} (recreated for the demo)   queues  {${config.QUEUE_PREFIX}}`,
-        `  syncing every ${opts.intervalMs / 1000}s; each change prints below as it lands. Ctrl-C to stop.`,
-        `  Try meanwhile:  DATABASE_URL=${config.DATABASE_URL} npx classiclink-sync events`,
-        '',
-      ].join('\n'),
-    );
+    io.stdout.write(banner(setup, sim.url, opts, churnMs));
     await startScheduler(config, msg.queues, [account], log, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;
@@ -130,12 +300,12 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     await Promise.race([deps.stopRequested, elapsed]);
     clearTimeout(timer);
     await printing;
-    const events = await db.store.listEvents({ account: config.SYNC_ACCOUNT });
-    const changes = events.filter((e) => !e.baseline);
+    const truth = regions.reduce((n, r) => n + sim.world.links(r).length, 0);
     io.stdout.write(
-      `\ndemo stopped: ${events.length - changes.length} baseline link(s), ${changes.length} change(s) recorded; ` +
-        `the simulator's truth now has ${regions.reduce((n, r) => n + sim.world.links(r).length, 0)} link(s)\n`,
+      `\ndemo stopped: ${seen.baseline} added (baseline), ${seen.added} added, ${seen.removed} removed; ` +
+        `the simulator's world now has ${truth} link(s)\n`,
     );
+    io.stdout.write(nextSteps(setup));
     return 0;
   } finally {
     await lifecycle.close((name, err) =>

@@ -302,14 +302,11 @@ export function createActions(proc: Process): CliActions {
     },
 
     async demo(opts) {
-      // The demo runs on the embedded defaults: its own database and queue prefix, so it never
-      // touches a real deployment's rows or jobs on the same servers.
-      const env = {
-        DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/classiclink_demo',
-        QUEUE_PREFIX: 'classiclink-demo',
-        ...proc.env,
-      };
-      const c = loadConfig(env);
+      // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
+      // are taken from the environment, never a deployment's database, prefix, account or alerts.
+      const { demoSetup, runDemo } = await import('./demo.js');
+      const setup = demoSetup(proc.env);
+      const c = setup.config;
       applyHeapPolicy();
       const log = createLogger({
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
@@ -317,10 +314,9 @@ export function createActions(proc: Process): CliActions {
       });
       await checkPostgres(c.DATABASE_URL);
       await checkRedis(c.REDIS_URL);
-      const { runDemo } = await import('./demo.js');
       return runDemo(
         {
-          baseConfig: c,
+          setup,
           log,
           io: proc.io,
           stopRequested: proc.stopRequested,
