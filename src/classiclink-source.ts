@@ -23,10 +23,12 @@ export function classicLinkSource(ecs: EcsClient): LinkSource {
           opts,
         );
       } catch (caught) {
-        // A deleted VPC has no links: an empty listing. Never a removal by itself — every link
-        // the database still holds for it is looked up by InstanceId before it is recorded removed.
+        // A VPC discovery saw disappear has no links: an empty listing. Never a removal by itself —
+        // every link the database still holds for it is looked up by InstanceId before it is
+        // recorded removed. Any other VPC the API does not know (a typo in SYNC_TARGETS, a VPC
+        // deleted between discovery and this scan) is a failed run with the API's code.
         const err = coerceError(caught);
-        if (err.code !== VPC_NOT_FOUND) throw err;
+        if (err.code !== VPC_NOT_FOUND || opts?.gone !== true) throw err;
         return { requestId: err.requestId ?? '', totalCount: 0, pageNumber, pageSize, links: [] };
       }
     },

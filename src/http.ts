@@ -22,6 +22,7 @@ import { coerceError } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { EventFilter, EventRow, LinkRow, Store, TargetStatusRow } from './store.js';
+import { targetHealth } from './target-state.js';
 
 /** A BullMQ queue the dashboard shows (the `Queue` objects of queues.ts). */
 export type DashboardQueue = ConstructorParameters<typeof BullMQAdapter>[0];
@@ -452,21 +453,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     const f = filterDigest({});
     const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);
     const targets = await opts.store.listTargets({ account });
-    const t = now().getTime();
+    const t = now();
     const key = (r: TargetStatusRow) => [r.regionId, r.vpcId];
     const { page, last } = pageOf(targets, key, after, q.limit);
     return {
       account,
       staleAfterMs: opts.staleAfterMs,
-      targets: page.map((row) => {
-        const ageMs = row.lastSuccessAt === null ? undefined : t - row.lastSuccessAt.getTime();
-        const stale = row.retiredAt === null && (ageMs === undefined || ageMs > opts.staleAfterMs);
-        return {
-          ...row,
-          secondsSinceSuccess: ageMs === undefined ? null : Math.round(ageMs / 1000),
-          stale,
-        };
-      }),
+      targets: page.map((row) => ({ ...row, ...targetHealth(row, t, opts.staleAfterMs) })),
       nextCursor: last === undefined ? null : encodeCursor({ k: 'status', f, a: last }),
     };
   });

@@ -15,7 +15,7 @@
  */
 import type { Target } from './config.js';
 import type { Logger } from './log.js';
-import { type Pacing, type PlanJobResult, pacedStartMs } from './queues.js';
+import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from './queues.js';
 import type { CallOptions, LinkSource, TargetRef } from './source.js';
 import type { Store } from './store.js';
 
@@ -28,7 +28,10 @@ export interface PlanDeps {
   maxQps(account: string): number;
   /** SYNC_INTERVAL: a plan whose paced jobs take longer than this says so. */
   intervalMs: number;
-  enqueueSync(targets: readonly TargetRef[], pacing: Pacing): Promise<{ target: TargetRef; jobId: string }[]>;
+  enqueueSync(
+    targets: readonly SyncTarget[],
+    pacing: Pacing,
+  ): Promise<{ target: TargetRef; jobId: string }[]>;
 }
 
 export async function runPlan(
@@ -46,10 +49,13 @@ export async function runPlan(
     regionId: req.regionId,
     vpcIds: unique,
   });
-  // A discovered VPC that is gone but still has active links in the database gets one more scan:
-  // it answers empty (or InvalidVpcId.NotFound, read as empty), and each of its links is looked
-  // up by InstanceId, so the links it lost are recorded as removed instead of staying "linked" for
-  // ever. Not for explicit targets: one taken out of SYNC_TARGETS is just no longer watched.
+  // A discovered VPC that is gone but still has active links in the database gets one more scan,
+  // flagged `gone`: it answers empty (or InvalidVpcId.NotFound, read as empty only for this flagged
+  // scan), and each of its links is looked up by InstanceId, so the links it lost are recorded as
+  // removed instead of staying "linked" for ever. Not for explicit targets: one taken out of
+  // SYNC_TARGETS is just no longer watched, and one still in it that the API does not know fails.
+  // Should a flagged job be deduplicated into an unflagged one still waiting, that job fails on the
+  // missing VPC and the next plan flags its retirement scan again.
   const finalScans = explicit ? [] : listed.finalScans;
   if (finalScans.length > 0) {
     req.log.info(
@@ -63,9 +69,12 @@ export async function runPlan(
     );
   }
   const only = req.only ? new Set(req.only) : undefined;
-  const targets = [...unique, ...finalScans]
-    .filter((vpcId) => only === undefined || only.has(vpcId))
-    .map((vpcId) => ({ account: req.account, regionId: req.regionId, vpcId }));
+  const targets: SyncTarget[] = [
+    ...unique.map((vpcId) => ({ vpcId, gone: false })),
+    ...finalScans.map((vpcId) => ({ vpcId, gone: true })),
+  ]
+    .filter((t) => only === undefined || only.has(t.vpcId))
+    .map((t) => ({ account: req.account, regionId: req.regionId, ...t }));
   const qps = deps.maxQps(req.account);
   const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
   const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };

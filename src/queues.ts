@@ -22,7 +22,16 @@ export const jobSchemas = {
     /** Only these VPCs of the region (`sync --once --vpc`); without it, every target. */
     only: z.array(id).max(10_000).optional(),
   }),
-  sync: z.object({ account: id, regionId: id, vpcId: id }),
+  sync: z.object({
+    account: id,
+    regionId: id,
+    vpcId: id,
+    /**
+     * The retirement scan of a VPC discovery no longer lists (plan.ts): "does not exist" reads as
+     * an empty listing. Absent: a VPC the API does not know fails the run.
+     */
+    gone: z.literal(true).optional(),
+  }),
 } as const;
 
 export type QueueName = keyof typeof jobSchemas;
@@ -64,6 +73,9 @@ export type Handler<Q extends QueueName> = (data: JobData<Q>, ctx: JobContext) =
 export function queuePrefix(prefix: string): string {
   return `{${prefix}}`;
 }
+
+/** A target to sync; `gone` marks the retirement scan (see the `sync` payload). */
+export type SyncTarget = TargetRef & { gone?: boolean | undefined };
 
 /** The deduplication id of a target's sync job: a target never has two sync jobs waiting. */
 export function targetKey(t: TargetRef): string {
@@ -108,7 +120,7 @@ export interface Queues {
    * `Pacing`) instead of all at once.
    */
   enqueueSync(
-    targets: readonly TargetRef[],
+    targets: readonly SyncTarget[],
     pacing?: Pacing,
   ): Promise<{ target: TargetRef; jobId: string }[]>;
   enqueuePlan(data: JobData<'plan'>): Promise<string>;
@@ -180,7 +192,12 @@ export function createQueues(opts: QueueOptions): Queues {
         const jobs = await sync.addBulk(
           chunk.map((t, j) => ({
             name: 'sync' as const,
-            data: { account: t.account, regionId: t.regionId, vpcId: t.vpcId },
+            data: {
+              account: t.account,
+              regionId: t.regionId,
+              vpcId: t.vpcId,
+              ...(t.gone === true ? { gone: true as const } : {}),
+            },
             opts: {
               delay: delays[j] ?? 0,
               deduplication: { id: targetKey(t) },
@@ -191,7 +208,11 @@ export function createQueues(opts: QueueOptions): Queues {
         );
         // A deduplicated add returns the job already waiting for that target.
         jobs.forEach((job, j) => {
-          added.push({ target: chunk[j] as TargetRef, jobId: String(job.id) });
+          const t = chunk[j] as SyncTarget;
+          added.push({
+            target: { account: t.account, regionId: t.regionId, vpcId: t.vpcId },
+            jobId: String(job.id),
+          });
         });
       }
       return added;

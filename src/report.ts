@@ -7,6 +7,7 @@ import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions 
 import type { Config } from './config.js';
 import { age, table } from './format.js';
 import type { EventRow, LinkRow, Store } from './store.js';
+import { targetHealth } from './target-state.js';
 
 type Out = CliIo['stdout'];
 
@@ -102,6 +103,24 @@ export async function printEvents(
   return 0;
 }
 
+/** The STATE column: stale in capitals, as the condition that alerts. */
+const STATE_TEXT = { retired: 'retired', failing: 'failing', stale: 'STALE', ok: 'ok' } as const;
+
+/**
+ * The LAST ERROR cell: the code and request id of the last failure (its time is the LAST FAILURE
+ * column). An error a later success left behind stays on show, marked as old, so a target that
+ * flaps is visible; it never makes the target look failing.
+ */
+function lastError(t: {
+  lastErrorCode: string | null;
+  lastRequestId: string | null;
+  lastErrorBeforeLastSuccess: boolean;
+}): string | null {
+  if (t.lastErrorCode === null) return null;
+  const text = `${t.lastErrorCode}${t.lastRequestId ? ` (${t.lastRequestId})` : ''}`;
+  return t.lastErrorBeforeLastSuccess ? `${text}, before the last success` : text;
+}
+
 export async function printStatus(
   store: Pick<Store, 'listTargets' | 'outboxCounts'>,
   config: Config,
@@ -111,12 +130,7 @@ export async function printStatus(
   now: Date = new Date(),
 ): Promise<number> {
   const [targets, outbox] = await Promise.all([store.listTargets({ account }), store.outboxCounts()]);
-  const rows = targets.map((t) => {
-    const last = t.lastSuccessAt?.getTime();
-    const ageMs = last === undefined ? undefined : now.getTime() - last;
-    const stale = t.retiredAt === null && (ageMs === undefined || ageMs > config.ALERT_STALE_AFTER);
-    return { ...t, secondsSinceSuccess: ageMs === undefined ? null : Math.round(ageMs / 1000), stale };
-  });
+  const rows = targets.map((t) => ({ ...t, ...targetHealth(t, now, config.ALERT_STALE_AFTER) }));
   if (opts.json) {
     json(io.stdout, {
       account: account ?? null,
@@ -128,7 +142,7 @@ export async function printStatus(
   }
   io.stdout.write(
     table(
-      ['REGION', 'VPC', 'LINKS', 'LAST SUCCESS', 'AGE', 'FAILURES', 'LAST ERROR', 'STATE'],
+      ['REGION', 'VPC', 'LINKS', 'LAST SUCCESS', 'AGE', 'FAILURES', 'LAST FAILURE', 'LAST ERROR', 'STATE'],
       rows.map((t) => [
         t.regionId,
         t.vpcId,
@@ -136,14 +150,16 @@ export async function printStatus(
         t.lastSuccessAt,
         t.secondsSinceSuccess === null ? null : age(t.secondsSinceSuccess * 1000),
         t.consecutiveFailures,
-        t.lastErrorCode ? `${t.lastErrorCode}${t.lastRequestId ? ` (${t.lastRequestId})` : ''}` : null,
-        t.retiredAt ? 'retired' : t.stale ? 'STALE' : 'ok',
+        t.lastFailureAt,
+        lastError(t),
+        STATE_TEXT[t.state] + (t.state === 'failing' && t.stale ? ', STALE' : ''),
       ]),
     ),
   );
+  const failing = rows.filter((r) => r.state === 'failing').length;
   const stale = rows.filter((r) => r.stale).length;
   io.stdout.write(
-    `${rows.length} target(s), ${stale} stale (no complete scan for ${age(config.ALERT_STALE_AFTER)})\n`,
+    `${rows.length} target(s), ${failing} failing, ${stale} stale (no complete scan for ${age(config.ALERT_STALE_AFTER)})\n`,
   );
   const waiting = outbox.pending + outbox.delivering;
   io.stdout.write(

@@ -241,7 +241,14 @@ export function startWorkers(
             channels,
             alertOnBaseline: config.ALERT_ON_BASELINE,
           },
-          { target: data, jobId: ctx.jobId, attempt: ctx.attempt, signal: ctx.signal, log: ctx.log },
+          {
+            target: { account: data.account, regionId: data.regionId, vpcId: data.vpcId },
+            gone: data.gone,
+            jobId: ctx.jobId,
+            attempt: ctx.attempt,
+            signal: ctx.signal,
+            log: ctx.log,
+          },
         );
         deps.onSyncDone?.(result, undefined, Date.now() - started);
         return result;

@@ -6,14 +6,16 @@
  *    pages, unique links counted equal to TotalCount. Otherwise it is rescanned (bounded), then the
  *    run fails and nothing changes. A link about to be recorded as removed is first looked up by
  *    InstanceId; one the lookup still shows is not removed.
- * 2-3 live in `store.applyScan` (one transaction under the target's advisory lock; superseded and
+ * 3. A target the API does not know fails the run with the API's code (recorded by failRun), unless
+ *    the job is the retirement scan of a VPC discovery saw disappear (`SyncRequest.gone`).
+ * 2 and 4 live in `store.applyScan` (one transaction under the target's advisory lock; superseded and
  *    already-finished runs apply nothing).
  */
 import { coerceError, FatalError, RetryableError } from './errors.js';
 import type { Logger } from './log.js';
 import { pagesInOrder } from './paging.js';
 import type { SyncJobResult } from './queues.js';
-import type { CallOptions, Link, LinkPage, LinkSource, TargetRef } from './source.js';
+import type { CallOptions, Link, LinkPage, LinkSource, PageOptions, TargetRef } from './source.js';
 import type { Store } from './store.js';
 
 /** A VPC holds at most 1,000 classic links: 10 pages of 100. */
@@ -38,6 +40,11 @@ export interface SyncDeps {
 
 export interface SyncRequest {
   target: TargetRef;
+  /**
+   * The retirement scan: discovery no longer lists this target and it still has active links
+   * (plan.ts). Only then does "this VPC does not exist" read as an empty listing.
+   */
+  gone?: boolean | undefined;
   jobId: string;
   attempt: number;
   signal?: AbortSignal | undefined;
@@ -67,7 +74,7 @@ export type ScanResult =
 export async function scanTarget(
   source: LinkSource,
   target: TargetRef,
-  opts: CallOptions & { pageSize?: number } = {},
+  opts: PageOptions & { pageSize?: number } = {},
 ): Promise<ScanResult> {
   const pageSize = opts.pageSize ?? PAGE_SIZE;
   const seen = new Map<string, Link>();
@@ -159,13 +166,14 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
   const now = deps.now ?? (() => new Date());
   const { target, log } = req;
   const opts: CallOptions = { signal: req.signal };
+  const pageOpts: PageOptions = { ...opts, gone: req.gone === true };
   const source = deps.sourceFor(target.account);
   let scanStartedAt = now();
   // The run row, the first scan and the removal candidates do not depend on each other: they go
   // out together, so a job costs its API calls plus one transaction, not three database round
   // trips on top (the scan's API latency hides the other two). The candidates are only a hint —
   // applyScan re-reads the active links under the target's lock and refuses unconfirmed removals.
-  const firstScan = scanTarget(source, target, opts);
+  const firstScan = scanTarget(source, target, pageOpts);
   const firstActive = deps.store.activeLinks(target);
   // Whatever happens to the run row, neither side promise may end up as an unhandled rejection.
   firstScan.catch(() => undefined);
@@ -183,7 +191,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
     let lastReason = '';
     for (let scanNo = 1; scanNo <= maxScans; scanNo++) {
       if (scanNo > 1) scanStartedAt = now();
-      const scan = scanNo === 1 ? await firstScan : await scanTarget(source, target, opts);
+      const scan = scanNo === 1 ? await firstScan : await scanTarget(source, target, pageOpts);
       lastRequestId = scan.requestId;
       if (!scan.complete) {
         lastReason = scan.reason;

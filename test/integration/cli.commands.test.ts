@@ -232,8 +232,10 @@ describe('sync --once, links, events, status (sequential, one database)', () => 
     });
     expect(out.targets.filter((t) => t.vpcId !== bad).every((t) => t.consecutiveFailures === 0)).toBe(true);
     expect(out.targets.every((t) => !t.stale)).toBe(true);
-    expect(text.stdout.split('\n').find((l) => l.includes(bad))).toContain('Forbidden.RAM');
-    expect(text.stdout).toContain('6 target(s), 0 stale');
+    const badLine = text.stdout.split('\n').find((l) => l.includes(bad));
+    expect(badLine).toContain('Forbidden.RAM');
+    expect(badLine).toMatch(/\bfailing$/);
+    expect(text.stdout).toContain('6 target(s), 1 failing, 0 stale');
     // Alert delivery is part of the status: no channel here, so nothing waits or died.
     expect(text.stdout).toContain('alerts: 0 delivered, 0 waiting, 0 dead-lettered');
     expect((JSON.parse(json.stdout) as { alerts: { dead: number; pending: number } }).alerts).toMatchObject({

@@ -245,6 +245,58 @@ describe('GET /v1/status', () => {
     expect(pages).toHaveLength(2);
     expect(all.map((t) => t.vpcId)).toEqual(['vpc-a', 'vpc-b']);
   });
+
+  it('a target whose last run failed is failing; a success after a failure leaves the error as old', async () => {
+    const { store, a, b, get } = await setup({ staleAfterMs: 3_000_000 });
+    await history(store, a, b);
+    const fail = async (target: TargetRef, minute: number) => {
+      const runId = await store.startRun({
+        target,
+        jobId: `fail-${minute}`,
+        attempt: 1,
+        startedAt: at(minute),
+      });
+      await store.failRun({
+        runId,
+        target,
+        code: 'Forbidden.RAM',
+        message: 'not authorized',
+        requestId: `req-fail-${minute}`,
+        finishedAt: at(minute),
+      });
+    };
+    // vpc-a succeeded at minute 10:30, then failed at 20: failing, though not stale.
+    await fail(a, 20);
+    // vpc-b failed at minute 0:10… then succeeded at 40:30: ok, its error an old one.
+    await fail(b, 0.1);
+    await scan(store, b, ['i-6', 'i-7'], { minute: 40 });
+    type Row = TargetJson & {
+      state: string;
+      consecutiveFailures: number;
+      lastErrorBeforeLastSuccess: boolean;
+    };
+    const res = await get<{ targets: Row[] }>('/v1/status');
+    expect(res.status).toBe(200);
+    expect(res.body.targets).toMatchObject([
+      {
+        vpcId: 'vpc-a',
+        state: 'failing',
+        stale: false,
+        consecutiveFailures: 1,
+        lastErrorCode: 'Forbidden.RAM',
+        lastErrorBeforeLastSuccess: false,
+      },
+      {
+        vpcId: 'vpc-b',
+        state: 'ok',
+        stale: false,
+        consecutiveFailures: 0,
+        lastErrorCode: 'Forbidden.RAM',
+        lastFailureAt: at(0.1).toISOString(),
+        lastErrorBeforeLastSuccess: true,
+      },
+    ]);
+  });
 });
 
 describe('bad query parameters', () => {
