@@ -62,6 +62,18 @@ async function withLifecycle(log: Logger, fn: (lifecycle: Lifecycle) => Promise<
   }
 }
 
+/** The service's lifecycle: once every drain and releaser has run, `stopped` is its last line. */
+async function withServiceLifecycle(
+  log: Logger,
+  fn: (lifecycle: Lifecycle) => Promise<number>,
+): Promise<number> {
+  try {
+    return await withLifecycle(log, fn);
+  } finally {
+    log.info('stopped');
+  }
+}
+
 /** The account whose rows the read commands and API show: all of them with ACCOUNTS_FILE. */
 const readAccount = (c: Config): string | undefined => (c.ACCOUNTS_FILE ? undefined : c.SYNC_ACCOUNT);
 
@@ -146,7 +158,7 @@ export function createActions(proc: Process): CliActions {
       const specs = usesApi ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
       await prepare(c, log);
-      return withLifecycle(log, async (lifecycle) => {
+      return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
@@ -210,7 +222,8 @@ export function createActions(proc: Process): CliActions {
         if (has('alerts')) {
           const dispatcher = alertDispatcher(c, db, log, lifecycle);
           const loop = dispatcher.run(lifecycle.signal);
-          lifecycle.add('alert loop', () => loop.catch(() => {}));
+          // The loop stops at lifecycle.signal (aborted as close() starts); the drain awaits its pass.
+          lifecycle.addDrain('alert loop', () => loop.catch(() => {}));
         }
         if (has('scheduler')) {
           await startScheduler(c, msg.queues, accounts, log, lifecycle);
@@ -221,10 +234,10 @@ export function createActions(proc: Process): CliActions {
             everyMs: Math.min(60_000, Math.max(1_000, Math.round(c.ALERT_STALE_AFTER / 10))),
             log,
           });
-          lifecycle.add('staleness monitor', () => monitor.stop());
+          lifecycle.addDrain('staleness monitor', () => monitor.stop());
           if (c.EVENT_RETENTION !== undefined) {
             const retention = startRetention({ store: db.store, retainMs: c.EVENT_RETENTION, log });
-            lifecycle.add('retention', () => retention.stop());
+            lifecycle.addDrain('retention', () => retention.stop());
           }
         }
         log.info(

@@ -5,7 +5,15 @@
  *
  * Job payloads carry identifiers only (account, region, VPC) — never credentials.
  */
-import { type ConnectionOptions, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
+import {
+  type ConnectionOptions,
+  type Job,
+  Queue,
+  QueueEvents,
+  UnrecoverableError,
+  WaitingError,
+  Worker,
+} from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { coerceError, FatalError } from './errors.js';
@@ -440,10 +448,31 @@ export interface WorkerOptions {
 }
 
 export interface WorkerHandle {
-  /** Stops taking jobs and waits for running ones; after `drainMs`, abandons them to the stall check. */
-  close(drainMs?: number): Promise<void>;
+  /**
+   * Stops taking jobs at once and waits for the running ones. When `deadline` aborts, the running
+   * jobs are aborted and handed back to the queue (see `closeWorkers`). Idempotent.
+   */
+  close(deadline?: AbortSignal): Promise<void>;
   /** Resolves when the worker is connected and taking jobs. */
   ready(): Promise<void>;
+}
+
+/**
+ * Closes a process's workers together, under one deadline: all of them stop taking jobs in the
+ * same tick and drain side by side, and `drainMs` after the call whatever still runs in any of
+ * them is aborted and handed back to the queue. Closed one after the other, the second would keep
+ * taking jobs while the first drained, and the drains would add up.
+ */
+export async function closeWorkers(workers: readonly WorkerHandle[], drainMs: number): Promise<void> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), drainMs);
+  try {
+    const closed = await Promise.allSettled(workers.map((w) => w.close(deadline.signal)));
+    const failed = closed.find((c) => c.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -457,7 +486,17 @@ export function startWorker<Q extends QueueName>(
   opts: WorkerOptions,
 ): WorkerHandle {
   const log = opts.log.child({ queue });
-  const processor = async (job: Job, _token?: string, signal?: AbortSignal) => {
+  /** Set as the drain begins: from then on no job of this worker starts. */
+  let stopping = false;
+  const processor = async (job: Job, token?: string, signal?: AbortSignal) => {
+    // Worker.close() stops fetching, but a fetch already under way when it began (its BZPOPMIN
+    // answered, its move to active in flight) still hands over a job. Not started, it goes back to
+    // the front of the queue untouched (BullMQ's manual retry: no attempt counted) for another worker.
+    if (stopping && token !== undefined) {
+      await job.moveToWait(token);
+      log.debug({ jobId: job.id }, 'job fetched while stopping: handed back to the queue');
+      throw new WaitingError();
+    }
     const jobLog = log.child({ jobId: job.id, attempt: job.attemptsMade + 1 });
     const parsed = jobSchemas[queue].safeParse(job.data);
     if (!parsed.success) {
@@ -494,37 +533,37 @@ export function startWorker<Q extends QueueName>(
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
 
-  async function drain(drainMs: number | undefined): Promise<void> {
-    if (drainMs === undefined) {
-      await worker.close();
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), drainMs);
-    });
+  async function drain(deadline: AbortSignal | undefined): Promise<void> {
+    // Worker.close() marks the worker closing before its first await: no fetch starts after it.
+    stopping = true;
     const closed = worker.close();
-    const outcome = await Promise.race([closed.then(() => 'drained' as const), deadline]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      // Abort the handlers: their API calls and waits end, the jobs fail with a retryable error
-      // and go back to the queue for another worker. A diff transaction is never cut in half:
-      // it commits or rolls back as a whole.
-      log.warn({ drainMs }, 'drain deadline passed; handing running jobs back to the queue');
+    log.debug('stopped taking jobs');
+    // Abort the handlers: their API calls and waits end, the jobs fail with a retryable error
+    // and go back to the queue for another worker. A diff transaction is never cut in half:
+    // it commits or rolls back as a whole.
+    const cancel = () => {
+      log.warn('drain deadline passed; handing running jobs back to the queue');
       worker.cancelAllJobs('shutdown: drain deadline passed');
+    };
+    if (deadline?.aborted) cancel();
+    else deadline?.addEventListener('abort', cancel, { once: true });
+    try {
       await closed;
+    } finally {
+      deadline?.removeEventListener('abort', cancel);
     }
   }
 
   let closing: Promise<void> | undefined;
   return {
     ready: () => worker.waitUntilReady().then(() => undefined),
-    close(drainMs) {
+    close(deadline) {
       closing ??= (async () => {
         try {
-          await drain(drainMs);
+          await drain(deadline);
         } finally {
           await connection.quit().catch(() => connection.disconnect());
+          log.debug('worker closed');
         }
       })();
       return closing;

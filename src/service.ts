@@ -2,7 +2,8 @@
  * Wiring of the long-lived parts, shared by `start`, `sync --once` and `demo`: the pg pool and
  * store, the Redis connection and queues, the rate limiter, the ECS client and link source, and
  * the plan/sync workers and schedules. Every resource is registered with the lifecycle as it is
- * created, so shutdown releases them in reverse order. No module-level state.
+ * created: what takes work (the workers, the schedule keeper) as a drain, stopped together first;
+ * the rest as releasers, released in reverse order after. No module-level state.
  */
 import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
@@ -17,7 +18,7 @@ import type { Lifecycle } from './lifecycle.js';
 import { type ApiLimiter, createRedisLimiter } from './limiter.js';
 import type { Logger } from './log.js';
 import { runPlan } from './plan.js';
-import { createQueues, type Queues, type SyncJobResult, startWorker } from './queues.js';
+import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queues.js';
 import { keepSchedules, reconcileSchedules } from './scheduler.js';
 import type { LinkSource } from './source.js';
 import { createStore, type Store } from './store.js';
@@ -259,9 +260,10 @@ export function startWorkers(
     },
     { ...common, concurrency: syncJobConcurrency(config) },
   );
-  // Registered after the queues, so released before them: workers drain first.
-  lifecycle.add('plan worker', () => plan.close(config.SHUTDOWN_TIMEOUT));
-  lifecycle.add('sync worker', () => sync.close(config.SHUTDOWN_TIMEOUT));
+  // One drain for both: at the first signal neither takes another job (a plan worker left open
+  // while the sync worker drained kept planning and enqueueing), and SHUTDOWN_TIMEOUT bounds them
+  // together. Drains run before every releaser, so the queues and connections outlive them.
+  lifecycle.addDrain('workers', () => closeWorkers([plan, sync], config.SHUTDOWN_TIMEOUT));
   return { ready: async () => void (await Promise.all([plan.ready(), sync.ready()])) };
 }
 
@@ -279,7 +281,7 @@ export async function startScheduler(
     Math.min(config.SYNC_INTERVAL, 60_000),
     log,
   );
-  lifecycle.add('scheduler', () => keeper.stop());
+  lifecycle.addDrain('scheduler', () => keeper.stop());
   await keeper.first;
 }
 

@@ -1,7 +1,9 @@
 /**
  * Shutdown of a real `start --role worker` process: SIGTERM while a scan is in flight drains it
  * (the run finishes, exit 0, exact data); past SHUTDOWN_TIMEOUT the job is handed back to the
- * queue and another process finishes it; a second signal forces the exit.
+ * queue and another process finishes it; a second signal forces the exit. With every role, the
+ * first signal stops the plan and sync workers together: a job queued during the drain is left
+ * for another process, one deadline cuts both, and the last line is `stopped`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TargetRef } from '../../src/source.js';
@@ -119,5 +121,77 @@ describe('SIGTERM on a worker process', () => {
     expect(w.logs().map((l) => l.msg)).toContain('second signal: exiting without draining');
     // Nothing half-applied.
     expect(await dbLinks(pl.db.pool)).toEqual([]);
+  });
+});
+
+describe('SIGTERM on a process with every role', () => {
+  it('stops every worker taking jobs at once; they drain together within one SHUTDOWN_TIMEOUT', async () => {
+    pl = await startPipeline({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3 },
+      // debug: the workers' own drain lines; the schedule's first plan job runs at start; no
+      // request times out (and is sent again) before the drain deadline aborts it.
+      env: {
+        LOG_LEVEL: 'debug',
+        SYNC_INTERVAL: '1h',
+        HTTP_PORT: '0',
+        SHUTDOWN_TIMEOUT: '1s',
+        API_TIMEOUT: '5m',
+      },
+    });
+    const p = pl;
+    const regionId = 'cn-hangzhou';
+    const [vpc1, vpc2] = p.sim.world.vpcs(regionId);
+    if (!vpc1 || !vpc2) throw new Error('two VPCs expected');
+    const calls = (action: string, vpcId?: string) =>
+      p.sim.requests.filter((r) => r.action === action && (vpcId === undefined || r.params.VpcId === vpcId));
+
+    // Every answer hangs: the schedule's plan job (DescribeVpcs) and a sync job (its first page)
+    // are both in flight when the signal lands, and neither can finish before the deadline.
+    p.sim.setFaults({ latencyMs: 60_000 });
+    const w = spawnCli(['start'], p.childEnv, 'service');
+    await w.waitForLog('classiclink-sync started');
+    await p.queues.enqueueSync([{ account: 'default', regionId, vpcId: vpc1 }]);
+    await expect.poll(() => calls('DescribeVpcs').length, { timeout: 20_000 }).toBe(1);
+    await expect.poll(() => calls('DescribeClassicLinkInstances', vpc1).length, { timeout: 20_000 }).toBe(1);
+
+    w.signal('SIGTERM');
+    await w.waitForLog('stopping: draining running jobs');
+    // New work queued while the process drains is not its to take: it waits for another process.
+    const plan2 = await p.queues.enqueuePlan({ account: 'default', regionId });
+    const [sync2] = await p.queues.enqueueSync([{ account: 'default', regionId, vpcId: vpc2 }]);
+    expect(await w.waitForExit(20_000)).toEqual({ code: 0, signal: null });
+
+    expect(calls('DescribeVpcs')).toHaveLength(1);
+    expect(calls('DescribeClassicLinkInstances', vpc2)).toEqual([]);
+    expect(await p.queues.plan.getJobState(plan2)).toBe('waiting');
+    expect(await p.queues.sync.getJobState(sync2?.jobId ?? '')).toBe('waiting');
+
+    // One drain for both workers: each stopped taking jobs, and each was cut by the one deadline,
+    // before either had finished closing (closing one after the other took up to 2 x the timeout).
+    const lines = w.logs();
+    const at = (msg: string, queue: string) => lines.findIndex((l) => l.msg === msg && l.queue === queue);
+    const closed = Math.min(at('worker closed', 'plan'), at('worker closed', 'sync'));
+    for (const queue of ['plan', 'sync']) {
+      for (const msg of [
+        'stopped taking jobs',
+        'drain deadline passed; handing running jobs back to the queue',
+      ]) {
+        expect(at(msg, queue), `${queue}: ${msg}`).toBeGreaterThanOrEqual(0);
+        expect(at(msg, queue), `${queue}: ${msg}`).toBeLessThan(closed);
+      }
+    }
+    expect(
+      lines.filter((l) => l.msg === 'drain deadline passed; handing running jobs back to the queue'),
+    ).toHaveLength(2);
+    expect(lines.at(-1)?.msg).toBe('stopped');
+
+    // Another process takes what was left: the queued plan and sync jobs, and the aborted ones.
+    p.sim.setFaults({});
+    const b = spawnCli(['start', '--role', 'worker'], p.childEnv, 'worker B');
+    await b.waitForLog('classiclink-sync started');
+    await p.queues.waitFor('plan', plan2, 30_000);
+    await p.queues.waitFor('sync', sync2?.jobId ?? '', 30_000);
+    await expect.poll(() => dbLinks(p.db.pool), { timeout: 30_000 }).toEqual(truthLinks(p.sim));
   });
 });
