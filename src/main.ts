@@ -35,7 +35,7 @@ import {
 } from './service.js';
 import { startStalenessMonitor } from './staleness.js';
 import type { Store } from './store.js';
-import { syncOnce, unknownRegions } from './sync-once.js';
+import { createProgress, type Progress, syncOnce, unknownRegions } from './sync-once.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -46,13 +46,21 @@ interface Process {
   onForce(fn: () => void): void;
 }
 
-function makeLogger(config: Config, io: Process['io'], report?: { env: Process['env'] }): Logger {
-  if (!report) return createLogger({ level: config.LOG_LEVEL, pretty: io.isTTY });
-  // Commands whose stdout is a report (sync --once) log to stderr so the report stays parseable,
-  // and only what went wrong unless LOG_LEVEL asks for more: the report says the rest.
-  const level = reportLogLevel(report.env, config.LOG_LEVEL);
-  if (!io.isTTY) return createLogger({ level, destination: process.stderr });
-  return createLogger({ level, pretty: true });
+function makeLogger(config: Config, io: Process['io']): Logger {
+  return createLogger({ level: config.LOG_LEVEL, pretty: io.isTTY });
+}
+
+/**
+ * The logger of a command whose stdout is a report (sync --once): it logs to stderr, so the report
+ * stays parseable, and only what went wrong unless LOG_LEVEL asks for more — the report says the
+ * rest. On a terminal, one pretty line per entry, written above the progress line.
+ */
+async function makeReportLogger(config: Config, env: Process['env'], progress?: Progress): Promise<Logger> {
+  const level = reportLogLevel(env, config.LOG_LEVEL);
+  if (!progress) return createLogger({ level, destination: process.stderr });
+  const { prettyFactory } = await import('pino-pretty');
+  const pretty = prettyFactory({ colorize: true, singleLine: true, ignore: 'pid,hostname,service' });
+  return createLogger({ level, destination: { write: (line: string) => progress.above(pretty(line)) } });
 }
 
 async function withLifecycle(log: Logger, fn: (lifecycle: Lifecycle) => Promise<number>): Promise<number> {
@@ -302,7 +310,10 @@ export function createActions(proc: Process): CliActions {
         proc.io.stderr.write(`classiclink-sync sync: ${usage}\n`);
         return 2;
       }
-      const log = makeLogger(c, proc.io, { env: proc.env });
+      // On a terminal (stdout and stderr), a progress line on stderr and the logs above it.
+      const terminal = proc.io.isTTY && process.stderr.isTTY;
+      const progress = terminal ? createProgress(proc.io.stderr, !opts.json) : undefined;
+      const log = await makeReportLogger(c, proc.env, progress);
       // Every check that can fail comes before the first write (CREATE DATABASE, a migration, a
       // Redis key): a one-shot that cannot run leaves nothing behind.
       await checkServers(c);
@@ -326,7 +337,7 @@ export function createActions(proc: Process): CliActions {
             accounts,
             queues: msg.queues,
             io: proc.io,
-            progress: proc.io.isTTY && process.stderr.isTTY ? proc.io.stderr : undefined,
+            progress,
             signal: lifecycle.signal,
             deliverAlerts: dispatcher
               ? (runIds) => dispatcher.deliverRuns(runIds, opts.alertWaitMs)

@@ -20,8 +20,8 @@ export interface SyncOnceDeps {
   accounts: readonly { name: string; regions: readonly string[] }[];
   queues: Pick<Queues, 'enqueuePlan' | 'waitFor'>;
   io: CliIo & { isTTY: boolean };
-  /** Where the progress line goes (a terminal); undefined: no progress, only the report. */
-  progress?: ProgressOutput | undefined;
+  /** The progress line (`createProgress`). Default: none, only the report. */
+  progress?: Progress | undefined;
   signal: AbortSignal;
   /** Delivers the alerts of these runs before exit (bounded); undefined when no channel is configured. */
   deliverAlerts?:
@@ -42,6 +42,15 @@ export interface ProgressState {
   failed: number;
 }
 
+export interface Progress {
+  /** Redraws the line with this state. */
+  show(s: ProgressState): void;
+  /** Erases the line (before the report). */
+  end(): void;
+  /** Writes whole lines (log lines) above the progress line, which is redrawn below them. */
+  above(text: string): void;
+}
+
 /** The progress line: what a person at a terminal sees while `sync --once` runs. */
 export function progressLine(s: ProgressState): string {
   if (s.planning > 0) return `planning ${s.planning} region(s)…`;
@@ -49,27 +58,31 @@ export function progressLine(s: ProgressState): string {
 }
 
 /**
- * One line redrawn in place (carriage return, erase the line, the new text) and erased at the end,
- * before the report. Without an output (not a terminal, or `--json`) it writes nothing at all, so
- * piped output stays the report alone.
+ * One line on `out` redrawn in place (carriage return, erase the line, the new text) and erased at
+ * the end, before the report; lines written `above` it (log lines) scroll up over it. Not
+ * `enabled` (not a terminal, or `--json`): no progress at all, so piped output stays the report
+ * alone, and `above` writes its lines as they are.
  */
-export function createProgress(out: ProgressOutput | undefined): {
-  show(s: ProgressState): void;
-  end(): void;
-} {
-  let shown = false;
+export function createProgress(out: ProgressOutput, enabled: boolean): Progress {
+  const ERASE = '\r\x1b[2K';
+  let line: string | undefined;
   return {
     show(s) {
-      if (!out) return;
-      out.write(`\r\x1b[2K${progressLine(s)}`);
-      shown = true;
+      if (!enabled) return;
+      line = progressLine(s);
+      out.write(`${ERASE}${line}`);
     },
     end() {
-      if (out && shown) out.write('\r\x1b[2K');
-      shown = false;
+      if (line !== undefined) out.write(ERASE);
+      line = undefined;
+    },
+    above(text) {
+      out.write(line === undefined ? text : `${ERASE}${text}${line}`);
     },
   };
 }
+
+const noProgress: Progress = { show() {}, end() {}, above() {} };
 
 /**
  * `--region` values that no account syncs: a usage error, found before anything is written. The
@@ -92,7 +105,7 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
     io.stderr.write(`classiclink-sync sync: ${usage}\n`);
     return 2;
   }
-  const progress = createProgress(opts.json ? undefined : deps.progress);
+  const progress = deps.progress ?? noProgress;
   const wanted = (r: string) => opts.regions.length === 0 || opts.regions.includes(r);
   const plans = deps.accounts.flatMap((a) =>
     a.regions.filter(wanted).map((regionId) => ({ account: a.name, regionId })),
@@ -114,7 +127,7 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
         planErrors.push(`${account}/${regionId}: ${coerceError(err).message}`);
       } finally {
         state.planning--;
-        progress.show(state);
+        if (state.planning > 0) progress.show(state);
       }
     }),
   );

@@ -23,7 +23,7 @@ describe('createProgress', () => {
 
   it('on a terminal: redraws one line in place, and erases it before the report', () => {
     const { writes, out } = sink();
-    const p = createProgress(out);
+    const p = createProgress(out, true);
     p.show({ planning: 1, done: 0, total: 0, failed: 0 });
     p.show({ planning: 0, done: 1, total: 3, failed: 0 });
     p.show({ planning: 0, done: 3, total: 3, failed: 1 });
@@ -38,18 +38,30 @@ describe('createProgress', () => {
     expect(writes.join('')).not.toContain('\n');
   });
 
-  it('without a terminal: writes nothing at all', () => {
-    const p = createProgress(undefined);
-    expect(() => {
-      p.show({ planning: 0, done: 1, total: 1, failed: 0 });
-      p.end();
-    }).not.toThrow();
+  it('writes log lines above the progress line, which is redrawn below them', () => {
+    const { writes, out } = sink();
+    const p = createProgress(out, true);
+    p.above('before\n');
+    p.show({ planning: 0, done: 1, total: 3, failed: 0 });
+    p.above('WARN: sync failed\n');
+    p.end();
+    p.above('after\n');
+    expect(writes).toEqual([
+      'before\n',
+      '\r\x1b[2Ksynced 1/3 VPCs, 0 failed',
+      '\r\x1b[2KWARN: sync failed\nsynced 1/3 VPCs, 0 failed',
+      '\r\x1b[2K',
+      'after\n',
+    ]);
   });
 
-  it('erases nothing when it never drew', () => {
+  it('disabled (not a terminal, or --json): no progress at all, log lines as they are', () => {
     const { writes, out } = sink();
-    createProgress(out).end();
-    expect(writes).toEqual([]);
+    const p = createProgress(out, false);
+    p.show({ planning: 0, done: 1, total: 1, failed: 0 });
+    p.above('WARN: x\n');
+    p.end();
+    expect(writes).toEqual(['WARN: x\n']);
   });
 });
 
