@@ -21,8 +21,8 @@ import {
 } from './api-schemas.js';
 import { retryWithin } from './backoff.js';
 import type { Credentials, CredentialsProvider } from './credentials.js';
-import { type ApiName, isRegionId, resolveEndpoint } from './endpoints.js';
-import { classifyApiError, coerceError, FatalError, RetryableError } from './errors.js';
+import { type ApiName, isRegionId, resolveEndpoint, unreachableMessage } from './endpoints.js';
+import { classifyApiError, coerceError, FatalError, isUnreachable, RetryableError } from './errors.js';
 import type { Logger } from './log.js';
 import { pagesInOrder } from './paging.js';
 import { canonicalQuery, formatTimestamp, percentEncode, signV1, signV3 } from './signer.js';
@@ -93,6 +93,14 @@ export interface EcsClientOptions {
   timeoutMs: number;
   /** `API_RETRY_DEADLINE`: no retry starts after this many ms from the first attempt. */
   retryDeadlineMs: number;
+  /**
+   * A call whose last this-many attempts in a row reached no server at all (errors.ts
+   * `isUnreachable`: the name did not resolve, the connection was refused, no route) fails for good
+   * with `EndpointUnreachable`, one line naming the endpoint and its variable. For one-shots
+   * (`sync --once`), which report a wrong endpoint at once. Default: such failures are retried
+   * within `retryDeadlineMs` like any network error (the service rides out an endpoint restart).
+   */
+  unreachableAttempts?: number | undefined;
   /** Backoff between attempts. Default `{ baseMs: 200, capMs: 10_000 }`. */
   backoff?: { baseMs: number; capMs: number } | undefined;
   /** Largest body read, bytes; beyond → FatalError `ResponseTooLarge`. Default 4 MiB. */
@@ -542,9 +550,25 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     parse: (body: unknown, text: string) => T,
     signal: AbortSignal | undefined,
   ): Promise<T> {
+    // Attempts in a row that reached no server (unreachableAttempts).
+    let unreachable = 0;
+    const attemptCounted = async (attempt: number): Promise<T> => {
+      try {
+        return await attemptOnce(api, regionId, action, params, parse, attempt, signal);
+      } catch (caught) {
+        const err = coerceError(caught);
+        unreachable = isUnreachable(err) ? unreachable + 1 : 0;
+        if (opts.unreachableAttempts === undefined || unreachable < opts.unreachableAttempts) throw err;
+        const url = resolveEndpoint(api, regionId, api === 'ecs' ? opts.ecsEndpoint : opts.vpcEndpoint);
+        throw new FatalError(unreachableMessage(api, url, err.code), {
+          code: 'EndpointUnreachable',
+          cause: err,
+        });
+      }
+    };
     // retryWithin rethrows an abort of its backoff sleep as-is; coerce so callers only ever see
     // RetryableError / FatalError.
-    return retryWithin((attempt) => attemptOnce(api, regionId, action, params, parse, attempt, signal), {
+    return retryWithin(attemptCounted, {
       baseMs: backoff.baseMs,
       capMs: backoff.capMs,
       deadlineMs: opts.retryDeadlineMs,

@@ -15,9 +15,20 @@
  * e.g. `https://ecs-vpc.{region}.aliyuncs.com` for VPC-internal access or `http://127.0.0.1:8080`
  * for the simulator. RPC calls always go to `/`, so an override may not carry a path or query.
  */
+import { connect } from 'node:net';
 import { FatalError } from './errors.js';
 
 export type ApiName = 'ecs' | 'vpc';
+
+/** The variable that overrides an API's endpoint. */
+export function endpointVariable(api: ApiName): string {
+  return api === 'ecs' ? 'ECS_ENDPOINT' : 'VPC_ENDPOINT';
+}
+
+/** One line for an endpoint nothing answers at: its URL, why, and the variable to check. */
+export function unreachableMessage(api: ApiName, url: URL, code: string): string {
+  return `cannot reach ${url.origin} (${code}): check ${endpointVariable(api)}`;
+}
 
 /** Regions the SDK routes to a host other than `<api>.<region>.aliyuncs.com`. */
 const SPECIAL_HOSTS: Readonly<Record<ApiName, Readonly<Record<string, string>>>> = {
@@ -48,7 +59,7 @@ export function resolveEndpoint(api: ApiName, regionId: string, override?: strin
   if (override === undefined || override.trim() === '') {
     return new URL(`https://${SPECIAL_HOSTS[api][regionId] ?? `${api}.${regionId}.aliyuncs.com`}/`);
   }
-  const variable = api === 'ecs' ? 'ECS_ENDPOINT' : 'VPC_ENDPOINT';
+  const variable = endpointVariable(api);
   let url: URL;
   try {
     url = new URL(override.trim().replaceAll('{region}', regionId));
@@ -64,4 +75,26 @@ export function resolveEndpoint(api: ApiName, regionId: string, override?: strin
     });
   }
   return new URL(`${url.origin}/`);
+}
+
+/**
+ * Whether anything answers at an endpoint: the name resolves and a TCP connection opens (closed at
+ * once; no request is sent). Resolves with the error code when not — `ETIMEDOUT` after
+ * `timeoutMs` — and undefined when it does. A one-shot asks this before it writes anything, so a
+ * wrong endpoint or a machine without network is one line at once, not a run of retries.
+ */
+export function probeEndpoint(url: URL, timeoutMs: number): Promise<string | undefined> {
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  // A bracketed IPv6 literal in a URL's hostname is not a host net.connect accepts.
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (code: string | undefined) => {
+      socket.destroy();
+      resolve(code);
+    };
+    socket.once('connect', () => done(undefined));
+    socket.once('timeout', () => done('ETIMEDOUT'));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+  });
 }

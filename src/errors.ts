@@ -74,6 +74,21 @@ export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * The network codes among those that mean nothing answered at the address at all: the name did
+ * not resolve, the connection was refused, there is no route. Still retryable (a service rides out
+ * a DNS blip or an endpoint restarting), but a one-shot that keeps meeting them is pointed at a
+ * wrong endpoint or has no network, and says so at once (`isUnreachable`).
+ */
+export const UNREACHABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
   'ENETUNREACH',
   'EHOSTUNREACH',
 ]);
@@ -107,6 +122,11 @@ export function classifyApiError(code: string | undefined, httpStatus: number): 
   if (code !== undefined && code !== '' && httpStatus < 500) return 'fatal';
   if (httpStatus === 429 || httpStatus >= 500) return 'retryable';
   return 'fatal';
+}
+
+/** The error reached no server (see `UNREACHABLE_NETWORK_CODES`): the code it carries. */
+export function isUnreachable(e: { code: string }): boolean {
+  return UNREACHABLE_NETWORK_CODES.has(e.code);
 }
 
 /**

@@ -54,6 +54,22 @@ export function scrubUrl(raw: string): string {
   }
 }
 
+/** What a one-shot command whose output is a report logs when LOG_LEVEL is not set. */
+export const REPORT_LOG_LEVEL = 'warn';
+
+/**
+ * The log level of a command whose output is a report for a person (`sync --once`): the report
+ * says what happened, so the logs say only what went wrong — `REPORT_LOG_LEVEL` — unless LOG_LEVEL
+ * is set in the environment, which always wins (`configured` is its parsed value).
+ */
+export function reportLogLevel(
+  env: Readonly<Record<string, string | undefined>>,
+  configured: string,
+): string {
+  const set = env.LOG_LEVEL !== undefined && env.LOG_LEVEL.trim() !== '';
+  return set ? configured : REPORT_LOG_LEVEL;
+}
+
 export interface LoggerOptions {
   level: string;
   /** Pretty, coloured output for a person at a terminal; JSON otherwise. */

@@ -9,14 +9,15 @@ import { createAlertDispatcher } from './alerts.js';
 import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig } from './config.js';
-import { staticCredentialsProvider } from './credentials.js';
+import { type CredentialsProvider, staticCredentialsProvider } from './credentials.js';
+import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './endpoints.js';
 import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, reportLogLevel } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
 import { migrateDatabase } from './migrate.js';
-import { checkPostgres, checkRedis } from './preflight.js';
+import { checkPostgres, checkRedis, UnreachableError } from './preflight.js';
 import { printAlerts, printEvents, printHistory, printLinks, printStatus } from './report.js';
 import { startRetention } from './retention.js';
 import {
@@ -34,7 +35,7 @@ import {
 } from './service.js';
 import { startStalenessMonitor } from './staleness.js';
 import type { Store } from './store.js';
-import { syncOnce } from './sync-once.js';
+import { createProgress, type Progress, syncOnce, unknownRegions } from './sync-once.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -45,10 +46,21 @@ interface Process {
   onForce(fn: () => void): void;
 }
 
-function makeLogger(config: Config, io: Process['io'], toStderr = false): Logger {
-  // Commands whose stdout is a report (sync --once) log to stderr so the report stays parseable.
-  if (toStderr && !io.isTTY) return createLogger({ level: config.LOG_LEVEL, destination: process.stderr });
+function makeLogger(config: Config, io: Process['io']): Logger {
   return createLogger({ level: config.LOG_LEVEL, pretty: io.isTTY });
+}
+
+/**
+ * The logger of a command whose stdout is a report (sync --once): it logs to stderr, so the report
+ * stays parseable, and only what went wrong unless LOG_LEVEL asks for more — the report says the
+ * rest. On a terminal, one pretty line per entry, written above the progress line.
+ */
+async function makeReportLogger(config: Config, env: Process['env'], progress?: Progress): Promise<Logger> {
+  const level = reportLogLevel(env, config.LOG_LEVEL);
+  if (!progress) return createLogger({ level, destination: process.stderr });
+  const { prettyFactory } = await import('pino-pretty');
+  const pretty = prettyFactory({ colorize: true, singleLine: true, ignore: 'pid,hostname,service' });
+  return createLogger({ level, destination: { write: (line: string) => progress.above(pretty(line)) } });
 }
 
 async function withLifecycle(log: Logger, fn: (lifecycle: Lifecycle) => Promise<number>): Promise<number> {
@@ -74,48 +86,93 @@ async function withServiceLifecycle(
   }
 }
 
+/**
+ * Attempts in a row that reach no server before a one-shot's API call fails for good: a few quick
+ * tries (the client's first backoff steps, well under a second) ride out a blip.
+ */
+const ONE_SHOT_UNREACHABLE_ATTEMPTS = 3;
+
 /** The account whose rows the read commands and API show: all of them with ACCOUNTS_FILE. */
 const readAccount = (c: Config): string | undefined => (c.ACCOUNTS_FILE ? undefined : c.SYNC_ACCOUNT);
 
+type AccountSpec = Awaited<ReturnType<typeof resolveAccounts>>[number];
+type ReadyAccount = { spec: AccountSpec; credentials: CredentialsProvider };
+
 /**
- * Builds every configured account's API side and checks its credentials resolve now, so a
+ * Checks every configured account's credentials resolve now, before anything is written, so a
  * missing or broken credential source stops the process at start with one line.
  */
-async function openAccounts(
-  c: Config,
-  specs: Awaited<ReturnType<typeof resolveAccounts>>,
+async function resolveCredentials(
+  specs: readonly AccountSpec[],
   env: Process['env'],
-  msg: Messaging,
   log: Logger,
-  lifecycle: Lifecycle,
-  onCall?: Parameters<typeof openAccount>[2]['onCall'],
-): Promise<AccountRuntime[]> {
-  const runtimes: AccountRuntime[] = [];
-  const apiSlots = openApiSlots(c);
+  signal: AbortSignal,
+): Promise<ReadyAccount[]> {
+  const ready: ReadyAccount[] = [];
   for (const spec of specs) {
     const credentials = accountCredentials(spec, {
       env,
       homeDir: homedir(),
       log: log.child({ component: 'credentials', account: spec.name }),
     });
-    await credentials.get(lifecycle.signal);
+    await credentials.get(signal);
     log.info({ account: describeAccount(spec), credentials: credentials.name }, 'account ready');
-    runtimes.push(
-      openAccount(
-        c,
-        { name: spec.name, regions: spec.regions, targets: spec.targets, credentials, maxQps: spec.maxQps },
-        { redis: msg.redis, log, onCall, apiSlots },
-        lifecycle,
-      ),
-    );
+    ready.push({ spec, credentials });
   }
-  return runtimes;
+  return ready;
 }
 
-async function prepare(c: Config, log: Logger): Promise<void> {
+/** Builds every account's API side over its resolved credentials. */
+function openAccounts(
+  c: Config,
+  ready: readonly ReadyAccount[],
+  msg: Messaging,
+  log: Logger,
+  lifecycle: Lifecycle,
+  extra: Pick<Parameters<typeof openAccount>[2], 'onCall' | 'unreachableAttempts'> = {},
+): AccountRuntime[] {
+  const apiSlots = openApiSlots(c);
+  return ready.map(({ spec, credentials }) =>
+    openAccount(
+      c,
+      { name: spec.name, regions: spec.regions, targets: spec.targets, credentials, maxQps: spec.maxQps },
+      { redis: msg.redis, log, apiSlots, ...extra },
+      lifecycle,
+    ),
+  );
+}
+
+/**
+ * The one-shot's last check before it writes: something answers at every API endpoint it will
+ * call (ECS for each region, VPC where VPCs are discovered). A wrong ECS_ENDPOINT, a name that does
+ * not resolve or a machine without network is one line now, not a run of retries.
+ */
+async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions: readonly string[]) {
+  const endpoints = new Map<string, { api: ApiName; url: URL }>();
+  for (const spec of specs) {
+    for (const regionId of spec.regions) {
+      if (regions.length > 0 && !regions.includes(regionId)) continue;
+      const apis: ApiName[] = spec.targets ? ['ecs'] : ['ecs', 'vpc'];
+      for (const api of apis) {
+        const url = resolveEndpoint(api, regionId, api === 'ecs' ? c.ECS_ENDPOINT : c.VPC_ENDPOINT);
+        if (!endpoints.has(url.origin)) endpoints.set(url.origin, { api, url });
+      }
+    }
+  }
+  const probed = await Promise.all(
+    [...endpoints.values()].map(async (e) => ({ ...e, code: await probeEndpoint(e.url, c.API_TIMEOUT) })),
+  );
+  const down = probed.filter((p) => p.code !== undefined);
+  const first = down[0];
+  if (!first) return;
+  const more = down.length > 1 ? `; ${down.length - 1} more endpoint(s) unreachable` : '';
+  throw new UnreachableError(`${unreachableMessage(first.api, first.url, first.code ?? '')}${more}`);
+}
+
+/** Postgres and Redis answer: checked before anything is written. */
+async function checkServers(c: Config): Promise<void> {
   await checkPostgres(c.DATABASE_URL);
   await checkRedis(c.REDIS_URL);
-  await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
 }
 
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
@@ -130,6 +187,9 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
 
 export function createActions(proc: Process): CliActions {
   const config = () => loadConfig(proc.env);
+  // Aborts what runs before a command's lifecycle exists (resolving credentials) on the first signal.
+  const stopping = new AbortController();
+  void proc.stopRequested.then(() => stopping.abort());
   /** A read command: Postgres only, through the store. */
   const read = async (fn: (store: Store, c: Config) => Promise<number>): Promise<number> => {
     const c = config();
@@ -157,7 +217,10 @@ export function createActions(proc: Process): CliActions {
       // database, listens or touches Redis.
       const specs = usesApi ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
-      await prepare(c, log);
+      await checkServers(c);
+      // Credentials too, before the database is created or migrated.
+      const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
+      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
@@ -193,7 +256,7 @@ export function createActions(proc: Process): CliActions {
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
-          accounts = await openAccounts(c, specs, proc.env, msg, log, lifecycle, (e) => metrics.apiCall(e));
+          accounts = openAccounts(c, ready, msg, log, lifecycle, { onCall: (e) => metrics.apiCall(e) });
         }
         if (has('worker')) {
           const workers = startWorkers(
@@ -255,13 +318,30 @@ export function createActions(proc: Process): CliActions {
       requireApiConfig(c);
       applyHeapPolicy();
       const specs = await resolveAccounts(c, proc.env);
-      const log = makeLogger(c, proc.io, true);
-      await prepare(c, log);
+      const usage = unknownRegions(specs, opts.regions);
+      if (usage !== undefined) {
+        proc.io.stderr.write(`classiclink-sync sync: ${usage}\n`);
+        return 2;
+      }
+      // On a terminal (stdout and stderr), a progress line on stderr and the logs above it.
+      const terminal = proc.io.isTTY && process.stderr.isTTY;
+      const progress = terminal ? createProgress(proc.io.stderr, !opts.json) : undefined;
+      const log = await makeReportLogger(c, proc.env, progress);
+      // Every check that can fail comes before the first write (CREATE DATABASE, a migration, a
+      // Redis key): a one-shot that cannot run leaves nothing behind.
+      await checkServers(c);
+      const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
+      await checkEndpoints(c, specs, opts.regions);
+      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
-        const accounts = await openAccounts(c, specs, proc.env, msg, log, lifecycle);
-        const workers = startWorkers(c, { ...db, ...msg, accounts, log }, lifecycle);
+        // A one-shot reports what one attempt found: no job-level retries, and an endpoint that
+        // stops answering mid-run fails its calls after a few quick tries instead of the deadline.
+        const accounts = openAccounts(c, ready, msg, log, lifecycle, {
+          unreachableAttempts: ONE_SHOT_UNREACHABLE_ATTEMPTS,
+        });
+        const workers = startWorkers(c, { ...db, ...msg, accounts, log }, lifecycle, { maxAttempts: 1 });
         await workers.ready();
         const channels = configuredChannels(c);
         const dispatcher = channels.length > 0 ? alertDispatcher(c, db, log, lifecycle) : undefined;
@@ -270,6 +350,7 @@ export function createActions(proc: Process): CliActions {
             accounts,
             queues: msg.queues,
             io: proc.io,
+            progress,
             signal: lifecycle.signal,
             deliverAlerts: dispatcher
               ? (runIds) => dispatcher.deliverRuns(runIds, opts.alertWaitMs)

@@ -445,6 +445,13 @@ export interface WorkerOptions {
   stalledIntervalMs?: number;
   /** How long a job's lock lives without renewal; a killed worker's jobs are recovered after it. */
   lockDurationMs?: number;
+  /**
+   * Attempts this worker gives a job at most, whatever the job's own `attempts`: at the last one a
+   * retryable error fails the job for good. `sync --once` runs with 1 — a one-shot reports what one
+   * attempt (with the API client's retries inside it) found, instead of waiting out the service's
+   * job-level backoff. Default: the job's own attempts.
+   */
+  maxAttempts?: number | undefined;
 }
 
 export interface WorkerHandle {
@@ -478,7 +485,7 @@ export async function closeWorkers(workers: readonly WorkerHandle[], drainMs: nu
 /**
  * Runs `handler` for each job of `queue`. The payload is parsed against the catalog first (a bad
  * payload fails the job for good). Fatal errors become `UnrecoverableError` so BullMQ does not
- * retry them; retryable ones are retried with the job's backoff.
+ * retry them; retryable ones are retried with the job's backoff, up to `maxAttempts`.
  */
 export function startWorker<Q extends QueueName>(
   queue: Q,
@@ -511,7 +518,8 @@ export function startWorker<Q extends QueueName>(
       });
     } catch (caught) {
       const err = coerceError(caught);
-      if (!err.retryable) throw new UnrecoverableError(err.summary());
+      const lastAttempt = opts.maxAttempts !== undefined && job.attemptsMade + 1 >= opts.maxAttempts;
+      if (!err.retryable || lastAttempt) throw new UnrecoverableError(err.summary());
       throw new Error(err.summary(), { cause: err });
     }
   };

@@ -137,6 +137,8 @@ export function openAccount(
     onCall?: ((e: CallEvent) => void) | undefined;
     /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
     apiSlots?: InFlightLimit | undefined;
+    /** The ECS client's `unreachableAttempts` (one-shots). Default: retry within API_RETRY_DEADLINE. */
+    unreachableAttempts?: number | undefined;
   },
   lifecycle: Lifecycle,
 ): AccountRuntime {
@@ -154,6 +156,7 @@ export function openAccount(
     vpcEndpoint: config.VPC_ENDPOINT,
     timeoutMs: config.API_TIMEOUT,
     retryDeadlineMs: config.API_RETRY_DEADLINE,
+    unreachableAttempts: deps.unreachableAttempts,
     limiter,
     inFlight: deps.apiSlots ?? openApiSlots(config),
     onCall: (e) => {
@@ -191,7 +194,12 @@ export function startWorkers(
     onSyncDone?: ((r: SyncJobResult | undefined, err: unknown, durationMs: number) => void) | undefined;
   },
   lifecycle: Lifecycle,
-  tuning: { stalledIntervalMs?: number; lockDurationMs?: number } = {},
+  tuning: {
+    stalledIntervalMs?: number;
+    lockDurationMs?: number;
+    /** Attempts a job gets on these workers at most (queues.ts `maxAttempts`); `sync --once`: 1. */
+    maxAttempts?: number;
+  } = {},
 ): WorkerSet {
   const byName = new Map(
     deps.accounts.map((a) => [

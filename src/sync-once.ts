@@ -20,6 +20,8 @@ export interface SyncOnceDeps {
   accounts: readonly { name: string; regions: readonly string[] }[];
   queues: Pick<Queues, 'enqueuePlan' | 'waitFor'>;
   io: CliIo & { isTTY: boolean };
+  /** The progress line (`createProgress`). Default: none, only the report. */
+  progress?: Progress | undefined;
   signal: AbortSignal;
   /** Delivers the alerts of these runs before exit (bounded); undefined when no channel is configured. */
   deliverAlerts?:
@@ -27,16 +29,83 @@ export interface SyncOnceDeps {
     | undefined;
 }
 
+/** A stream the progress line is redrawn on. */
+export interface ProgressOutput {
+  write(text: string): unknown;
+}
+
+export interface ProgressState {
+  /** Regions whose plans are still running; 0 once every target is known. */
+  planning: number;
+  done: number;
+  total: number;
+  failed: number;
+}
+
+export interface Progress {
+  /** Redraws the line with this state. */
+  show(s: ProgressState): void;
+  /** Erases the line (before the report). */
+  end(): void;
+  /** Writes whole lines (log lines) above the progress line, which is redrawn below them. */
+  above(text: string): void;
+}
+
+/** The progress line: what a person at a terminal sees while `sync --once` runs. */
+export function progressLine(s: ProgressState): string {
+  if (s.planning > 0) return `planning ${s.planning} region(s)…`;
+  return `synced ${s.done}/${s.total} VPCs, ${s.failed} failed`;
+}
+
+/**
+ * One line on `out` redrawn in place (carriage return, erase the line, the new text) and erased at
+ * the end, before the report; lines written `above` it (log lines) scroll up over it. Not
+ * `enabled` (not a terminal, or `--json`): no progress at all, so piped output stays the report
+ * alone, and `above` writes its lines as they are.
+ */
+export function createProgress(out: ProgressOutput, enabled: boolean): Progress {
+  const ERASE = '\r\x1b[2K';
+  let line: string | undefined;
+  return {
+    show(s) {
+      if (!enabled) return;
+      line = progressLine(s);
+      out.write(`${ERASE}${line}`);
+    },
+    end() {
+      if (line !== undefined) out.write(ERASE);
+      line = undefined;
+    },
+    above(text) {
+      out.write(line === undefined ? text : `${ERASE}${text}${line}`);
+    },
+  };
+}
+
+const noProgress: Progress = { show() {}, end() {}, above() {} };
+
+/**
+ * `--region` values that no account syncs: a usage error, found before anything is written. The
+ * line to print, or undefined.
+ */
+export function unknownRegions(
+  accounts: readonly { regions: readonly string[] }[],
+  regions: readonly string[],
+): string | undefined {
+  const configured = [...new Set(accounts.flatMap((a) => a.regions))];
+  const unknown = regions.filter((r) => !configured.includes(r));
+  if (unknown.length === 0) return undefined;
+  return `region ${unknown.join(', ')} is not configured (regions: ${configured.join(', ')})`;
+}
+
 export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promise<number> {
   const { queues, io } = deps;
-  const configured = [...new Set(deps.accounts.flatMap((a) => a.regions))];
-  const unknown = opts.regions.filter((r) => !configured.includes(r));
-  if (unknown.length > 0) {
-    io.stderr.write(
-      `classiclink-sync sync: region ${unknown.join(', ')} is not configured (regions: ${configured.join(', ')})\n`,
-    );
+  const usage = unknownRegions(deps.accounts, opts.regions);
+  if (usage !== undefined) {
+    io.stderr.write(`classiclink-sync sync: ${usage}\n`);
     return 2;
   }
+  const progress = deps.progress ?? noProgress;
   const wanted = (r: string) => opts.regions.length === 0 || opts.regions.includes(r);
   const plans = deps.accounts.flatMap((a) =>
     a.regions.filter(wanted).map((regionId) => ({ account: a.name, regionId })),
@@ -46,6 +115,8 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
 
   const planned: { target: TargetRef; jobId: string }[] = [];
   const planErrors: string[] = [];
+  const state: ProgressState = { planning: plans.length, done: 0, total: 0, failed: 0 };
+  progress.show(state);
   await Promise.all(
     plans.map(async ({ account, regionId }) => {
       try {
@@ -54,6 +125,9 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
         planned.push(...result.targets);
       } catch (err) {
         planErrors.push(`${account}/${regionId}: ${coerceError(err).message}`);
+      } finally {
+        state.planning--;
+        if (state.planning > 0) progress.show(state);
       }
     }),
   );
@@ -63,29 +137,24 @@ export async function syncOnce(deps: SyncOnceDeps, opts: SyncOnceOptions): Promi
       if (!found.has(vpc)) planErrors.push(`${vpc}: not found in ${regions.join(', ')}`);
   }
 
-  let done = 0;
-  let failed = 0;
-  const progress = () => {
-    if (io.isTTY && !opts.json) {
-      io.stderr.write(`\rsyncing: ${done}/${planned.length} targets done, ${failed} failed   `);
-    }
-  };
-  progress();
+  state.total = planned.length;
+  progress.show(state);
   const outcomes = await Promise.all(
     planned.map(async ({ target, jobId }): Promise<TargetOutcome> => {
       try {
         const result = await queues.waitFor('sync', jobId);
         return { target, status: result.outcome === 'superseded' ? 'superseded' : 'succeeded', result };
       } catch (err) {
-        failed++;
+        state.failed++;
         return { target, status: 'failed', error: coerceError(err).message };
       } finally {
-        done++;
-        progress();
+        state.done++;
+        progress.show(state);
       }
     }),
   );
-  if (io.isTTY && !opts.json) io.stderr.write('\n');
+  progress.end();
+  const failed = state.failed;
   outcomes.sort((a, b) =>
     `${a.target.regionId}/${a.target.vpcId}`.localeCompare(`${b.target.regionId}/${b.target.vpcId}`),
   );

@@ -223,17 +223,16 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
         });
         const linksSeen = scan.links.length + confirmation.stillLinked.length;
         if (result.outcome === 'applied') {
-          if (result.added.length + result.removed.length > 0 || result.baseline) {
-            runLog.info(
-              {
-                added: result.added.length,
-                removed: result.removed.length,
-                baseline: result.baseline,
-                linksSeen,
-              },
-              'scan applied',
-            );
-          }
+          // The one line of an applied scan (the store logs none): with the job's context.
+          runLog.info(
+            {
+              added: result.added.length,
+              removed: result.removed.length,
+              baseline: result.baseline,
+              linksSeen,
+            },
+            'scan applied',
+          );
           return {
             runId,
             outcome: 'applied',

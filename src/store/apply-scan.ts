@@ -89,7 +89,6 @@ export async function applyScan(
           WHERE id = $1::bigint`,
         [runId, detectedAt, input.pages, input.links.length, input.requestId ?? null, input.scanStartedAt],
       );
-      deps.log.info({ runId, target }, 'scan superseded by a newer applied scan');
       return { outcome: 'superseded' };
     }
     const baseline = targetRow.baseline;
@@ -217,10 +216,6 @@ export async function applyScan(
       });
     }
 
-    deps.log.info(
-      { runId, target, baseline, added: added.length, removed: removed.length, links: input.links.length },
-      changed ? 'scan applied with changes' : 'scan applied, no change',
-    );
     return { outcome: 'applied', baseline, added, removed };
   });
 }

@@ -116,3 +116,62 @@ describe('a bad value starts nothing', () => {
     }
   });
 });
+
+describe('credentials and API endpoints are checked before anything is written', () => {
+  async function expectNothingWritten(
+    commands: string[][],
+    over: Record<string, string>,
+    line: RegExp,
+  ): Promise<void> {
+    const prefix = `startup-${randomUUID()}`;
+    const dbName = uniqueDbName('classiclink_startup_');
+    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName), ...over };
+    try {
+      const results = await Promise.all(commands.map((args) => runCli(args, env)));
+      for (const [i, r] of results.entries()) {
+        const args = commands[i] ?? [];
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(line);
+        expect(r.stdout).toBe('');
+      }
+      expect(await redisKeys(prefix)).toEqual([]);
+      expect(await databaseExists(dbName)).toBe(false);
+    } finally {
+      await dropDatabase(dbName);
+    }
+  }
+
+  it('no credentials: start and sync --once say so in one line; no database, no Redis key', async () => {
+    await expectNothingWritten(
+      [['start'], ['start', '--role', 'worker'], ['sync', '--once']],
+      { ALIBABA_CLOUD_ACCESS_KEY_ID: '', ALIBABA_CLOUD_ACCESS_KEY_SECRET: '' },
+      /^classiclink-sync: MissingCredentials: no Alibaba Cloud credentials found; tried: env/,
+    );
+  });
+
+  it('sync --once with nothing answering at the endpoint: one line naming it, nothing written', async () => {
+    // GOOD points both APIs at a closed loopback port: the service would retry, a one-shot says so.
+    await expectNothingWritten(
+      [['sync', '--once']],
+      {},
+      /^classiclink-sync: cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\): check ECS_ENDPOINT$/,
+    );
+  });
+
+  it('sync --once --region that is not configured: a usage error before anything is written', async () => {
+    const prefix = `startup-${randomUUID()}`;
+    const dbName = uniqueDbName('classiclink_startup_');
+    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName) };
+    try {
+      const r = await runCli(['sync', '--once', '--region', 'cn-beijing'], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^classiclink-sync sync: region cn-beijing is not configured/);
+      expect(await redisKeys(prefix)).toEqual([]);
+      expect(await databaseExists(dbName)).toBe(false);
+    } finally {
+      await dropDatabase(dbName);
+    }
+  });
+});

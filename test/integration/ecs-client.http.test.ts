@@ -405,6 +405,36 @@ describe('errors and retries', () => {
   });
 });
 
+describe('an endpoint nothing answers at', () => {
+  /** A server that listened and closed: its port refuses connections. */
+  async function refusing(): Promise<TestServer> {
+    const s = await startServer(() => undefined);
+    servers.splice(servers.indexOf(s), 1);
+    await s.close();
+    return s;
+  }
+
+  it('by default, a refused connection is retried until the deadline (the service rides it out)', async () => {
+    const { c, events } = client(await refusing(), { retryDeadlineMs: 300 });
+    const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(err.code).toBe('ECONNREFUSED');
+    expect(events.length).toBeGreaterThan(3);
+  });
+
+  it('with unreachableAttempts, fails for good after that many, naming the endpoint and its variable', async () => {
+    const down = await refusing();
+    const { c, events } = client(down, { retryDeadlineMs: 5_000, unreachableAttempts: 3 });
+    const ecs = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
+    expect(ecs).toBeInstanceOf(FatalError);
+    expect(ecs.code).toBe('EndpointUnreachable');
+    expect(ecs.message).toBe(`cannot reach ${down.url} (ECONNREFUSED): check ECS_ENDPOINT`);
+    expect(events.map((e) => e.code)).toEqual(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
+    const vpc = await caught(c.describeVpcs(REGION));
+    expect(vpc.message).toBe(`cannot reach ${down.url} (ECONNREFUSED): check VPC_ENDPOINT`);
+  });
+});
+
 describe('malformed answers', () => {
   const cases: [string, (res: http.ServerResponse) => void, RegExp][] = [
     ['non-JSON', (res) => raw(res, 200, 'hello'), /not JSON.*"hello"/],

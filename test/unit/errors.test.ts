@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { classifyApiError, coerceError, FatalError, isThrottled, RetryableError } from '../../src/errors.js';
+import {
+  classifyApiError,
+  coerceError,
+  FatalError,
+  isThrottled,
+  isUnreachable,
+  RetryableError,
+} from '../../src/errors.js';
 
 describe('classifyApiError: by the JSON Code first, then the HTTP status', () => {
   it.each([
@@ -86,4 +93,22 @@ describe('isThrottled', () => {
   ] as const)('%s / HTTP %s → %s', (code, httpStatus, expected) => {
     expect(isThrottled({ code, httpStatus })).toBe(expected);
   });
+});
+
+describe('isUnreachable: nothing answered at the address', () => {
+  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH'])(
+    '%s reached no server, and stays retryable',
+    (code) => {
+      const c = coerceError(Object.assign(new Error('boom'), { code }));
+      expect(c).toBeInstanceOf(RetryableError);
+      expect(isUnreachable(c)).toBe(true);
+    },
+  );
+
+  it.each(['ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'InternalError', 'Throttling'])(
+    '%s reached a server',
+    (code) => {
+      expect(isUnreachable({ code })).toBe(false);
+    },
+  );
 });
