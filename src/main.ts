@@ -8,7 +8,7 @@ import { accountCredentials, describeAccount, resolveAccounts } from './accounts
 import { createAlertDispatcher } from './alerts.js';
 import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
 import type { Config } from './config.js';
-import { ConfigError, loadConfig, requireApiConfig } from './config.js';
+import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
 import { staticCredentialsProvider } from './credentials.js';
 import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
@@ -118,11 +118,11 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
 
 export function createActions(proc: Process): CliActions {
   const config = () => loadConfig(proc.env);
-  /** A read command: Postgres only, through the store. */
+  /** A read command: Postgres only, through the store, on a migrated database (it creates nothing). */
   const read = async (fn: (store: Store, c: Config) => Promise<number>): Promise<number> => {
     const c = config();
     const log = makeLogger(c, proc.io);
-    await checkPostgres(c.DATABASE_URL);
+    await checkPostgres(c.DATABASE_URL, { migrated: true });
     return withLifecycle(log, (lifecycle) => fn(openDatabase(c, log, lifecycle).store, c));
   };
   return {
@@ -140,6 +140,7 @@ export function createActions(proc: Process): CliActions {
       applyHeapPolicy();
       const has = (r: Role) => roles.includes(r);
       const usesApi = has('worker') || has('scheduler');
+      if (has('http')) requireHttpConfig(c);
       if (usesApi) requireApiConfig(c);
       // The accounts file is configuration too: a bad one stops the process before it creates a
       // database, listens or touches Redis.
