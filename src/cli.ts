@@ -2,9 +2,11 @@
  * The command line: parses commands and flags (commander), validates them, and hands typed options
  * to the actions main.ts wires. No business logic here. Usage errors print one line and exit 2.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CHANNEL_NAMES } from './channels/types.js';
 import { parseDuration } from './config.js';
+import { parseTimestamp, timestampProblem } from './time.js';
 
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
 export type Role = (typeof ROLES)[number];
@@ -28,6 +30,7 @@ export interface EventsOptions {
   regions: string[];
   vpcs: string[];
   instances: string[];
+  /** Show the newest this many matching events (listed oldest first). */
   limit: number;
   json: boolean;
 }
@@ -91,17 +94,31 @@ export interface CliIo {
 /** Exit code of a usage error (bad command, flag or value). */
 export const EXIT_USAGE = 2;
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+/**
+ * A repeatable option's parser. No default array is registered (commander would print it in
+ * `--help` as `(default: [])`): the first call gets `undefined`, and the action reads `?? []`.
+ */
+const collect =
+  (parse: (value: string) => string) =>
+  (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), parse(value)];
+
+/** How `--help` shows a duration default: the form the option accepts (`4s`, not `4000`). */
+function durationText(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
+    if (ms % size === 0 && ms >= size) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
 
 function isoTime(value: string): Date {
-  // Require a date and an explicit zone or a bare date, so "yesterday" or "12:00" never guess.
-  const ok = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(value);
-  const d = new Date(value);
-  if (!ok || Number.isNaN(d.getTime())) {
-    throw new InvalidArgumentError(
-      'expected an ISO-8601 time like 2026-01-31T12:00:00Z or a date like 2026-01-31',
-    );
-  }
+  // A date, or a time with its UTC offset, so "yesterday" or "12:00" never guess.
+  const d = parseTimestamp(value);
+  if (d === undefined) throw new InvalidArgumentError(timestampProblem(value));
   return d;
 }
 
@@ -160,21 +177,36 @@ function role(value: string, previous: Role[] | undefined): Role[] {
   return [...new Set([...(previous ?? []), ...(list as Role[])])];
 }
 
-function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) => void): Command {
+/** The package's version (package.json sits one level above both `src/` and `dist/`). */
+function packageVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? pkg.version : undefined;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
+const CONFIGURATION_HELP =
+  '\nConfiguration comes from environment variables (DATABASE_URL, REDIS_URL, SYNC_REGIONS,\n' +
+  'ALIBABA_CLOUD_ACCESS_KEY_ID, ...): .env.example lists every one with its default.\n';
+
+/** The command line, with `actions` behind it. Exported for tests (the README's table of flags). */
+export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) => void): Command {
   const program = new Command('classiclink-sync')
     .description('Exact, auditable history of Alibaba Cloud ClassicLink links, with alerts on every change.')
-    .showHelpAfterError('(run with --help for usage)')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .addHelpText('afterAll', CONFIGURATION_HELP)
     .exitOverride();
   /** A usage error found after parsing: one line naming the command, exit 2. */
   const usage = (command: string, message: string): number => {
     io.stderr.write(`classiclink-sync ${command}: ${message}\n`);
     return EXIT_USAGE;
   };
+  /** Was this option given on the command line (not its default)? */
+  const given = (cmd: Command, option: string) => cmd.getOptionValueSource(option) === 'cli';
   const run =
-    <T>(fn: (opts: T) => Promise<number>) =>
-    async (opts: T) => {
-      setCode(await fn(opts));
+    <T>(fn: (opts: T, cmd: Command) => Promise<number>) =>
+    async (opts: T, cmd: Command) => {
+      setCode(await fn(opts, cmd));
     };
 
   program
@@ -185,20 +217,19 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
   program
     .command('start')
     .description('run the service: scheduler, workers, alert delivery and HTTP')
-    .option('--role <roles>', `run only these parts (comma list or repeated: ${ROLES.join(', ')})`, role)
+    .option(
+      '--role <roles>',
+      `run only these parts, a comma list or repeated (default: ${ROLES.join(',')})`,
+      role,
+    )
     .action(run((o: { role?: Role[] }) => actions.start({ roles: o.role ?? [...ROLES] })));
 
   program
     .command('sync')
     .description('sync every configured target once through the queues, wait, and report')
     .option('--once', 'required: sync once and exit (the long-running service is `start`)')
-    .option(
-      '--region <region>',
-      'only this region (repeatable)',
-      (v, p: string[]) => collect(regionId(v), p),
-      [],
-    )
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', (v, p: string[]) => collect(vpcId(v), p), [])
+    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
     .option('--json', 'print the summary as JSON')
     .addOption(
       new Option(
@@ -210,11 +241,17 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     )
     .action(
       run(
-        async (o: { once?: boolean; region: string[]; vpc: string[]; json?: boolean; alertWait: number }) => {
+        async (o: {
+          once?: boolean;
+          region?: string[];
+          vpc?: string[];
+          json?: boolean;
+          alertWait: number;
+        }) => {
           if (!o.once) return usage('sync', '--once is required (the long-running service is `start`)');
           return actions.syncOnce({
-            regions: o.region,
-            vpcs: o.vpc,
+            regions: o.region ?? [],
+            vpcs: o.vpc ?? [],
             json: o.json === true,
             alertWaitMs: o.alertWait,
           });
@@ -225,18 +262,13 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
   program
     .command('links')
     .description('the links now, or as they were at a point in time')
-    .option(
-      '--region <region>',
-      'only this region (repeatable)',
-      (v, p: string[]) => collect(regionId(v), p),
-      [],
-    )
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', (v, p: string[]) => collect(vpcId(v), p), [])
+    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
     .option('--at <iso-time>', 'the links as they were at this time', isoTime)
     .option('--json', 'print JSON')
     .action(
-      run((o: { region: string[]; vpc: string[]; at?: Date; json?: boolean }) =>
-        actions.links({ regions: o.region, vpcs: o.vpc, at: o.at, json: o.json === true }),
+      run((o: { region?: string[]; vpc?: string[]; at?: Date; json?: boolean }) =>
+        actions.links({ regions: o.region ?? [], vpcs: o.vpc ?? [], at: o.at, json: o.json === true }),
       ),
     );
 
@@ -245,41 +277,40 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .description('the change log: every link added or removed')
     .option('--since <iso-time>', 'only events detected at or after this time', isoTime)
     .option('--until <iso-time>', 'only events detected before this time', isoTime)
+    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
+    .option('--instance <instance-id>', 'only this instance (repeatable)', collect(instanceId))
     .option(
-      '--region <region>',
-      'only this region (repeatable)',
-      (v, p: string[]) => collect(regionId(v), p),
-      [],
+      '--limit <n>',
+      'show the newest this many events (listed oldest first)',
+      wholeNumber(1, 1_000_000),
+      1_000,
     )
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', (v, p: string[]) => collect(vpcId(v), p), [])
-    .option(
-      '--instance <instance-id>',
-      'only this instance (repeatable)',
-      (v, p: string[]) => collect(instanceId(v), p),
-      [],
-    )
-    .option('--limit <n>', 'at most this many events (newest last)', wholeNumber(1, 1_000_000), 1_000)
     .option('--json', 'print JSON')
     .action(
       run(
-        (o: {
+        async (o: {
           since?: Date;
           until?: Date;
-          region: string[];
-          vpc: string[];
-          instance: string[];
+          region?: string[];
+          vpc?: string[];
+          instance?: string[];
           limit: number;
           json?: boolean;
-        }) =>
-          actions.events({
+        }) => {
+          if (o.since && o.until && o.since.getTime() >= o.until.getTime()) {
+            return usage('events', '--until must be later than --since');
+          }
+          return actions.events({
             since: o.since,
             until: o.until,
-            regions: o.region,
-            vpcs: o.vpc,
-            instances: o.instance,
+            regions: o.region ?? [],
+            vpcs: o.vpc ?? [],
+            instances: o.instance ?? [],
             limit: o.limit,
             json: o.json === true,
-          }),
+          });
+        },
       ),
     );
 
@@ -290,22 +321,17 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     )
     .option('--instance <instance-id>', 'the instance to follow', instanceId)
     .option('--vpc <vpc-id>', 'the VPC to follow', vpcId)
-    .option(
-      '--region <region>',
-      'only this region (repeatable)',
-      (v, p: string[]) => collect(regionId(v), p),
-      [],
-    )
+    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
     .option('--json', 'print JSON')
     .action(
-      run(async (o: { instance?: string; vpc?: string; region: string[]; json?: boolean }) => {
+      run(async (o: { instance?: string; vpc?: string; region?: string[]; json?: boolean }) => {
         if ((o.instance === undefined) === (o.vpc === undefined)) {
           return usage('history', 'give exactly one of --instance or --vpc');
         }
         return actions.history({
           instance: o.instance,
           vpc: o.vpc,
-          regions: o.region,
+          regions: o.region ?? [],
           json: o.json === true,
         });
       }),
@@ -324,7 +350,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     )
     .addOption(new Option('--status <status>', 'only alerts in this state').choices(ALERT_STATUSES))
     .addOption(new Option('--channel <name>', 'only this channel').choices(CHANNEL_NAMES))
-    .option('--id <alert-id>', 'only this alert (repeatable)', (v, p: string[]) => collect(alertId(v), p), [])
+    .option('--id <alert-id>', 'only this alert (repeatable)', collect(alertId))
     .option('--limit <n>', 'at most this many alerts', wholeNumber(1, 100_000), 100)
     .option(
       '--requeue',
@@ -333,21 +359,32 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .option('--json', 'print JSON')
     .action(
       run(
-        async (o: {
-          status?: AlertsOptions['status'];
-          channel?: string;
-          id: string[];
-          limit: number;
-          requeue?: boolean;
-          json?: boolean;
-        }) => {
-          if (o.requeue === true && o.status !== undefined && o.status !== 'dead') {
-            return usage('alerts', '--requeue only moves dead-lettered alerts (--status dead)');
+        async (
+          o: {
+            status?: AlertsOptions['status'];
+            channel?: string;
+            id?: string[];
+            limit: number;
+            requeue?: boolean;
+            json?: boolean;
+          },
+          cmd,
+        ) => {
+          if (o.requeue === true && o.status !== undefined) {
+            return usage(
+              'alerts',
+              o.status === 'dead'
+                ? '--requeue always moves dead-lettered alerts: drop --status dead (narrow with --channel or --id)'
+                : `--requeue only moves dead-lettered alerts, never ${o.status} ones: drop --status`,
+            );
+          }
+          if (o.requeue === true && given(cmd, 'limit')) {
+            return usage('alerts', '--requeue moves every dead-lettered alert that matches: drop --limit');
           }
           return actions.alerts({
             status: o.status,
             channel: o.channel,
-            ids: o.id,
+            ids: o.id ?? [],
             limit: o.limit,
             requeue: o.requeue === true,
             json: o.json === true,
@@ -359,7 +396,7 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
   program
     .command('simulate')
     .description('run the built-in ECS/VPC API simulator (tests, demo, benchmarks, dry runs)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1', '127.0.0.1'))
     .addOption(
       new Option('--port <n>', 'port to listen on (0 = any free port)')
         .argParser(wholeNumber(0, 65535))
@@ -370,11 +407,10 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
         .argParser(wholeNumber(0, 2 ** 31))
         .default(1),
     )
-    .option(
-      '--regions <list>',
-      'comma list of regions to generate',
-      (v: string) => v.split(',').map((r) => regionId(r.trim())),
-      ['cn-hangzhou', 'cn-beijing'],
+    .addOption(
+      new Option('--regions <list>', 'comma list of regions to generate')
+        .argParser((v: string) => v.split(',').map((r) => regionId(r.trim())))
+        .default(['cn-hangzhou', 'cn-beijing'], 'cn-hangzhou,cn-beijing'),
     )
     .addOption(new Option('--vpcs <n>', 'VPCs per region').argParser(wholeNumber(0, 100_000)).default(3))
     .addOption(new Option('--links <n>', 'links per VPC').argParser(wholeNumber(0, 1_000)).default(5))
@@ -386,9 +422,9 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     .option('--world <file>', 'load the world from a JSON file instead of generating it')
     .option('--churn', 'attach and detach links by themselves every --churn-interval')
     .addOption(
-      new Option('--churn-interval <duration>', 'how often the world changes')
+      new Option('--churn-interval <duration>', 'how often the world changes (with --churn)')
         .argParser(durationMs)
-        .default(4_000),
+        .default(4_000, durationText(4_000)),
     )
     .addOption(
       new Option('--latency <ms>', 'added to every answer').argParser(wholeNumber(0, 600_000)).default(0),
@@ -404,23 +440,29 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
     )
     .action(
       run(
-        (o: {
-          host: string;
-          port: number;
-          seed: number;
-          regions: string[];
-          vpcs: number;
-          links: number;
-          unlinked: number;
-          world?: string;
-          churn?: boolean;
-          churnInterval: number;
-          latency: number;
-          throttleRate: number;
-          errorRate: number;
-          qpsCap?: number;
-        }) =>
-          actions.simulate({
+        async (
+          o: {
+            host: string;
+            port: number;
+            seed: number;
+            regions: string[];
+            vpcs: number;
+            links: number;
+            unlinked: number;
+            world?: string;
+            churn?: boolean;
+            churnInterval: number;
+            latency: number;
+            throttleRate: number;
+            errorRate: number;
+            qpsCap?: number;
+          },
+          cmd,
+        ) => {
+          if (o.churn !== true && given(cmd, 'churnInterval')) {
+            return usage('simulate', '--churn-interval needs --churn (the world changes only with --churn)');
+          }
+          return actions.simulate({
             host: o.host,
             port: o.port,
             seed: o.seed,
@@ -435,7 +477,8 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
             throttleRate: o.throttleRate,
             errorRate: o.errorRate,
             qpsCap: o.qpsCap,
-          }),
+          });
+        },
       ),
     );
 
@@ -447,13 +490,26 @@ function buildProgram(actions: CliActions, io: CliIo, setCode: (code: number) =>
         durationMs,
       ),
     )
-    .addOption(new Option('--interval <duration>', 'sync interval').argParser(durationMs).default(5_000))
+    .addOption(
+      new Option('--interval <duration>', 'sync interval')
+        .argParser(durationMs)
+        .default(5_000, durationText(5_000)),
+    )
     .action(
       run((o: { duration?: number; interval: number }) =>
         actions.demo({ durationMs: o.duration, intervalMs: o.interval }),
       ),
     );
 
+  // Usage errors are one line, named after the command: "classiclink-sync links: unknown option
+  // '--frob' (see classiclink-sync links --help)" instead of commander's "error: …" plus a hint line.
+  for (const cmd of [program, ...program.commands]) {
+    const name = cmd === program ? 'classiclink-sync' : `classiclink-sync ${cmd.name()}`;
+    cmd.configureOutput({
+      outputError: (text, write) =>
+        write(`${name}: ${text.trim().replace(/^error: /, '')} (see ${name} --help)\n`),
+    });
+  }
   return program;
 }
 

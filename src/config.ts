@@ -30,12 +30,24 @@ const duration = (min: number) =>
     return ms;
   });
 
-const positiveInt = (max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'expected a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(1, 'must be at least 1').max(max, `must be at most ${max}`));
+/**
+ * A whole number from `min` to `max`. Its error echoes the value (`API_MAX_QPS=0: must be a whole
+ * number from 1 to 10000`): `params.echo` tells loadConfig to print the value with the name.
+ */
+const wholeNumber = (min: number, max: number, what = 'a whole number') =>
+  z.string().transform((s, ctx) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n < min || n > max) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be ${what} from ${min} to ${max}`,
+        params: { echo: true },
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+const positiveInt = (max: number) => wholeNumber(1, max);
 
 const url = (protocols: readonly string[]) =>
   z.string().refine(
@@ -152,13 +164,8 @@ export const envSchema = z
     /** Address of the HTTP server. Default 127.0.0.1. */
     HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     /** Port of the HTTP server. Default 8080. */
-    HTTP_PORT: z
-      .string()
-      .regex(/^\d+$/, 'expected a port number')
-      .transform(Number)
-      .pipe(z.number().int().min(0).max(65535, 'expected a port number up to 65535'))
-      .default(8080),
-    /** Bearer token for the HTTP API; required when HTTP_HOST is not loopback. */
+    HTTP_PORT: wholeNumber(0, 65535, 'a port number').default(8080),
+    /** Bearer token for the HTTP API; required when HTTP_HOST is not loopback (checked where the http role runs). */
     HTTP_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
     /** How long SIGTERM waits for running jobs. Default 30s. */
     SHUTDOWN_TIMEOUT: duration(0).prefault('30s'),
@@ -186,13 +193,6 @@ export const envSchema = z
     ALERT_WECOM_WEBHOOK_URL: optional(url(['http:', 'https:'])),
   })
   .superRefine((env, ctx) => {
-    if (!LOOPBACK.has(env.HTTP_HOST) && env.HTTP_TOKEN === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['HTTP_TOKEN'],
-        message: `required when HTTP_HOST (${env.HTTP_HOST}) is not a loopback address`,
-      });
-    }
     if (
       (env.ALIBABA_CLOUD_ACCESS_KEY_ID === undefined) !==
       (env.ALIBABA_CLOUD_ACCESS_KEY_SECRET === undefined)
@@ -266,7 +266,8 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
       let message = issue.message;
       if (SECRET_VARIABLES.has(name)) message = message.replace(/ \(got ".*"\)$/, '');
       if (issue.code === 'invalid_type' && picked[name] === undefined) message = 'required';
-      return `${name}: ${message}`;
+      const echo = issue.code === 'custom' && issue.params?.echo === true && !SECRET_VARIABLES.has(name);
+      return `${echo ? `${name}=${picked[name]}` : name}: ${message}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
@@ -275,6 +276,18 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
     ...new Set([...(env.SYNC_REGIONS ?? []), ...(env.SYNC_TARGETS ?? []).map((t) => t.regionId)]),
   ];
   return Object.freeze({ ...env, regions: Object.freeze(regions) });
+}
+
+/**
+ * Checks what the `http` role needs: a token when it listens beyond loopback. Only `start` with
+ * that role calls it, so `links`, `sync --once` and a worker run with any HTTP_HOST.
+ */
+export function requireHttpConfig(config: Config): void {
+  if (!LOOPBACK.has(config.HTTP_HOST) && config.HTTP_TOKEN === undefined) {
+    throw new ConfigError(
+      `invalid configuration: HTTP_TOKEN: required when HTTP_HOST (${config.HTTP_HOST}) is not a loopback address (e.g. HTTP_TOKEN=$(openssl rand -hex 32))`,
+    );
+  }
 }
 
 /**

@@ -271,6 +271,36 @@ function malformed(what: string, text: string, httpStatus: number, requestId?: s
 }
 
 /**
+ * Answers that mean the AccessKey is wrong, with our own one-line message: the API's own
+ * SignatureDoesNotMatch message quotes its whole string to sign (the simulator's, its canonical
+ * request too), which tells an operator nothing they can act on.
+ */
+const KEY_REFUSALS: Readonly<Record<string, { message: string; part: 'id' | 'secret' }>> = {
+  SignatureDoesNotMatch: {
+    message: 'the request signature does not match the AccessKey secret',
+    part: 'secret',
+  },
+  'InvalidAccessKeyId.NotFound': { message: 'the API does not know this AccessKey id', part: 'id' },
+  'InvalidAccessKeyId.Inactive': { message: 'this AccessKey is disabled', part: 'id' },
+};
+
+/**
+ * What to check when the API refuses the key: the variable, for credentials from the environment
+ * (`env`, `chain/env`, or an accounts file's `env(ID_VAR,SECRET_VAR)`), else the source's name.
+ */
+export function keyHint(credentialsSource: string, part: 'id' | 'secret'): string {
+  const env = /(?:^|\/)env(?:\(([^,()]+),([^,()]+)\))?$/.exec(credentialsSource);
+  if (env) {
+    const variable =
+      part === 'secret'
+        ? (env[2] ?? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET')
+        : (env[1] ?? 'ALIBABA_CLOUD_ACCESS_KEY_ID');
+    return `check ${variable}`;
+  }
+  return `check the AccessKey ${part === 'secret' ? 'secret' : 'id'} of the credentials (source ${credentialsSource})`;
+}
+
+/**
  * Turns one HTTP answer into a value or a typed error.
  *
  * Why JSON is tried whatever the status: Alibaba answers throttling with HTTP 400 and a JSON
@@ -283,6 +313,7 @@ function interpret<T>(
   text: string,
   action: string,
   parse: (body: unknown, text: string) => T,
+  credentialsSource: string,
 ): { value: T; requestId: string | undefined } {
   let body: unknown;
   let isJson = false;
@@ -300,8 +331,15 @@ function interpret<T>(
   const code = isJson ? stringField(body, 'Code') : undefined;
   if (code !== undefined && code !== '' && !(ok && SUCCESS_CODES.has(code))) {
     const requestId = stringField(body, 'RequestId');
-    const message = stringField(body, 'Message') ?? code;
-    const details = { code, requestId, httpStatus: status, retryAfterMs: retryAfterMs(headers) };
+    const refusedKey = KEY_REFUSALS[code];
+    const message = refusedKey?.message ?? stringField(body, 'Message') ?? code;
+    const details = {
+      code,
+      requestId,
+      httpStatus: status,
+      retryAfterMs: retryAfterMs(headers),
+      hint: refusedKey ? keyHint(credentialsSource, refusedKey.part) : undefined,
+    };
     throw classifyApiError(code, status) === 'retryable'
       ? new RetryableError(message, details)
       : new FatalError(message, details);
@@ -516,7 +554,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
           await readCapped(res.body, res.headers, maxBytes, res.statusCode),
         ] as const;
       });
-      const { value, requestId } = interpret(status, headers, text, action, parse);
+      const { value, requestId } = interpret(status, headers, text, action, parse, opts.credentials.name);
       opts.onCall?.({
         action,
         regionId,

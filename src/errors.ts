@@ -15,6 +15,8 @@ export interface ErrorDetails {
   httpStatus?: number | undefined;
   /** How long the server asked us to wait before trying again (`x-acs-retry-after`), in ms. */
   retryAfterMs?: number | undefined;
+  /** What the operator should check, e.g. `check ALIBABA_CLOUD_ACCESS_KEY_SECRET`; ends the summary. */
+  hint?: string | undefined;
   cause?: unknown;
 }
 
@@ -24,6 +26,7 @@ export abstract class SyncError extends Error {
   readonly requestId: string | undefined;
   readonly httpStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly hint: string | undefined;
 
   constructor(message: string, details: ErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -31,12 +34,13 @@ export abstract class SyncError extends Error {
     this.requestId = details.requestId;
     this.httpStatus = details.httpStatus;
     this.retryAfterMs = details.retryAfterMs;
+    this.hint = details.hint;
   }
 
-  /** A one-line summary safe for logs and the `sync_runs.error_message` column. */
+  /** A one-line summary safe for logs and the `sync_runs.error_message` column; the hint comes last. */
   summary(): string {
     const rid = this.requestId ? ` (RequestId ${this.requestId})` : '';
-    return `${this.code}: ${this.message}${rid}`;
+    return `${this.code}: ${this.message}${rid}${this.hint ? `; ${this.hint}` : ''}`;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The HTTP face of the service (fastify): `/healthz`, `/readyz`, `/metrics`, the read-only JSON API
- * over links, events and target status, and the BullMQ dashboard (bull-board) at `/admin/queues`.
+ * over links, events and target status, the BullMQ dashboard (bull-board) at `/admin/queues`, and
+ * at `/` a JSON list of these endpoints.
  *
  * Every route but `/healthz` needs the bearer token when one is configured (config.ts insists on
  * one when HTTP_HOST is not loopback). The token is compared in constant time (SHA-256 digests of
@@ -23,6 +24,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { EventFilter, EventRow, LinkRow, Store, TargetStatusRow } from './store.js';
 import { targetHealth } from './target-state.js';
+import { parseTimestamp, timestampProblem } from './time.js';
 
 /** A BullMQ queue the dashboard shows (the `Queue` objects of queues.ts). */
 export type DashboardQueue = ConstructorParameters<typeof BullMQAdapter>[0];
@@ -76,13 +78,14 @@ const REALM = 'classiclink-sync';
 // ---------------------------------------------------------------------------------------------
 // Query parameters: the CLI's formats, one value each, unknown parameters refused.
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-const isoTime = z
-  .string()
-  .refine((s) => ISO_TIME.test(s) && !Number.isNaN(new Date(s).getTime()), {
-    message: 'expected an ISO-8601 time like 2026-01-31T12:00:00Z or a date like 2026-01-31',
-  })
-  .transform((s) => new Date(s));
+const isoTime = z.string().transform((s, ctx) => {
+  const d = parseTimestamp(s);
+  if (d === undefined) {
+    ctx.addIssue({ code: 'custom', message: timestampProblem(s) });
+    return z.NEVER;
+  }
+  return d;
+});
 const region = z.string().regex(/^[a-z]{2,}(-[a-z0-9]+)+$/, 'expected a region id like cn-hangzhou');
 const vpc = z.string().regex(/^vpc-[a-z0-9]+$/, 'expected a VPC id like vpc-bp1abc');
 const instance = z.string().regex(/^i-[a-z0-9]+$/, 'expected an instance id like i-bp1abc');
@@ -354,6 +357,43 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     reply.code(404).send({ error: 'not_found', message: 'no such route' }),
   );
 
+  // --- The index: what this server answers, as JSON (until there is a console at `/`) ----------
+  const dashboard = opts.queues !== undefined && opts.queues.length > 0;
+  const index = {
+    service: 'classiclink-sync',
+    endpoints: [
+      { method: 'GET', path: '/healthz', description: '200 while the process runs (never needs the token)' },
+      {
+        method: 'GET',
+        path: '/readyz',
+        description: '200 when Postgres and Redis answer; 503 with the reason',
+      },
+      { method: 'GET', path: '/metrics', description: 'Prometheus text' },
+      {
+        method: 'GET',
+        path: '/v1/links',
+        parameters: Object.keys(linksQuery.shape),
+        description: 'the links now, or at a time (at)',
+      },
+      {
+        method: 'GET',
+        path: '/v1/events',
+        parameters: Object.keys(eventsQuery.shape),
+        description: 'the change log, oldest first; follow nextCursor for the next page',
+      },
+      {
+        method: 'GET',
+        path: '/v1/status',
+        parameters: Object.keys(statusQuery.shape),
+        description: 'per target: last success and failure, consecutive failures, stale',
+      },
+      ...(dashboard
+        ? [{ method: 'GET', path: `${ADMIN_PATH}/`, description: 'the BullMQ dashboard (bull-board)' }]
+        : []),
+    ],
+  };
+  app.get('/', async () => index);
+
   // --- Probes and metrics ---------------------------------------------------------------------
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -465,7 +505,7 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   });
 
   // --- The BullMQ dashboard ----------------------------------------------------------------------
-  if (opts.queues && opts.queues.length > 0) {
+  if (opts.queues && dashboard) {
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(ADMIN_PATH);
     createBullBoard({

@@ -8,7 +8,7 @@ import { accountCredentials, describeAccount, resolveAccounts } from './accounts
 import { createAlertDispatcher } from './alerts.js';
 import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
 import type { Config } from './config.js';
-import { ConfigError, loadConfig, requireApiConfig } from './config.js';
+import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
 import { type CredentialsProvider, staticCredentialsProvider } from './credentials.js';
 import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './endpoints.js';
 import { coerceError } from './errors.js';
@@ -190,11 +190,11 @@ export function createActions(proc: Process): CliActions {
   // Aborts what runs before a command's lifecycle exists (resolving credentials) on the first signal.
   const stopping = new AbortController();
   void proc.stopRequested.then(() => stopping.abort());
-  /** A read command: Postgres only, through the store. */
+  /** A read command: Postgres only, through the store, on a migrated database (it creates nothing). */
   const read = async (fn: (store: Store, c: Config) => Promise<number>): Promise<number> => {
     const c = config();
     const log = makeLogger(c, proc.io);
-    await checkPostgres(c.DATABASE_URL);
+    await checkPostgres(c.DATABASE_URL, { migrated: true });
     return withLifecycle(log, (lifecycle) => fn(openDatabase(c, log, lifecycle).store, c));
   };
   return {
@@ -212,6 +212,7 @@ export function createActions(proc: Process): CliActions {
       applyHeapPolicy();
       const has = (r: Role) => roles.includes(r);
       const usesApi = has('worker') || has('scheduler');
+      if (has('http')) requireHttpConfig(c);
       if (usesApi) requireApiConfig(c);
       // The accounts file is configuration too: a bad one stops the process before it creates a
       // database, listens or touches Redis.

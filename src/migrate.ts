@@ -4,7 +4,7 @@
  * (a fleet of `start` workers, or `migrate` next to them) are safe: one migrates, the others wait
  * and find nothing left to do.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -18,10 +18,6 @@ export const MIGRATION_LOCK_KEY = '7406392250228';
 
 const MIGRATIONS_SCHEMA = 'drizzle';
 const MIGRATIONS_TABLE = '__drizzle_migrations';
-
-export const PG_START_HINT =
-  'start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start ' +
-  '(or: docker compose up -d postgres)';
 
 export interface MigrateOptions {
   /** postgres:// URL of the database to migrate; it is created if it does not exist. */
@@ -74,12 +70,10 @@ function isConnectionRefused(err: unknown): boolean {
 function connectError(err: unknown, databaseUrl: string): Error {
   if (isConnectionRefused(err)) {
     const u = new URL(databaseUrl);
+    const where = `${u.hostname || 'localhost'}:${u.port || '5432'}`;
     return new RetryableError(
-      `Postgres is not reachable at ${u.hostname}:${u.port || '5432'}; ${PG_START_HINT}`,
-      {
-        code: 'PG_UNREACHABLE',
-        cause: err,
-      },
+      `Postgres is not reachable at ${where} (connection refused): start it there, or point DATABASE_URL at the server`,
+      { code: 'PG_UNREACHABLE', cause: err },
     );
   }
   return coerceError(err);
@@ -127,6 +121,23 @@ async function countApplied(client: pg.Client): Promise<number> {
   if (exists.rows[0]?.t == null) return 0;
   const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
   return rows[0]?.n ?? 0;
+}
+
+/**
+ * How many of the package's migrations the database `client` is connected to lacks: all of them
+ * when it was never migrated. The read commands check it first, so an unmigrated database says
+ * "run migrate" instead of a missing relation's SQLSTATE.
+ */
+export async function pendingMigrations(
+  client: pg.Client,
+  migrationsFolder = defaultMigrationsFolder(),
+): Promise<number> {
+  const journal: unknown = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, 'utf8'));
+  const entries =
+    typeof journal === 'object' && journal !== null && 'entries' in journal && Array.isArray(journal.entries)
+      ? journal.entries.length
+      : 0;
+  return Math.max(0, entries - (await countApplied(client)));
 }
 
 /** Creates the database if needed and applies every pending migration. Returns how many were applied. */

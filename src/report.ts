@@ -72,34 +72,44 @@ export async function printLinks(
 }
 
 export async function printEvents(
-  store: Pick<Store, 'listEvents'>,
+  store: Pick<Store, 'listEvents' | 'countEvents'>,
   account: string | undefined,
   opts: EventsOptions,
   io: CliIo,
 ): Promise<number> {
-  const instances = opts.instances.length > 0 ? opts.instances : [undefined];
-  const parts = await Promise.all(
-    instances.map((instanceId) =>
-      fanOut(opts.regions, opts.vpcs, (regionId, vpcId) =>
-        store.listEvents({
-          account,
-          since: opts.since,
-          until: opts.until,
-          regionId,
-          vpcId,
-          instanceId,
-          limit: opts.limit,
-        }),
-      ),
+  // One read per (instance, region, VPC) asked for; none asked: one unfiltered read.
+  const each = <T>(xs: readonly T[]): (T | undefined)[] => (xs.length > 0 ? [...new Set(xs)] : [undefined]);
+  const filters = each(opts.instances).flatMap((instanceId) =>
+    each(opts.regions).flatMap((regionId) =>
+      each(opts.vpcs).map((vpcId) => ({
+        account,
+        since: opts.since,
+        until: opts.until,
+        regionId,
+        vpcId,
+        instanceId,
+      })),
     ),
   );
+  // The newest `limit` of each (disjoint) filter, then the newest `limit` of them all: a long
+  // history shows its latest changes, and the footer says how many more there are.
+  const [parts, counts] = await Promise.all([
+    Promise.all(filters.map((f) => store.listEvents({ ...f, limit: opts.limit, newest: true }))),
+    Promise.all(filters.map((f) => store.countEvents(f))),
+  ]);
   const rows: EventRow[] = parts.flat().sort(byDetection).slice(-opts.limit);
+  const total = counts.reduce((a, b) => a + b, 0);
   if (opts.json) {
-    json(io.stdout, { account: account ?? null, count: rows.length, events: rows });
+    json(io.stdout, { account: account ?? null, count: rows.length, total, events: rows });
     return 0;
   }
   io.stdout.write(eventTable(rows));
-  io.stdout.write(`${rows.length} event(s)\n`);
+  const n = (x: number) => x.toLocaleString('en-US');
+  io.stdout.write(
+    rows.length < total
+      ? `showing the newest ${n(rows.length)} of ${n(total)} event(s); narrow with --since / --until, or raise --limit\n`
+      : `${rows.length} event(s)\n`,
+  );
   return 0;
 }
 

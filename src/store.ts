@@ -6,7 +6,7 @@
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { applyScan } from './store/apply-scan.js';
 import { outboxVerbs } from './store/outbox.js';
-import { activeLinks, getRun, listEvents, listLinks, listTargets } from './store/read.js';
+import { activeLinks, countEvents, getRun, listEvents, listLinks, listTargets } from './store/read.js';
 import { pruneHistory } from './store/retention.js';
 import { failRun, startRun, syncTargetList } from './store/runs.js';
 import type { Store, StoreDeps } from './store/types.js';
@@ -28,6 +28,7 @@ export function createStore(deps: StoreDeps): Store {
     failRun: (input) => failRun(full, input),
     listLinks: (filter) => listLinks(read, filter),
     listEvents: (filter) => listEvents(read, filter),
+    countEvents: (filter) => countEvents(read, filter),
     listTargets: (filter) => listTargets(read, filter),
     getRun: (runId) => getRun(read, runId),
     syncTargetList: (input) => syncTargetList(full, input),

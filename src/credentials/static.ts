@@ -52,7 +52,13 @@ export function envCredentialsProvider(
       { code: 'MissingCredentials' },
     );
   }
-  return fixedProvider('env', { accessKeyId, accessKeySecret, securityToken });
+  // Named after its variables when an accounts file chose others, so an error can say which to check.
+  const standard = idVar === ENV_ACCESS_KEY_ID && secretVar === ENV_ACCESS_KEY_SECRET;
+  return fixedProvider(standard ? 'env' : `env(${idVar},${secretVar})`, {
+    accessKeyId,
+    accessKeySecret,
+    securityToken,
+  });
 }
 
 /** Fixed credentials (tests, the simulator, an accounts file). */

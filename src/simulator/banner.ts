@@ -16,7 +16,8 @@ export function loadKeysFromEnv(
 }
 
 /**
- * A multi-line banner: where it listens, the key pairs, env lines to paste, the admin endpoints.
+ * A multi-line banner: where it listens, the key pairs, env lines to paste (enough for
+ * `sync --once` against the local Postgres and Redis), the admin endpoints.
  * It prints secrets on purpose: they are the simulator's own fake keys, which the user needs.
  */
 export function describeSimulator(sim: RunningSimulator): string {
@@ -42,6 +43,7 @@ export function describeSimulator(sim: RunningSimulator): string {
     '  environment for classiclink-sync:',
     `    ECS_ENDPOINT=${sim.url}`,
     `    VPC_ENDPOINT=${sim.url}`,
+    `    SYNC_REGIONS=${regions.join(',')}`,
   ];
   if (first) {
     lines.push(`    ALIBABA_CLOUD_ACCESS_KEY_ID=${first.accessKeyId}`);

@@ -2,7 +2,7 @@
  * The read side (CLI `links` / `events` / `status`, the HTTP read API, and the sync's removal
  * candidates). Typed drizzle queries over schema.ts where they fit; raw SQL for links_at().
  */
-import { and, asc, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { classicLinks, linkEvents, syncRuns, syncTargets } from '../schema.js';
 import type { Link, TargetRef } from '../source.js';
@@ -110,23 +110,42 @@ async function linksAt(deps: ReadDeps, at: Date, filter: LinkFilter): Promise<Li
   }));
 }
 
+function eventConditions(filter: EventFilter): SQL | undefined {
+  return defined([
+    filter.account === undefined ? undefined : eq(linkEvents.account, filter.account),
+    filter.regionId === undefined ? undefined : eq(linkEvents.regionId, filter.regionId),
+    filter.vpcId === undefined ? undefined : eq(linkEvents.vpcId, filter.vpcId),
+    filter.instanceId === undefined ? undefined : eq(linkEvents.instanceId, filter.instanceId),
+    filter.since === undefined ? undefined : gte(linkEvents.detectedAt, filter.since),
+    filter.until === undefined ? undefined : lt(linkEvents.detectedAt, filter.until),
+  ]);
+}
+
 export async function listEvents(deps: ReadDeps, filter: EventFilter): Promise<EventRow[]> {
+  // The newest N: read backwards (the same indexes serve it), then turn the page around.
+  const newest = filter.newest === true && filter.limit !== undefined;
   const q = deps.db
     .select()
     .from(linkEvents)
-    .where(
-      defined([
-        filter.account === undefined ? undefined : eq(linkEvents.account, filter.account),
-        filter.regionId === undefined ? undefined : eq(linkEvents.regionId, filter.regionId),
-        filter.vpcId === undefined ? undefined : eq(linkEvents.vpcId, filter.vpcId),
-        filter.instanceId === undefined ? undefined : eq(linkEvents.instanceId, filter.instanceId),
-        filter.since === undefined ? undefined : gte(linkEvents.detectedAt, filter.since),
-        filter.until === undefined ? undefined : lt(linkEvents.detectedAt, filter.until),
-      ]),
-    )
-    .orderBy(asc(linkEvents.detectedAt), asc(linkEvents.id));
+    .where(eventConditions(filter))
+    .orderBy(
+      ...(newest
+        ? [desc(linkEvents.detectedAt), desc(linkEvents.id)]
+        : [asc(linkEvents.detectedAt), asc(linkEvents.id)]),
+    );
   const rows = await guarded(() => (filter.limit === undefined ? q : q.limit(filter.limit)));
+  if (newest) rows.reverse();
   return rows.map((r) => ({ ...r, id: r.id.toString(), syncRunId: r.syncRunId.toString() }));
+}
+
+export async function countEvents(deps: ReadDeps, filter: EventFilter): Promise<number> {
+  const rows = await guarded(() =>
+    deps.db
+      .select({ n: sql<number>`count(*)::int`.mapWith(Number) })
+      .from(linkEvents)
+      .where(eventConditions(filter)),
+  );
+  return rows[0]?.n ?? 0;
 }
 
 export async function listTargets(

@@ -106,8 +106,10 @@ export interface EventFilter {
   regionId?: string | undefined;
   vpcId?: string | undefined;
   instanceId?: string | undefined;
-  /** At most this many events (the oldest first). Default: all. */
+  /** At most this many events: the oldest (default) or, with `newest`, the newest. Default: all. */
   limit?: number | undefined;
+  /** With `limit`: keep the newest events instead of the oldest (still returned oldest first). */
+  newest?: boolean | undefined;
 }
 
 export interface LinkRow {
@@ -213,6 +215,8 @@ export interface Store extends OutboxStore {
   listLinks(filter: LinkFilter): Promise<LinkRow[]>;
   /** The change log, oldest first. */
   listEvents(filter: EventFilter): Promise<EventRow[]>;
+  /** How many events match the filter (its `limit` and `newest` aside). */
+  countEvents(filter: EventFilter): Promise<number>;
   /** Every target with its sync state. */
   listTargets(filter?: { account?: string | undefined }): Promise<TargetStatusRow[]>;
   getRun(runId: string): Promise<RunRow | undefined>;

@@ -3,8 +3,21 @@
  * simulator, a cloned database and a fresh queue prefix. Exit codes (0 ok, 1 failure or bad
  * configuration, 2 usage), what goes to stdout and stderr, and that no secret is ever printed.
  */
+
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, capturedOutput, killChildren, runCli } from '../helpers/child.js';
+import { type CliResult, capturedOutput, killChildren, runCli, spawnCli } from '../helpers/child.js';
+import {
+  adminQuery,
+  createTestDb,
+  dropDatabase,
+  scan,
+  testDatabaseUrl,
+  uniqueDbName,
+  uniqueTarget,
+} from '../helpers/db.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import { changedRun } from '../helpers/receivers.js';
 
@@ -160,13 +173,17 @@ describe('sync --once, links, events, status (sequential, one database)', () => 
   });
 
   it('events: baseline plus the two changes (text and JSON, filters)', async () => {
-    const [all, changedVpc, text, since] = await Promise.all([
+    // psql prints timestamptz as `2026-12-06 23:28:20.123+00`: pasted as is, it means the same time.
+    const psqlForm = between.replace('T', ' ').replace('Z', '+00');
+    const [all, changedVpc, text, since, sincePsql] = await Promise.all([
       cli(['events', '--json']),
       cli(['events', '--json', '--vpc', vpc()]),
       cli(['events']),
       cli(['events', '--json', '--since', between]),
+      cli(['events', '--json', '--since', psqlForm]),
     ]);
-    for (const r of [all, changedVpc, text, since]) expect(r.code, r.stderr).toBe(0);
+    for (const r of [all, changedVpc, text, since, sincePsql]) expect(r.code, r.stderr).toBe(0);
+    expect(sincePsql.stdout).toBe(since.stdout);
     type Ev = { events: { change: string; baseline: boolean; vpcId: string }[]; count: number };
     const allJson = JSON.parse(all.stdout) as Ev;
     expect(allJson.count).toBe(firstRound.length + 2);
@@ -332,13 +349,36 @@ describe('usage errors: exit 2, one message naming the problem, no stack trace',
       ['alerts', '--requeue', '--status', 'delivered'],
       /--requeue only moves dead-lettered alerts/,
     ],
+    // Contradictory flags.
+    [
+      'alerts --requeue --status dead',
+      ['alerts', '--requeue', '--status', 'dead'],
+      /--requeue always moves dead-lettered alerts: drop --status dead/,
+    ],
+    ['alerts --requeue --limit 5', ['alerts', '--requeue', '--limit', '5'], /--requeue .*drop --limit/],
+    [
+      'simulate --churn-interval without --churn',
+      ['simulate', '--port', '0', '--churn-interval', '2s'],
+      /--churn-interval needs --churn/,
+    ],
+    [
+      'events --until before --since',
+      ['events', '--since', '2026-01-02', '--until', '2026-01-01'],
+      /--until must be later than --since/,
+    ],
+    [
+      'a time without its UTC offset',
+      ['events', '--since', '2026-12-06 23:28:20'],
+      /--since.*needs its UTC offset, e\.g\. 2026-12-06 23:28:20\+00/,
+    ],
   ];
-  it('bad commands, flags and values', async () => {
+  it('bad commands, flags and values: one line each', async () => {
     const results = await Promise.all(cases.map(([, args]) => cli(args)));
     cases.forEach(([name, , message], i) => {
       const r = results[i] as CliResult;
       expect(r.code, `${name}: ${r.stderr}`).toBe(2);
-      expect(r.stderr, name).toMatch(message);
+      expect(expectOneLine(r), name).toMatch(message);
+      expect(r.stderr, name).toMatch(/^classiclink-sync( [a-z]+)?: /);
       noStack(r);
     });
   });
@@ -356,7 +396,7 @@ describe('usage errors: exit 2, one message naming the problem, no stack trace',
   });
 });
 
-describe('--help', () => {
+describe('--help and --version', () => {
   it('on the root and every command: exit 0, usage on stdout, nothing on stderr', async () => {
     const commands = [undefined, ...COMMANDS];
     const results = await Promise.all(commands.map((c) => cli(c ? [c, '--help'] : ['--help'])));
@@ -365,7 +405,29 @@ describe('--help', () => {
       expect(r.code, `${c ?? 'root'} --help: ${r.stderr}`).toBe(0);
       expect(r.stdout).toContain(`Usage: classiclink-sync${c ? ` ${c}` : ''}`);
       expect(r.stderr).toBe('');
+      // Where the configuration comes from, on every page.
+      expect(r.stdout).toMatch(/Configuration comes from environment variables/);
+      expect(r.stdout).toContain('.env.example');
+      // Defaults in the form the option takes: never milliseconds for a duration, a JSON array or
+      // a quoted string.
+      expect(r.stdout, c).not.toMatch(/default:\s+(\[|")/);
     });
+    const simulate = results[COMMANDS.indexOf('simulate') + 1] as CliResult;
+    expect(simulate.stdout).toMatch(/--churn-interval <duration>[\s\S]*\(default: 4s\)/);
+    expect(simulate.stdout).toMatch(/\(default:\s+cn-hangzhou,cn-beijing\)/);
+    const demo = results[COMMANDS.indexOf('demo') + 1] as CliResult;
+    expect(demo.stdout).toMatch(/--interval <duration>[\s\S]*\(default:\s+5s\)/);
+  });
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const r = await cli([flag]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${pkg.version}\n`);
+    }
   });
 });
 
@@ -389,24 +451,179 @@ describe('configuration and dependency errors: exit 1, one line', () => {
     expect(expectOneLine(r)).toMatch(/MissingCredentials: no Alibaba Cloud credentials found; tried: env/);
   });
 
-  it('Postgres unreachable: one line telling how to start it, the password not shown', async () => {
+  it('Postgres unreachable: one line naming the host and port of DATABASE_URL, the password not shown', async () => {
     const url = 'postgres://postgres:pg-password-xyz@127.0.0.1:1/classiclink';
     const commands = [['status'], ['links'], ['sync', '--once'], ['migrate']];
     for (const r of await Promise.all(commands.map((args) => cli(args, { DATABASE_URL: url })))) {
       expect(r.code, r.stderr).toBe(1);
       const line = expectOneLine(r);
-      expect(line).toMatch(/cannot reach Postgres at .*127\.0\.0\.1:1/);
-      expect(line).toContain('start it with');
+      expect(line).toMatch(/cannot reach Postgres at 127\.0\.0\.1:1: connection refused/);
+      expect(line).toContain('start Postgres on 127.0.0.1:1, or point DATABASE_URL at the server');
+      // Not a Debian command for the default port.
+      expect(line).not.toMatch(/pg_ctlcluster|5432/);
       expect(line).not.toContain('pg-password-xyz');
       expect(r.stdout).toBe('');
     }
   });
 
-  it('Redis unreachable: one line telling how to start it', async () => {
-    const r = await cli(['sync', '--once'], { REDIS_URL: 'redis://127.0.0.1:1' });
+  it('Redis unreachable: one line naming the host and port of REDIS_URL', async () => {
+    const r = await cli(['sync', '--once'], { REDIS_URL: 'redis://:redis-password-xyz@127.0.0.1:1' });
     expect(r.code, r.stderr).toBe(1);
     const line = expectOneLine(r);
-    expect(line).toMatch(/cannot reach Redis/);
-    expect(line).toContain('start it with');
+    expect(line).toMatch(/cannot reach Redis at 127\.0\.0\.1:1: connection refused/);
+    expect(line).toContain('REDIS_URL');
+    expect(line).not.toMatch(/redis-server|6379|redis-password-xyz/);
+  });
+
+  it('a refused login is told from an unreachable server, the password not shown', async () => {
+    // The machine's Postgres trusts every connection from loopback, but not a role it lacks.
+    const pgUrl = 'postgres://no_such_role_xyz:pg-password-xyz@127.0.0.1:5432/classiclink';
+    const [links, syncOnce] = await Promise.all([
+      cli(['links'], { DATABASE_URL: pgUrl }),
+      cli(['sync', '--once'], { DATABASE_URL: pgUrl }),
+    ]);
+    for (const r of [links, syncOnce]) {
+      expect(r.code, r.stderr).toBe(1);
+      const line = expectOneLine(r);
+      expect(line).toMatch(
+        /^classiclink-sync: Postgres at 127\.0\.0\.1:5432 refused the login \(.*no_such_role_xyz/,
+      );
+      expect(line).toContain('check the user');
+      expect(line).not.toContain('cannot reach');
+      expect(line).not.toContain('pg-password-xyz');
+    }
+    // A Redis ACL user that does not exist: WRONGPASS, a refused login, not an outage.
+    const redis = await cli(['sync', '--once'], {
+      REDIS_URL: 'redis://no_such_user:redis-password-xyz@127.0.0.1:6379',
+    });
+    expect(redis.code, redis.stderr).toBe(1);
+    const line = expectOneLine(redis);
+    expect(line).toMatch(/^classiclink-sync: Redis at 127\.0\.0\.1:6379 refused the login \(WRONGPASS/);
+    expect(line).toContain('check the user and password in REDIS_URL');
+    expect(line).not.toContain('redis-password-xyz');
+  });
+
+  it('read commands on a missing or unmigrated database say to run migrate, and create nothing', async () => {
+    const missing = uniqueDbName('classiclink_missing_');
+    const empty = uniqueDbName('classiclink_empty_');
+    const where = new URL(testDatabaseUrl(missing)).host;
+    await adminQuery(`CREATE DATABASE ${empty}`);
+    try {
+      const reads = [['links'], ['events'], ['history', '--vpc', 'vpc-abc'], ['status'], ['alerts']];
+      const [onMissing, onEmpty] = await Promise.all(
+        [missing, empty].map((db) =>
+          Promise.all(reads.map((args) => cli(args, { DATABASE_URL: testDatabaseUrl(db) }))),
+        ),
+      );
+      for (const r of onMissing ?? []) {
+        expect(r.code, r.stderr).toBe(1);
+        expect(expectOneLine(r)).toContain(
+          `database "${missing}" does not exist on ${where}: run \`classiclink-sync migrate\``,
+        );
+      }
+      for (const r of onEmpty ?? []) {
+        expect(r.code, r.stderr).toBe(1);
+        const line = expectOneLine(r);
+        expect(line).toContain(`database "${empty}" on ${where} is not migrated`);
+        expect(line).toMatch(/run `classiclink-sync migrate`$/);
+        expect(line).not.toMatch(/SQLSTATE/);
+      }
+      // Nothing was created: the missing database is still missing.
+      const again = await cli(['status'], { DATABASE_URL: testDatabaseUrl(missing) });
+      expect(expectOneLine(again)).toMatch(/does not exist/);
+    } finally {
+      await dropDatabase(empty);
+      await dropDatabase(missing);
+    }
+  });
+});
+
+describe('events: the newest first', () => {
+  it('shows the newest --limit events (oldest first) and says how many more match', async () => {
+    // One account of its own: a baseline of 5 links, then 10 scans each adding one link.
+    const target = uniqueTarget();
+    const store = pl.database.store;
+    const linked = ['i-base1', 'i-base2', 'i-base3', 'i-base4', 'i-base5'];
+    await scan(store, target, linked, { minute: 0 });
+    for (let n = 1; n <= 10; n++) {
+      linked.push(`i-new${n}`);
+      await scan(store, target, [...linked], { minute: n });
+    }
+    const env = { SYNC_ACCOUNT: target.account };
+    const [json, text, all] = await Promise.all([
+      cli(['events', '--json', '--limit', '4'], env),
+      cli(['events', '--limit', '4'], env),
+      cli(['events', '--json'], env),
+    ]);
+    for (const r of [json, text, all]) expect(r.code, r.stderr).toBe(0);
+    type Ev = { count: number; total: number; events: { instanceId: string }[] };
+    const out = JSON.parse(json.stdout) as Ev;
+    expect(out.events.map((e) => e.instanceId)).toEqual(['i-new7', 'i-new8', 'i-new9', 'i-new10']);
+    expect(out).toMatchObject({ count: 4, total: 15 });
+    expect(text.stdout.trim().split('\n').at(-1)).toBe(
+      'showing the newest 4 of 15 event(s); narrow with --since / --until, or raise --limit',
+    );
+    expect(text.stdout.indexOf('i-new7')).toBeLessThan(text.stdout.indexOf('i-new10'));
+    expect(text.stdout).not.toContain('i-base1');
+    const everything = JSON.parse(all.stdout) as Ev;
+    expect(everything).toMatchObject({ count: 15, total: 15 });
+  });
+});
+
+describe('HTTP_TOKEN is for the http role only', () => {
+  it('links and sync --once run with HTTP_HOST beyond loopback and no token', async () => {
+    const env = { HTTP_HOST: '0.0.0.0' };
+    const [links, syncOnce] = await Promise.all([
+      cli(['links'], env),
+      cli(['sync', '--once', '--vpc', vpc('cn-hangzhou', 1)], env),
+    ]);
+    expect(links.code, links.stderr).toBe(0);
+    expect(syncOnce.code, syncOnce.stderr).toBe(0);
+    expect(`${links.stderr}${syncOnce.stderr}`).not.toContain('HTTP_TOKEN');
+  });
+});
+
+describe('a wrong AccessKey secret', () => {
+  it('is one line per failure ending "check ALIBABA_CLOUD_ACCESS_KEY_SECRET", not the string to sign', async () => {
+    const r = await cli(['sync', '--once'], { ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'not-the-simulators-secret' });
+    expect(r.code, r.stderr).toBe(1);
+    const failures = r.stdout.split('\n').filter((l) => l.includes('SignatureDoesNotMatch'));
+    expect(failures.length, r.stdout).toBeGreaterThan(0);
+    for (const line of failures) expect(line).toMatch(/; check ALIBABA_CLOUD_ACCESS_KEY_SECRET$/);
+    for (const text of [r.stdout, r.stderr]) {
+      expect(text).not.toMatch(/string to sign|canonical request|x-acs-signature-nonce/i);
+    }
+  });
+});
+
+describe('the simulator prints enough environment for sync --once', () => {
+  it('its env lines, plus a database and a queue prefix, make a successful sync --once', async () => {
+    const sim = spawnCli(['simulate', '--port', '0', '--seed', '3'], {}, 'simulate');
+    await expect.poll(() => sim.stdout(), { timeout: 20_000 }).toContain('admin API');
+    const env: Record<string, string> = {};
+    for (const m of sim.stdout().matchAll(/^ {4}([A-Z][A-Z0-9_]+)=(\S*)$/gm))
+      env[m[1] as string] = m[2] as string;
+    expect(Object.keys(env).sort()).toEqual([
+      'ALIBABA_CLOUD_ACCESS_KEY_ID',
+      'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+      'ECS_ENDPOINT',
+      'SYNC_REGIONS',
+      'VPC_ENDPOINT',
+    ]);
+    const db = await createTestDb();
+    const prefix = `test-banner-${randomUUID()}`;
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      // Only what the banner printed, a database and a prefix: nothing of this file's pipeline.
+      const r = await runCli(['sync', '--once'], { ...env, DATABASE_URL: db.url, QUEUE_PREFIX: prefix });
+      expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/\d+ target\(s\): (\d+) ok, 0 failed/);
+    } finally {
+      sim.signal('SIGTERM');
+      const keys = await redis.keys(`{${prefix}}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+      await db.drop();
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A bad environment variable or accounts-file field stops `start` (and `sync --once`) before it
  * touches anything: one line naming it, exit 1, no Redis key under the queue prefix, no database
- * created. Also: HTTP_HOST beyond loopback without HTTP_TOKEN refuses to start.
+ * created. Also: HTTP_HOST beyond loopback without HTTP_TOKEN refuses to start the http role (and
+ * only it: test/integration/cli.commands.test.ts runs links and sync --once so).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -64,16 +65,15 @@ const cases: [string, () => Record<string, string>, RegExp][] = [
     () => ({ SYNC_INTERVAL: '5x' }),
     /^classiclink-sync: invalid configuration: SYNC_INTERVAL: /,
   ],
-  ['API_MAX_QPS=0', () => ({ API_MAX_QPS: '0' }), /API_MAX_QPS: must be at least 1/],
+  [
+    'API_MAX_QPS=0',
+    () => ({ API_MAX_QPS: '0' }),
+    /invalid configuration: API_MAX_QPS=0: must be a whole number from 1 to 10000$/,
+  ],
   [
     'ALERT_WEBHOOK_URL=ftp://…',
     () => ({ ALERT_WEBHOOK_URL: 'ftp://127.0.0.1/hook' }),
     /ALERT_WEBHOOK_URL: expected a http or https URL/,
-  ],
-  [
-    'HTTP_HOST=0.0.0.0 without HTTP_TOKEN',
-    () => ({ HTTP_HOST: '0.0.0.0' }),
-    /HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
   ],
   ['SYNC_REGIONS missing', () => ({ SYNC_REGIONS: '' }), /SYNC_REGIONS: required/],
   [
@@ -168,6 +168,34 @@ describe('credentials and API endpoints are checked before anything is written',
       const r = await runCli(['sync', '--once', '--region', 'cn-beijing'], env);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr.trim()).toMatch(/^classiclink-sync sync: region cn-beijing is not configured/);
+      expect(await redisKeys(prefix)).toEqual([]);
+      expect(await databaseExists(dbName)).toBe(false);
+    } finally {
+      await dropDatabase(dbName);
+    }
+  });
+});
+
+describe('HTTP_TOKEN', () => {
+  it('start (http role) with HTTP_HOST beyond loopback and no token: one line, exit 1, nothing created', async () => {
+    const prefix = `startup-${randomUUID()}`;
+    const dbName = uniqueDbName('classiclink_startup_');
+    const env = {
+      ...GOOD,
+      QUEUE_PREFIX: prefix,
+      DATABASE_URL: testDatabaseUrl(dbName),
+      HTTP_HOST: '0.0.0.0',
+    };
+    try {
+      for (const args of [['start'], ['start', '--role', 'http']]) {
+        const r = await runCli(args, env);
+        expect(r.code, r.stderr).toBe(1);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(
+          /^classiclink-sync: invalid configuration: HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
+        );
+      }
       expect(await redisKeys(prefix)).toEqual([]);
       expect(await databaseExists(dbName)).toBe(false);
     } finally {

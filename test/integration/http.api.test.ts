@@ -191,6 +191,11 @@ describe('GET /v1/events', () => {
       'removed i-4',
       'removed i-5',
     ]);
+    // psql's timestamptz form, pasted as is (URL-encoded): the same instant.
+    const psql = encodeURIComponent(at(5).toISOString().replace('T', ' ').replace('Z', '+00'));
+    const sincePsql = await get<{ events: EventJson[] }>(`/v1/events?since=${psql}`);
+    expect(sincePsql.status).toBe(200);
+    expect(sincePsql.body.events).toEqual(since.body.events);
     const until = await get<{ events: EventJson[] }>(`/v1/events?until=${at(5).toISOString()}`);
     expect(until.body.events).toHaveLength(7);
     expect(until.body.events.every((e) => e.baseline)).toBe(true);

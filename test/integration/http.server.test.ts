@@ -153,6 +153,59 @@ describe('probes', () => {
   });
 });
 
+describe('GET /', () => {
+  it('lists the endpoints as JSON, each of which answers, behind the token', async () => {
+    const { url } = await start({ token: TOKEN });
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const none = await fetch(`${url}/`);
+    expect(none.status).toBe(401);
+    await none.body?.cancel();
+
+    const res = await fetch(`${url}/`, { headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await res.json()) as {
+      service: string;
+      endpoints: { method: string; path: string; parameters?: string[]; description: string }[];
+    };
+    expect(body.service).toBe('classiclink-sync');
+    expect(body.endpoints.map((e) => e.path)).toEqual([
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/v1/links',
+      '/v1/events',
+      '/v1/status',
+    ]);
+    expect(body.endpoints.find((e) => e.path === '/v1/events')?.parameters).toEqual([
+      'since',
+      'until',
+      'region',
+      'vpc',
+      'instance',
+      'limit',
+      'cursor',
+    ]);
+    for (const e of body.endpoints) {
+      expect(e.description.length, e.path).toBeGreaterThan(0);
+      const answer = await fetch(`${url}${e.path}`, { headers: auth });
+      expect(answer.status, e.path).toBe(200);
+      await answer.body?.cancel();
+    }
+  });
+
+  it('names the dashboard when there is one', async () => {
+    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    releasers.push(async () => connection.quit());
+    const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
+    releasers.push(() => queues.close());
+    releasers.push(() => queues.obliterate());
+    const { url } = await start({ queues: [queues.plan, queues.sync] });
+    const body = (await (await fetch(`${url}/`)).json()) as { endpoints: { path: string }[] };
+    expect(body.endpoints.map((e) => e.path)).toContain('/admin/queues/');
+  });
+});
+
 describe('bearer token', () => {
   it('is required on every route but /healthz: 401 without or with a wrong one, 200 with it', async () => {
     const { url } = await start({ token: TOKEN });

@@ -375,6 +375,7 @@ describe('churn, banner, env keys', () => {
     expect(text).toContain(`listening on ${sim.url}`);
     expect(text).toContain(`ECS_ENDPOINT=${sim.url}`);
     expect(text).toContain(`VPC_ENDPOINT=${sim.url}`);
+    expect(text).toContain(`SYNC_REGIONS=${sim.world.regions().join(',')}`);
     expect(text).toContain(`ALIBABA_CLOUD_ACCESS_KEY_ID=${key.accessKeyId}`);
     expect(text).toContain(`ALIBABA_CLOUD_ACCESS_KEY_SECRET=${key.accessKeySecret}`);
     expect(text).toContain('/_sim/faults');

@@ -135,6 +135,21 @@ describe('store read side', () => {
     expect(await ev({ vpcId: 'vpc-2' })).toEqual(['vpc-2/i-9 added (baseline)']);
     expect(await ev({ regionId: 'cn-beijing' })).toEqual([]);
     expect(await ev({ limit: 2 })).toEqual(['vpc-1/i-1 added (baseline)', 'vpc-1/i-2 added (baseline)']);
+    // The newest N, still listed oldest first (what `events --limit` shows).
+    expect(await ev({ limit: 3, newest: true })).toEqual([
+      'vpc-1/i-1 removed',
+      'vpc-1/i-2 removed',
+      'vpc-1/i-3 removed',
+    ]);
+    expect(await ev({ instanceId: 'i-1', limit: 2, newest: true })).toEqual([
+      'vpc-1/i-1 added',
+      'vpc-1/i-1 removed',
+    ]);
+    expect(await store.countEvents({ account: t1.account })).toBe(9);
+    expect(await store.countEvents({ account: t1.account, instanceId: 'i-1', limit: 1, newest: true })).toBe(
+      4,
+    );
+    expect(await store.countEvents({ account: t1.account, since: det(10), until: det(30) })).toBe(3);
     expect(await ev({ since: at(100) })).toEqual([]);
 
     const [first] = await store.listEvents({ account: t1.account, limit: 1 });

@@ -135,13 +135,14 @@ describe.skipIf(!available)('Postgres over TLS (sslmode, sslrootcert)', () => {
 
   it('an untrusted certificate stops the command with one line naming Postgres and the CA setting', async () => {
     const line = await failsWithOneLine(url('?sslmode=verify-full'));
-    expect(line).toMatch(
-      /cannot reach Postgres at postgres:\/\/\*\*\*@127\.0\.0\.1:\d+\/classiclink_tls.*certificate/i,
-    );
+    expect(line).toMatch(/cannot reach Postgres at 127\.0\.0\.1:\d+ \(.*certificate/i);
     expect(line).toContain('sslrootcert=');
   }, 60_000);
 
   it('without TLS the server refuses the connection: one line naming Postgres, exit 1', async () => {
-    expect(await failsWithOneLine(url(''))).toMatch(/cannot reach Postgres at .*no encryption/i);
+    // The server answered and refused: a login refused, not a server out of reach.
+    expect(await failsWithOneLine(url(''))).toMatch(
+      /Postgres at 127\.0\.0\.1:\d+ refused the login \(.*no encryption\).*sslmode/i,
+    );
   }, 60_000);
 });

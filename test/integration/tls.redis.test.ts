@@ -96,7 +96,7 @@ describe.skipIf(!available)('Redis over TLS (rediss://)', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
     const lines = r.stderr.trim().split('\n');
     expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toMatch(/cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+ \(.*certificate/i);
+    expect(lines[0]).toMatch(/cannot reach Redis at 127\.0\.0\.1:\d+ \(.*certificate/i);
     expect(lines[0]).toContain('NODE_EXTRA_CA_CERTS');
   }, 60_000);
 });

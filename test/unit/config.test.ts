@@ -5,6 +5,7 @@ import {
   loadConfig,
   parseDuration,
   requireApiConfig,
+  requireHttpConfig,
   SECRET_VARIABLES,
 } from '../../src/config.js';
 
@@ -62,10 +63,12 @@ describe('loadConfig', () => {
     ['SYNC_REGIONS', 'Hangzhou', /SYNC_REGIONS: expected a comma list of region ids/],
     ['SYNC_TARGETS', 'cn-hangzhou/vpc-1', /SYNC_TARGETS: expected a comma list of region:vpc-id/],
     ['API_SIGNATURE', 'v2', /API_SIGNATURE: expected v3 or v1/],
-    ['API_MAX_QPS', '0', /API_MAX_QPS: must be at least 1/],
-    ['API_MAX_QPS', 'fast', /API_MAX_QPS: expected a whole number/],
-    ['SYNC_CONCURRENCY', '1000', /SYNC_CONCURRENCY: must be at most 256/],
-    ['HTTP_PORT', '70000', /HTTP_PORT: expected a port number up to 65535/],
+    // Numbers echo the value and the range.
+    ['API_MAX_QPS', '0', /: API_MAX_QPS=0: must be a whole number from 1 to 10000$/],
+    ['API_MAX_QPS', 'fast', /: API_MAX_QPS=fast: must be a whole number from 1 to 10000$/],
+    ['API_MAX_QPS', '2.5', /: API_MAX_QPS=2\.5: must be a whole number from 1 to 10000$/],
+    ['SYNC_CONCURRENCY', '1000', /: SYNC_CONCURRENCY=1000: must be a whole number from 1 to 256$/],
+    ['HTTP_PORT', '70000', /: HTTP_PORT=70000: must be a port number from 0 to 65535$/],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: expected fatal, error/],
     ['ECS_ENDPOINT', 'ftp://x', /ECS_ENDPOINT: expected an http\(s\) URL/],
     ['ALERT_WEBHOOK_URL', 'not a url', /ALERT_WEBHOOK_URL: expected a http or https URL/],
@@ -84,11 +87,19 @@ describe('loadConfig', () => {
     expect(text).not.toContain('\n');
   });
 
-  it('requires HTTP_TOKEN off loopback', () => {
-    expect(() => loadConfig({ HTTP_HOST: '0.0.0.0' })).toThrow(/HTTP_TOKEN: required when HTTP_HOST/);
-    expect(loadConfig({ HTTP_HOST: '0.0.0.0', HTTP_TOKEN: 'a-long-enough-token' }).HTTP_TOKEN).toBe(
-      'a-long-enough-token',
+  it('requires HTTP_TOKEN off loopback where the http role runs (requireHttpConfig), not for every command', () => {
+    // links, sync --once and a worker load the configuration without serving HTTP.
+    const open = loadConfig({ HTTP_HOST: '0.0.0.0' });
+    expect(open.HTTP_HOST).toBe('0.0.0.0');
+    expect(() => requireHttpConfig(open)).toThrow(
+      /^invalid configuration: HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
     );
+    const withToken = loadConfig({ HTTP_HOST: '0.0.0.0', HTTP_TOKEN: 'a-long-enough-token' });
+    expect(withToken.HTTP_TOKEN).toBe('a-long-enough-token');
+    expect(() => requireHttpConfig(withToken)).not.toThrow();
+    for (const host of ['127.0.0.1', '::1', 'localhost']) {
+      expect(() => requireHttpConfig(loadConfig({ HTTP_HOST: host }))).not.toThrow();
+    }
   });
 
   it('requires the key id and secret together, and never echoes a secret', () => {
@@ -137,14 +148,14 @@ const WRONG: Record<string, [string, RegExp] | string> = {
   ECS_ENDPOINT: ['ecs.{region}.aliyuncs.com', /ECS_ENDPOINT: expected an http\(s\) URL/],
   VPC_ENDPOINT: ['file:///etc/passwd', /VPC_ENDPOINT: expected an http\(s\) URL/],
   API_SIGNATURE: ['V3', /API_SIGNATURE: expected v3 or v1/],
-  API_MAX_QPS: ['-1', /API_MAX_QPS: expected a whole number/],
+  API_MAX_QPS: ['-1', /API_MAX_QPS=-1: must be a whole number from 1 to 10000/],
   API_TIMEOUT: ['50ms', /API_TIMEOUT: must be at least 100ms/],
   API_RETRY_DEADLINE: ['soon', /API_RETRY_DEADLINE: expected a duration/],
-  SYNC_CONCURRENCY: ['0', /SYNC_CONCURRENCY: must be at least 1/],
+  SYNC_CONCURRENCY: ['0', /SYNC_CONCURRENCY=0: must be a whole number from 1 to 256/],
   JOB_LOCK_DURATION: ['500ms', /JOB_LOCK_DURATION: must be at least 1000ms/],
   QUEUE_PREFIX: ['{classiclink}', /QUEUE_PREFIX: expected 1-64 letters/],
   HTTP_HOST: ['', /HTTP_HOST: /],
-  HTTP_PORT: ['http', /HTTP_PORT: expected a port number/],
+  HTTP_PORT: ['http', /HTTP_PORT=http: must be a port number from 0 to 65535/],
   HTTP_TOKEN: ['SECRETVALUE', /HTTP_TOKEN: must be at least 16 characters/],
   SHUTDOWN_TIMEOUT: ['30', /SHUTDOWN_TIMEOUT: expected a duration/],
   ALERT_STALE_AFTER: ['1w', /ALERT_STALE_AFTER: expected a duration/],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { keyHint } from '../../src/ecs-client.js';
 import {
   classifyApiError,
   coerceError,
@@ -78,6 +79,33 @@ describe('coerceError', () => {
     expect(e.retryable).toBe(false);
     expect(new RetryableError('x', { code: 'Throttling' }).retryable).toBe(true);
   });
+
+  it('ends the summary with the hint, after the request id', () => {
+    const e = new FatalError('the request signature does not match the AccessKey secret', {
+      code: 'SignatureDoesNotMatch',
+      requestId: 'ABC-2',
+      hint: 'check ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+    });
+    expect(e.summary()).toBe(
+      'SignatureDoesNotMatch: the request signature does not match the AccessKey secret (RequestId ABC-2); check ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+    );
+  });
+});
+
+describe('keyHint: what to check when the API refuses the key', () => {
+  it.each([
+    ['env', 'secret', 'check ALIBABA_CLOUD_ACCESS_KEY_SECRET'],
+    ['chain/env', 'secret', 'check ALIBABA_CLOUD_ACCESS_KEY_SECRET'],
+    ['chain/env', 'id', 'check ALIBABA_CLOUD_ACCESS_KEY_ID'],
+    ['env(STAGING_AK_ID,STAGING_AK_SECRET)', 'secret', 'check STAGING_AK_SECRET'],
+    ['env(STAGING_AK_ID,STAGING_AK_SECRET)', 'id', 'check STAGING_AK_ID'],
+    [
+      'chain/profile/static_ak',
+      'secret',
+      'check the AccessKey secret of the credentials (source chain/profile/static_ak)',
+    ],
+    ['static', 'id', 'check the AccessKey id of the credentials (source static)'],
+  ] as const)('%s, %s → %s', (source, part, hint) => expect(keyHint(source, part)).toBe(hint));
 });
 
 describe('isThrottled', () => {

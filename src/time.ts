@@ -1,0 +1,46 @@
+/**
+ * Times people type into `--since`, `--until`, `--at` and the API's `since` / `until` / `at`:
+ * ISO-8601 (`2026-01-31T12:00:00Z`, `+08:00`), psql's timestamptz output pasted as is
+ * (`2026-12-06 23:28:20.123456+00`), or a bare date (midnight UTC). A time without a UTC offset
+ * is refused rather than guessed in the machine's zone.
+ */
+
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:(Z|z)|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
+
+/** The one-line explanation of a refused time (the CLI and the API say the same). */
+export const TIMESTAMP_EXPECTED =
+  'expected an ISO-8601 time with its UTC offset like 2026-01-31T12:00:00Z or 2026-12-06 23:28:20+00, or a date like 2026-01-31';
+
+const daysIn = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/** Parses one of the forms above; `undefined` when the text is not one (or not a real date). */
+export function parseTimestamp(text: string): Date | undefined {
+  const m = TIMESTAMP.exec(text.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, z, sign, oh, om] = m;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;
+  if (h === undefined) return new Date(Date.UTC(year, month - 1, day));
+  // A time needs its offset: "12:00" in which zone?
+  if (z === undefined && sign === undefined) return undefined;
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s ?? 0);
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  const ms = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
+  const offsetMin = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om ?? 0));
+  if (Math.abs(offsetMin) > 18 * 60 || Number(om ?? 0) > 59) return undefined;
+  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMin * 60_000);
+}
+
+/** Why `text` is refused: names the missing offset when that is the only problem. */
+export function timestampProblem(text: string): string {
+  const withUtc = parseTimestamp(`${text.trim()}Z`);
+  if (withUtc !== undefined && /[T ]\d{2}:\d{2}/.test(text)) {
+    return `a time needs its UTC offset, e.g. ${text.trim()}+00 (UTC) or ${text.trim()}+08:00`;
+  }
+  return TIMESTAMP_EXPECTED;
+}
