@@ -284,15 +284,15 @@ describe('errors and retries', () => {
       json(res, 400, {
         RequestId: 'rid-1',
         HostId: 'ecs.cn-hangzhou.aliyuncs.com',
-        Code: 'SignatureDoesNotMatch',
-        Message: 'Specified signature is not matched with our calculation.',
+        Code: 'Forbidden.RAM',
+        Message: 'User not authorized to operate on the specified resource.',
       }),
     );
     const { c } = client(server);
     const err = await caught(c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC }));
     expect(err).toBeInstanceOf(FatalError);
-    expect(err).toMatchObject({ code: 'SignatureDoesNotMatch', requestId: 'rid-1', httpStatus: 400 });
-    expect(err.message).toBe('Specified signature is not matched with our calculation.');
+    expect(err).toMatchObject({ code: 'Forbidden.RAM', requestId: 'rid-1', httpStatus: 400 });
+    expect(err.message).toBe('User not authorized to operate on the specified resource.');
     expect(server.seen).toHaveLength(1);
   });
 
