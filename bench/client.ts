@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Ecs, { DescribeClassicLinkInstancesRequest } from '@alicloud/ecs20140526';
 import { $OpenApiUtil } from '@alicloud/openapi-core';
-import { staticCredentialsProvider } from '../src/credentials.js';
-import { createEcsClient } from '../src/ecs-client.js';
+import { createEcsClient } from '../src/aliyun/client.js';
+import { staticCredentialsProvider } from '../src/credentials/index.js';
 import type { SimulatorKey } from '../src/simulator/index.js';
 import { ROOT, silent } from './lib.js';
 

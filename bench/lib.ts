@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '../src/log.js';
-import { migrateDatabase, quoteIdent } from '../src/migrate.js';
-import { createQueues, type Queues } from '../src/queues.js';
+import { createQueues, type Queues } from '../src/queue/queues.js';
 import { mulberry32 } from '../src/simulator/random.js';
+import { migrateDatabase, quoteIdent } from '../src/store/migrate.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVER = 'postgres://postgres@127.0.0.1:5432';

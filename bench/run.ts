@@ -8,8 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { staticCredentialsProvider } from '../src/credentials.js';
-import { createEcsClient } from '../src/ecs-client.js';
+import { createEcsClient } from '../src/aliyun/client.js';
+import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
 import { type ClientFigures, compareClients } from './client.js';
 import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';

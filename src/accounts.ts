@@ -27,8 +27,8 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { type core, z } from 'zod';
 import { type Config, ConfigError, type Target } from './config.js';
-import type { ChainOptions, CredentialsProvider, CredentialsSpec } from './credentials.js';
-import { credentialsProviderFor, describeCredentials } from './credentials.js';
+import type { ChainOptions, CredentialsProvider, CredentialsSpec } from './credentials/index.js';
+import { credentialsProviderFor, describeCredentials } from './credentials/index.js';
 
 export interface AccountSpec {
   /** Stored in every row (`account` column); unique in a deployment. */

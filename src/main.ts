@@ -5,21 +5,21 @@
  */
 import { homedir } from 'node:os';
 import { accountCredentials, describeAccount, resolveAccounts } from './accounts.js';
-import { createAlertDispatcher } from './alerts.js';
-import { type CliActions, type CliIo, type Role, runCli } from './cli.js';
+import { createAlertDispatcher } from './alerts/dispatcher.js';
+import { startStalenessMonitor } from './alerts/staleness.js';
+import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './aliyun/endpoints.js';
+import { checkPostgres, checkRedis, UnreachableError } from './cli/preflight.js';
+import { type CliActions, type CliIo, type Role, runCli } from './cli/program.js';
+import { printAlerts, printEvents, printHistory, printLinks, printStatus } from './cli/report.js';
+import { createProgress, type Progress, syncOnce, unknownRegions } from './cli/sync-once.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
-import { type CredentialsProvider, staticCredentialsProvider } from './credentials.js';
-import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './endpoints.js';
+import { type CredentialsProvider, staticCredentialsProvider } from './credentials/index.js';
 import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
-import { migrateDatabase } from './migrate.js';
-import { checkPostgres, checkRedis, UnreachableError } from './preflight.js';
-import { printAlerts, printEvents, printHistory, printLinks, printStatus } from './report.js';
-import { startRetention } from './retention.js';
 import {
   type AccountRuntime,
   configuredChannels,
@@ -33,9 +33,9 @@ import {
   startScheduler,
   startWorkers,
 } from './service.js';
-import { startStalenessMonitor } from './staleness.js';
-import type { Store } from './store.js';
-import { createProgress, type Progress, syncOnce, unknownRegions } from './sync-once.js';
+import type { Store } from './store/index.js';
+import { migrateDatabase } from './store/migrate.js';
+import { startRetention } from './store/retention-loop.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -238,7 +238,7 @@ export function createActions(proc: Process): CliActions {
         if (has('http')) {
           // Loaded only by a process that serves HTTP: fastify and bull-board are ~11 MB of a
           // worker's resident memory it would never use.
-          const { createHttpServer } = await import('./http.js');
+          const { createHttpServer } = await import('./http/server.js');
           const server = createHttpServer({
             host: c.HTTP_HOST,
             port: c.HTTP_PORT,
@@ -399,7 +399,7 @@ export function createActions(proc: Process): CliActions {
     async demo(opts) {
       // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
       // are taken from the environment, never a deployment's database, prefix, account or alerts.
-      const { demoSetup, runDemo } = await import('./demo.js');
+      const { demoSetup, runDemo } = await import('./cli/demo.js');
       const setup = demoSetup(proc.env);
       const c = setup.config;
       applyHeapPolicy();

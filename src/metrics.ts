@@ -12,10 +12,10 @@
  * a few hundred at most; retired targets are left out). Instance ids never become labels.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallEvent } from './ecs-client.js';
+import type { CallEvent } from './aliyun/client.js';
 import { isThrottled } from './errors.js';
 import type { Logger } from './log.js';
-import type { Store } from './store.js';
+import type { Store } from './store/index.js';
 
 /** How a sync job's scan ended (`classiclink_scans_total{status}`). */
 export type ScanStatus = 'succeeded' | 'failed' | 'superseded' | 'already-finished';

@@ -8,21 +8,21 @@
 import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import pg from 'pg';
-import { createChannels } from './alert-channels.js';
-import { classicLinkSource } from './classiclink-source.js';
+import { createChannels } from './alerts/channel-set.js';
+import { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './aliyun/client.js';
+import { type ApiLimiter, createRedisLimiter } from './aliyun/limiter.js';
+import { classicLinkSource } from './aliyun/link-source.js';
 import type { Config, Target } from './config.js';
-import type { CredentialsProvider } from './credentials.js';
-import { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './ecs-client.js';
+import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
-import { type ApiLimiter, createRedisLimiter } from './limiter.js';
 import type { Logger } from './log.js';
-import { runPlan } from './plan.js';
-import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queues.js';
-import { keepSchedules, reconcileSchedules } from './scheduler.js';
-import type { LinkSource } from './source.js';
-import { createStore, type Store } from './store.js';
-import { runSync } from './sync.js';
+import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/queues.js';
+import { createStore, type Store } from './store/index.js';
+import { runPlan } from './sync/plan.js';
+import { runSync } from './sync/scan.js';
+import { keepSchedules, reconcileSchedules } from './sync/scheduler.js';
+import type { LinkSource } from './sync/source.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): string[] {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createLogger } from '../src/log.js';
-import { migrateDatabase, quoteIdent } from '../src/migrate.js';
+import { migrateDatabase, quoteIdent } from '../src/store/migrate.js';
 import { adminUrl, TEMPLATE_PREFIX, testDatabaseUrl } from './helpers/db.js';
 
 const PG_START = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';

@@ -5,7 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { canonicalQuery, formatTimestamp, percentEncode, sha256Hex, signV1, signV3 } from '../signer.js';
+import {
+  canonicalQuery,
+  formatTimestamp,
+  percentEncode,
+  sha256Hex,
+  signV1,
+  signV3,
+} from '../aliyun/signer.js';
 import type { SimulatorKey } from './types.js';
 
 export interface RawCall {

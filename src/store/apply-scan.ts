@@ -4,9 +4,9 @@
  * transaction-scoped advisory lock (DESIGN.md, correctness rules 2 and 3).
  */
 import type pg from 'pg';
-import { diffLinks, linkKey } from '../diff.js';
 import { FatalError, RetryableError } from '../errors.js';
-import type { Link } from '../source.js';
+import { diffLinks, linkKey } from '../links.js';
+import type { Link } from '../sync/source.js';
 import { targetLockText, withTransaction } from './tx.js';
 import type {
   ApplyScanInput,

@@ -4,8 +4,8 @@
  */
 import { and, asc, desc, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
-import { classicLinks, linkEvents, syncRuns, syncTargets } from '../schema.js';
-import type { Link, TargetRef } from '../source.js';
+import type { Link, TargetRef } from '../sync/source.js';
+import { classicLinks, linkEvents, syncRuns, syncTargets } from './schema.js';
 import { coerceDbError, query } from './tx.js';
 import type {
   EventFilter,

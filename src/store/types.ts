@@ -4,8 +4,8 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../log.js';
-import type { Link, TargetRef } from '../source.js';
-import type { PruneInput, PruneResult } from './retention.js';
+import type { Link, TargetRef } from '../sync/source.js';
+import type { PruneInput, PruneResult } from './prune.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'superseded';
 

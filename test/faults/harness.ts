@@ -16,13 +16,12 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { expect, inject } from 'vitest';
-import { createAlertDispatcher } from '../../src/alerts.js';
+import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { type Config, loadConfig } from '../../src/config.js';
-import { staticCredentialsProvider } from '../../src/credentials.js';
+import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { migrateDatabase } from '../../src/migrate.js';
-import { createQueues, type Queues, type SyncJobResult } from '../../src/queues.js';
+import { createQueues, type Queues, type SyncJobResult } from '../../src/queue/queues.js';
 import { openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
 import {
   type RunningSimulator,
@@ -31,7 +30,8 @@ import {
   startSimulator,
 } from '../../src/simulator/index.js';
 import { mulberry32 } from '../../src/simulator/random.js';
-import type { TargetRef } from '../../src/source.js';
+import { migrateDatabase } from '../../src/store/migrate.js';
+import type { TargetRef } from '../../src/sync/source.js';
 import { createTestDb } from '../helpers/db.js';
 import { type Receiver, startReceiver } from '../helpers/receivers.js';
 

@@ -19,8 +19,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../../src/aliyun/signer.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../../src/signer.js';
 
 export interface RecordedRequest {
   method: string;

@@ -6,13 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Config, loadConfig } from '../../src/config.js';
-import { staticCredentialsProvider } from '../../src/credentials.js';
+import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import type { Queues, SyncJobResult } from '../../src/queues.js';
+import type { Queues, SyncJobResult } from '../../src/queue/queues.js';
 import { type Database, openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
-import type { LinkSource, TargetRef } from '../../src/source.js';
+import type { LinkSource, TargetRef } from '../../src/sync/source.js';
 import { createTestDb, type TestDb } from './db.js';
 
 export interface PipelineOptions {

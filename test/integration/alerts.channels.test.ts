@@ -6,8 +6,8 @@
 import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChannelConfig } from '../../src/alert-channels.js';
-import { createStore, type Store } from '../../src/store.js';
+import type { ChannelConfig } from '../../src/alerts/channel-set.js';
+import { createStore, type Store } from '../../src/store/index.js';
 import { useTestDb } from '../helpers/db.js';
 import {
   changedRun,

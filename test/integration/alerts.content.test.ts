@@ -4,8 +4,8 @@
  * channel's size limit with "and N more".
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAlertDispatcher } from '../../src/alerts.js';
-import { createStore } from '../../src/store.js';
+import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
+import { createStore } from '../../src/store/index.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import {
   changedRun,

@@ -4,8 +4,8 @@
  * and `deliverRuns` waits a bounded time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AlertDispatcher } from '../../src/alerts.js';
-import { createStore } from '../../src/store.js';
+import type { AlertDispatcher } from '../../src/alerts/dispatcher.js';
+import { createStore } from '../../src/store/index.js';
 import {
   changedRun,
   channelConfig,

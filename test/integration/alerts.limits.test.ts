@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createStore } from '../../src/store.js';
+import { createStore } from '../../src/store/index.js';
 import { changedRun, silentLog, testDispatcher, useFreshDbPerTest } from '../helpers/receivers.js';
 
 const db = useFreshDbPerTest();

@@ -5,8 +5,8 @@
  */
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkStaleness, startStalenessMonitor } from '../../src/staleness.js';
-import { createStore } from '../../src/store.js';
+import { checkStaleness, startStalenessMonitor } from '../../src/alerts/staleness.js';
+import { createStore } from '../../src/store/index.js';
 import { at, scan, uniqueTarget } from '../helpers/db.js';
 import {
   channelConfig,

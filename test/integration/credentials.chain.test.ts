@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { credentialsProviderFor, defaultCredentialsChain } from '../../src/credentials.js';
+import { credentialsProviderFor, defaultCredentialsChain } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import {
   captureLog,

@@ -4,7 +4,7 @@
  * before expiry with a fake clock, one shared refresh, and classified, secret-free errors.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ecsRamRoleFromEnv, ecsRamRoleProvider, metadataEndpoint } from '../../src/credentials.js';
+import { ecsRamRoleFromEnv, ecsRamRoleProvider, metadataEndpoint } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import {
   captureLog,

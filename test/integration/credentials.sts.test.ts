@@ -14,7 +14,7 @@ import {
   oidcRoleProvider,
   staticCredentialsProvider,
   stsEndpoint,
-} from '../../src/credentials.js';
+} from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import { captureLog, type FakeSts, fakeClock, refusedUrl, startFakeSts } from '../helpers/fake-cloud.js';
 

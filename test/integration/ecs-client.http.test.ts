@@ -7,16 +7,16 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { staticCredentialsProvider } from '../../src/credentials.js';
 import {
   type CallEvent,
   createEcsClient,
   type EcsClient,
   type EcsClientOptions,
-} from '../../src/ecs-client.js';
+} from '../../src/aliyun/client.js';
+import { parseV3Authorization, signV1, signV3 } from '../../src/aliyun/signer.js';
+import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { parseV3Authorization, signV1, signV3 } from '../../src/signer.js';
 
 const SECRET = 'test-secret-DO-NOT-LOG';
 const REGION = 'cn-hangzhou';

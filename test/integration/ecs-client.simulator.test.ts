@@ -3,13 +3,13 @@
  * faults). What the world holds is the truth every listing is compared with.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Credentials, staticCredentialsProvider } from '../../src/credentials.js';
 import {
   type CallEvent,
   createEcsClient,
   type EcsClient,
   type EcsClientOptions,
-} from '../../src/ecs-client.js';
+} from '../../src/aliyun/client.js';
+import { type Credentials, staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import {
@@ -18,7 +18,7 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from '../../src/simulator/index.js';
-import type { Link, LinkPage } from '../../src/source.js';
+import type { Link, LinkPage } from '../../src/sync/source.js';
 
 const REGION = 'cn-hangzhou';
 const silent = createLogger({ level: 'silent' });

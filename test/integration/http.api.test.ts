@@ -4,11 +4,11 @@
  * the scrape-time gauges reading the database.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpServer } from '../../src/http.js';
+import { createHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics, storeCollectors } from '../../src/metrics.js';
-import type { TargetRef } from '../../src/source.js';
-import { createStore, type Store } from '../../src/store.js';
+import { createStore, type Store } from '../../src/store/index.js';
+import type { TargetRef } from '../../src/sync/source.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

@@ -8,11 +8,11 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http.js';
+import { createHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createQueues } from '../../src/queues.js';
-import { createStore } from '../../src/store.js';
+import { createQueues } from '../../src/queue/queues.js';
+import { createStore } from '../../src/store/index.js';
 import { useTestDb } from '../helpers/db.js';
 
 const TOKEN = 'test-token-0123456789abcdef';

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../bench/lib.js';
-import { type ApiLimiter, createRedisLimiter, LIMITER_WINDOW_MS } from '../../src/limiter.js';
+import { type ApiLimiter, createRedisLimiter, LIMITER_WINDOW_MS } from '../../src/aliyun/limiter.js';
 
 const QPS = 10;
 const KEY = { regionId: 'cn-hangzhou', action: 'DescribeClassicLinkInstances' };

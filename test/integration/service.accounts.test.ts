@@ -3,7 +3,7 @@
  * into one database without mixing rows; and a clean close leaves nothing open.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { staticCredentialsProvider } from '../../src/credentials.js';
+import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { openAccount, openMessaging, startWorkers } from '../../src/service.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';

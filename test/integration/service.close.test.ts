@@ -4,10 +4,10 @@
  * holds no more sockets or timers than before it started.
  */
 import { describe, expect, it } from 'vitest';
-import { createAlertDispatcher } from '../../src/alerts.js';
+import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { loadConfig } from '../../src/config.js';
-import { staticCredentialsProvider } from '../../src/credentials.js';
-import { createHttpServer } from '../../src/http.js';
+import { staticCredentialsProvider } from '../../src/credentials/index.js';
+import { createHttpServer } from '../../src/http/server.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';

@@ -2,8 +2,8 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { RetryableError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import type { TargetRef } from '../../src/source.js';
-import { type ChangesAlertPayload, type ChangesNotification, createStore } from '../../src/store.js';
+import { type ChangesAlertPayload, type ChangesNotification, createStore } from '../../src/store/index.js';
+import type { TargetRef } from '../../src/sync/source.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

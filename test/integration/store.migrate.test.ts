@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { defaultMigrationsFolder, migrateDatabase } from '../../src/migrate.js';
+import { defaultMigrationsFolder, migrateDatabase } from '../../src/store/migrate.js';
 import { dropDatabase, testDatabaseUrl, uniqueDbName, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });
@@ -34,7 +34,7 @@ async function tables(url: string): Promise<string[]> {
 }
 
 describe('migrateDatabase', () => {
-  it('finds the migrations folder from src/ (and dist/, one level below the package root)', () => {
+  it('finds the migrations folder from src/store/ (and dist/store/, two levels below the package root)', () => {
     expect(defaultMigrationsFolder()).toMatch(/\/migrations$/);
     expect(MIGRATIONS).toBeGreaterThanOrEqual(2);
   });

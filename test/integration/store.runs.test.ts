@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { createStore } from '../../src/store.js';
+import { createStore } from '../../src/store/index.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

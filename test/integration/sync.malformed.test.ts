@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MalformedKind } from '../../src/simulator/index.js';
-import type { Link, LinkPage, LinkSource } from '../../src/source.js';
+import type { Link, LinkPage, LinkSource } from '../../src/sync/source.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
 let p: Pipeline | undefined;

@@ -5,8 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
-import type { LinkSource } from '../../src/source.js';
-import { PAGE_PARALLEL, runSync } from '../../src/sync.js';
+import { PAGE_PARALLEL, runSync } from '../../src/sync/scan.js';
+import type { LinkSource } from '../../src/sync/source.js';
 import { type Pipeline, type PipelineOptions, startPipeline } from '../helpers/pipeline.js';
 
 let p: Pipeline | undefined;

@@ -6,8 +6,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createStore } from '../../src/store.js';
-import { runSync } from '../../src/sync.js';
+import { createStore } from '../../src/store/index.js';
+import { runSync } from '../../src/sync/scan.js';
 import { scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 import { detectableLie, idPool, memorySource, VPC } from '../helpers/memory-source.js';
 import { silentLog } from '../helpers/receivers.js';

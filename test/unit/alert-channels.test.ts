@@ -5,8 +5,8 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { createChannels } from '../../src/alert-channels.js';
-import { checkHttpStatus } from '../../src/channels/answer.js';
+import { createChannels } from '../../src/alerts/channel-set.js';
+import { checkHttpStatus } from '../../src/alerts/channels/answer.js';
 import {
   dingtalkChannel,
   dingtalkSign,
@@ -14,9 +14,9 @@ import {
   larkSign,
   slackChannel,
   wecomChannel,
-} from '../../src/channels/chat.js';
-import type { AlertAnswer } from '../../src/channels/types.js';
-import { standardWebhookSignature, webhookChannel } from '../../src/channels/webhook.js';
+} from '../../src/alerts/channels/chat.js';
+import type { AlertAnswer } from '../../src/alerts/channels/types.js';
+import { standardWebhookSignature, webhookChannel } from '../../src/alerts/channels/webhook.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
 import type { OutboxMessage } from '../../src/store/types.js';
 

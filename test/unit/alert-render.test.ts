@@ -1,7 +1,7 @@
 /** Rendering and truncation: one message per run, lists cut to a limit with an exact "and N more". */
 import { describe, expect, it } from 'vitest';
-import { LIMITS, slackBody, wecomBody } from '../../src/channels/chat.js';
-import { alertDoc, fitItems, MARKDOWN, renderBody, share } from '../../src/channels/render.js';
+import { LIMITS, slackBody, wecomBody } from '../../src/alerts/channels/chat.js';
+import { alertDoc, fitItems, MARKDOWN, renderBody, share } from '../../src/alerts/render.js';
 import type { OutboxMessage } from '../../src/store/types.js';
 
 function changes(added: number, removed: number): OutboxMessage {

@@ -4,7 +4,7 @@
  * value, never the file's content.
  */
 import { describe, expect, it } from 'vitest';
-import { parseIni, resolveCliProfile, resolveIniProfile } from '../../src/credentials.js';
+import { parseIni, resolveCliProfile, resolveIniProfile } from '../../src/credentials/index.js';
 import { FatalError } from '../../src/errors.js';
 import { captureLog } from '../helpers/fake-cloud.js';
 

@@ -4,8 +4,8 @@
  * short-lived credentials, and callers that give up.
  */
 import { describe, expect, it } from 'vitest';
+import { type SessionCredentials, STALE_MS, sessionProvider } from '../../src/credentials/index.js';
 import { parseExpiration } from '../../src/credentials/session.js';
-import { type SessionCredentials, STALE_MS, sessionProvider } from '../../src/credentials.js';
 import { RetryableError } from '../../src/errors.js';
 import { captureLog, fakeClock } from '../helpers/fake-cloud.js';
 

@@ -1,7 +1,7 @@
 /** STS endpoint resolution and the scrubbing of server messages before they reach an error. */
 import { describe, expect, it } from 'vitest';
+import { stsEndpoint } from '../../src/credentials/index.js';
 import { safeServerMessage } from '../../src/credentials/sts.js';
-import { stsEndpoint } from '../../src/credentials.js';
 import { FatalError } from '../../src/errors.js';
 
 describe('stsEndpoint', () => {

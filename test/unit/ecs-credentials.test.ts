@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envCredentialsProvider, staticCredentialsProvider } from '../../src/credentials.js';
+import { envCredentialsProvider, staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError } from '../../src/errors.js';
 
 const SECRET = 'sEcReT-value-never-logged';

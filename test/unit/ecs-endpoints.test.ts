@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveEndpoint } from '../../src/endpoints.js';
+import { resolveEndpoint } from '../../src/aliyun/endpoints.js';
 import { FatalError } from '../../src/errors.js';
 
 describe('resolveEndpoint', () => {

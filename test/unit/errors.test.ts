@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyHint } from '../../src/ecs-client.js';
+import { keyHint } from '../../src/aliyun/client.js';
 import {
   classifyApiError,
   coerceError,

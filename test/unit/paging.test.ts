@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pagesInOrder } from '../../src/paging.js';
+import { pagesInOrder } from '../../src/sync/paging.js';
 
 describe('pagesInOrder', () => {
   it('yields pages in order although they resolve out of order, at most `parallel` in flight', async () => {

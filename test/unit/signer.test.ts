@@ -6,7 +6,7 @@ import {
   sha256Hex,
   signV1,
   signV3,
-} from '../../src/signer.js';
+} from '../../src/aliyun/signer.js';
 
 // Vectors from reference/alibaba-ecs-api.md §1.4 and §2.2 (checked there against the official SDKs).
 describe('signature V1 (RPC HMAC-SHA1)', () => {

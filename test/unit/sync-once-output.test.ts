@@ -3,8 +3,8 @@
  * all when the output is not a terminal), and logs at warn unless LOG_LEVEL is set.
  */
 import { describe, expect, it } from 'vitest';
+import { createProgress, progressLine, unknownRegions } from '../../src/cli/sync-once.js';
 import { REPORT_LOG_LEVEL, reportLogLevel } from '../../src/log.js';
-import { createProgress, progressLine, unknownRegions } from '../../src/sync-once.js';
 
 describe('progressLine', () => {
   it('says how many regions are still planning, then how many VPCs are synced and failed', () => {

@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { diffLinks, linkKey } from '../../src/diff.js';
-import type { LinkSource } from '../../src/source.js';
-import { confirmRemovals, scanTarget } from '../../src/sync.js';
+import { diffLinks, linkKey } from '../../src/links.js';
+import { confirmRemovals, scanTarget } from '../../src/sync/scan.js';
+import type { LinkSource } from '../../src/sync/source.js';
 import {
   anyLies,
   detectableLie,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTimestamp, timestampProblem } from '../../src/time.js';
+import { parseTimestamp, timestampProblem } from '../../src/ids.js';
 
 describe('parseTimestamp', () => {
   it.each([

@@ -3,9 +3,9 @@
  * (store.pruneHistory). Runs in scheduler processes; two at once are harmless (each batch is one
  * statement, and a row deleted by one is simply not found by the other).
  */
-import { coerceError } from './errors.js';
-import type { Logger } from './log.js';
-import type { Store } from './store.js';
+import { coerceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Store } from './index.js';
 
 export interface RetentionOptions {
   store: Pick<Store, 'pruneHistory'>;

@@ -13,11 +13,11 @@
  * budget to spare, wait behind them in the queue. The limiter still enforces the cap; pacing only
  * keeps the waiting in Redis (delayed jobs) rather than in worker slots.
  */
-import type { Target } from './config.js';
-import type { Logger } from './log.js';
-import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from './queues.js';
+import type { Target } from '../config.js';
+import type { Logger } from '../log.js';
+import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from '../queue/queues.js';
+import type { Store } from '../store/index.js';
 import type { CallOptions, LinkSource, TargetRef } from './source.js';
-import type { Store } from './store.js';
 
 export interface PlanDeps {
   sourceFor(account: string): LinkSource;

@@ -12,16 +12,21 @@
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { CliIo, DemoOptions } from './cli.js';
-import { type Config, ConfigError, envSchema, loadConfig } from './config.js';
-import type { CredentialsProvider } from './credentials.js';
-import { Lifecycle } from './lifecycle.js';
-import type { Logger } from './log.js';
-import { databaseName, migrateDatabase, quoteIdent } from './migrate.js';
-import { queuePrefix } from './queues.js';
-import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from './service.js';
-import { type SimulatorKey, startSimulator } from './simulator/index.js';
-import { type ChangesNotification, DEFAULT_NOTIFY_CHANNEL, type EventRow, type Store } from './store.js';
+import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
+import type { CredentialsProvider } from '../credentials/index.js';
+import { Lifecycle } from '../lifecycle.js';
+import type { Logger } from '../log.js';
+import { queuePrefix } from '../queue/queues.js';
+import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
+import { type SimulatorKey, startSimulator } from '../simulator/index.js';
+import {
+  type ChangesNotification,
+  DEFAULT_NOTIFY_CHANNEL,
+  type EventRow,
+  type Store,
+} from '../store/index.js';
+import { databaseName, migrateDatabase, quoteIdent } from '../store/migrate.js';
+import type { CliIo, DemoOptions } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
 export const DEMO_DATABASE = 'classiclink_demo';

@@ -5,10 +5,10 @@
  * message text names it too, so a duplicate delivery is recognisable by a person.
  */
 import { createHmac } from 'node:crypto';
-import { FatalError } from '../errors.js';
-import type { OutboxMessage } from '../store/types.js';
+import { FatalError } from '../../errors.js';
+import type { OutboxMessage } from '../../store/types.js';
+import { alertDoc, type Flavor, fitItems, MARKDOWN, renderBody, SLACK_MRKDWN, utf8Bytes } from '../render.js';
 import { checkCodeAnswer, checkHttpStatus, excerpt } from './answer.js';
-import { alertDoc, type Flavor, fitItems, MARKDOWN, renderBody, SLACK_MRKDWN, utf8Bytes } from './render.js';
 import type { AlertRequest, Channel } from './types.js';
 
 /**

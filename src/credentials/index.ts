@@ -21,35 +21,35 @@ export {
   type ChainOptions,
   type ChainProvider,
   defaultCredentialsChain,
-} from './credentials/chain.js';
-export { cliConfigPath, resolveCliProfile, SUPPORTED_CLI_MODES } from './credentials/cli-profile.js';
+} from './chain.js';
+export { cliConfigPath, resolveCliProfile, SUPPORTED_CLI_MODES } from './cli-profile.js';
 export {
   DEFAULT_ECS_METADATA_ENDPOINT,
   type EcsRamRoleOptions,
   ecsRamRoleFromEnv,
   ecsRamRoleProvider,
   metadataEndpoint,
-} from './credentials/ecs-metadata.js';
+} from './ecs-metadata.js';
 export {
   defaultIniPath,
   parseIni,
   resolveIniProfile,
   SUPPORTED_INI_TYPES,
-} from './credentials/ini-profile.js';
+} from './ini-profile.js';
 export {
   REFRESH_FAILURE_BACKOFF_MS,
   type SessionCredentials,
   type SessionProviderOptions,
   STALE_MS,
   sessionProvider,
-} from './credentials/session.js';
+} from './session.js';
 export {
   type BaseCredentialsSpec,
   type CredentialsSpec,
   credentialsProviderFor,
   describeCredentials,
   type StsSpecFields,
-} from './credentials/spec.js';
+} from './spec.js';
 export {
   ENV_ACCESS_KEY_ID,
   ENV_ACCESS_KEY_SECRET,
@@ -57,7 +57,7 @@ export {
   type EnvVariableNames,
   envCredentialsProvider,
   staticCredentialsProvider,
-} from './credentials/static.js';
+} from './static.js';
 export {
   type AssumeRoleOptions,
   assumeRoleProvider,
@@ -65,7 +65,7 @@ export {
   type OidcRoleOptions,
   oidcRoleProvider,
   stsEndpoint,
-} from './credentials/sts.js';
+} from './sts.js';
 export type {
   Credentials,
   CredentialsHttpOptions,
@@ -73,4 +73,4 @@ export type {
   CredentialsProvider,
   ProviderContext,
   ReadTextFile,
-} from './credentials/types.js';
+} from './types.js';

@@ -3,7 +3,7 @@
  * are worth retrying, a redirect is never followed, other 4xx are fatal), then — for the chat
  * services that answer HTTP 200 to failures — the error code in the JSON body.
  */
-import { FatalError, RetryableError } from '../errors.js';
+import { FatalError, RetryableError } from '../../errors.js';
 import type { AlertAnswer, ChannelName } from './types.js';
 
 const RETRYABLE_STATUS = new Set([408, 425, 429]);

@@ -4,12 +4,12 @@
  * the answer. The per-channel details live in `src/channels/`.
  */
 import { type Dispatcher, request } from 'undici';
+import type { Config } from '../config.js';
+import { coerceError, RetryableError } from '../errors.js';
+import type { OutboxMessage } from '../store/types.js';
 import { dingtalkChannel, larkChannel, slackChannel, wecomChannel } from './channels/chat.js';
 import type { AlertAnswer, Channel } from './channels/types.js';
 import { webhookChannel } from './channels/webhook.js';
-import type { Config } from './config.js';
-import { coerceError, RetryableError } from './errors.js';
-import type { OutboxMessage } from './store/types.js';
 
 export type { AlertAnswer, AlertRequest, Channel, ChannelName } from './channels/types.js';
 export { CHANNEL_NAMES } from './channels/types.js';

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CHANNEL_NAMES } from './channels/types.js';
-import { parseDuration } from './config.js';
-import { parseTimestamp, timestampProblem } from './time.js';
+import { CHANNEL_NAMES } from '../alerts/channels/types.js';
+import { parseDuration } from '../config.js';
+import { parseTimestamp, timestampProblem } from '../ids.js';
 
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
 export type Role = (typeof ROLES)[number];
@@ -177,9 +177,9 @@ function role(value: string, previous: Role[] | undefined): Role[] {
   return [...new Set([...(previous ?? []), ...(list as Role[])])];
 }
 
-/** The package's version (package.json sits one level above both `src/` and `dist/`). */
+/** The package's version (package.json sits two levels above both `src/cli/` and `dist/cli/`). */
 function packageVersion(): string {
-  const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? pkg.version : undefined;
   return typeof version === 'string' ? version : 'unknown';
 }

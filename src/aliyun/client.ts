@@ -12,21 +12,21 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import type { z } from 'zod';
+import { retryWithin } from '../backoff.js';
+import type { Credentials, CredentialsProvider } from '../credentials/index.js';
+import { classifyApiError, coerceError, FatalError, isUnreachable, RetryableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { pagesInOrder } from '../sync/paging.js';
+import type { CallOptions, Link, LinkPage } from '../sync/source.js';
+import { type ApiName, isRegionId, resolveEndpoint, unreachableMessage } from './endpoints.js';
 import {
   type DescribeVpcsBody,
   describeClassicLinkInstancesSchema,
   describeIssues,
   describeRegionsSchema,
   describeVpcsSchema,
-} from './api-schemas.js';
-import { retryWithin } from './backoff.js';
-import type { Credentials, CredentialsProvider } from './credentials.js';
-import { type ApiName, isRegionId, resolveEndpoint, unreachableMessage } from './endpoints.js';
-import { classifyApiError, coerceError, FatalError, isUnreachable, RetryableError } from './errors.js';
-import type { Logger } from './log.js';
-import { pagesInOrder } from './paging.js';
+} from './schemas.js';
 import { canonicalQuery, formatTimestamp, percentEncode, signV1, signV3 } from './signer.js';
-import type { CallOptions, Link, LinkPage } from './source.js';
 import { onWrite, writeHooks } from './write-hook.js';
 
 /** `Version` / `x-acs-version` of each API. */

@@ -16,7 +16,7 @@
  * for the simulator. RPC calls always go to `/`, so an override may not carry a path or query.
  */
 import { connect } from 'node:net';
-import { FatalError } from './errors.js';
+import { FatalError } from '../errors.js';
 
 export type ApiName = 'ecs' | 'vpc';
 

@@ -2,7 +2,7 @@
  * The pure diff between the links a target has now and a complete scan of it. No I/O, no clock:
  * the same inputs always give the same output, in the same order.
  */
-import type { Link } from './source.js';
+import type { Link } from './sync/source.js';
 
 export interface LinkDiff {
   /** In the scan, not linked now. Sorted by (vpcId, instanceId). */

@@ -19,12 +19,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { coerceError } from './errors.js';
-import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
-import type { EventFilter, EventRow, LinkRow, Store, TargetStatusRow } from './store.js';
-import { targetHealth } from './target-state.js';
-import { parseTimestamp, timestampProblem } from './time.js';
+import { coerceError } from '../errors.js';
+import { parseTimestamp, timestampProblem } from '../ids.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { EventFilter, EventRow, LinkRow, Store, TargetStatusRow } from '../store/index.js';
+import { targetHealth } from '../store/target-state.js';
 
 /** A BullMQ queue the dashboard shows (the `Queue` objects of queues.ts). */
 export type DashboardQueue = ConstructorParameters<typeof BullMQAdapter>[0];

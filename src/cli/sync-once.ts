@@ -3,11 +3,12 @@
  * for every sync job those plans enqueue, and reports per target. In-process workers (started by
  * the caller) do the work, alongside any service workers on the same Redis.
  */
-import type { CliIo, SyncOnceOptions } from './cli.js';
-import { coerceError } from './errors.js';
+
+import { coerceError } from '../errors.js';
+import type { Queues, SyncJobResult } from '../queue/queues.js';
+import type { TargetRef } from '../sync/source.js';
 import { table } from './format.js';
-import type { Queues, SyncJobResult } from './queues.js';
-import type { TargetRef } from './source.js';
+import type { CliIo, SyncOnceOptions } from './program.js';
 
 export interface TargetOutcome {
   target: TargetRef;

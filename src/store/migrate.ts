@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { coerceError, FatalError, RetryableError } from './errors.js';
-import type { Logger } from './log.js';
-import { coerceDbError } from './store/tx.js';
+import { coerceError, FatalError, RetryableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { coerceDbError } from './tx.js';
 
 /** Arbitrary fixed key of the migration lock (bigint; per-target locks use hashtextextended). */
 export const MIGRATION_LOCK_KEY = '7406392250228';
@@ -28,11 +28,11 @@ export interface MigrateOptions {
 }
 
 /**
- * The package's `migrations/` folder. `import.meta.url` is `src/migrate.ts` under vitest/tsx and
- * `dist/migrate.js` after tsc; both sit one level below the package root.
+ * The package's `migrations/` folder. `import.meta.url` is `src/store/migrate.ts` under vitest/tsx
+ * and `dist/store/migrate.js` after tsc; both sit two levels below the package root.
  */
 export function defaultMigrationsFolder(): string {
-  return fileURLToPath(new URL('../migrations', import.meta.url));
+  return fileURLToPath(new URL('../../migrations', import.meta.url));
 }
 
 /** The database name a URL points at (pg's default: the user name). */

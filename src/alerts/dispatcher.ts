@@ -12,12 +12,12 @@
  * row falls due, at most `pollMs`: a NOTIFY lost with a dropped connection costs a few seconds.
  */
 import { Agent, type Dispatcher } from 'undici';
-import { type ChannelConfig, createChannels, sendAlert } from './alert-channels.js';
-import { type BackoffOptions, backoffDelay, sleep } from './backoff.js';
+import { type BackoffOptions, backoffDelay, sleep } from '../backoff.js';
+import { coerceError, FatalError, type RetryableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { OutboxMessage, OutboxStore, OutboxWatch } from '../store/types.js';
+import { type ChannelConfig, createChannels, sendAlert } from './channel-set.js';
 import type { Channel } from './channels/types.js';
-import { coerceError, FatalError, type RetryableError } from './errors.js';
-import type { Logger } from './log.js';
-import type { OutboxMessage, OutboxStore, OutboxWatch } from './store/types.js';
 
 export interface AlertDispatcherOptions {
   /** The outbox verbs of the store (a whole `Store` will do). */

@@ -5,8 +5,9 @@
  * the lists are shortened and end with "… and N more" — a run's changes are never split across
  * messages. The counts in the summary are always the full counts.
  */
-import type { Link } from '../source.js';
+
 import type { OutboxMessage } from '../store/types.js';
+import type { Link } from '../sync/source.js';
 
 /** A message as paragraphs and link lists, before a channel's markup. */
 export interface AlertDoc {

@@ -3,11 +3,12 @@
  * people or JSON for programs. Everything goes through the store; the one write is
  * `alerts --requeue` (dead-lettered alerts back to pending).
  */
-import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions } from './cli.js';
-import type { Config } from './config.js';
+
+import type { Config } from '../config.js';
+import type { EventRow, LinkRow, Store } from '../store/index.js';
+import { targetHealth } from '../store/target-state.js';
 import { age, table } from './format.js';
-import type { EventRow, LinkRow, Store } from './store.js';
-import { targetHealth } from './target-state.js';
+import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions } from './program.js';
 
 type Out = CliIo['stdout'];
 

@@ -3,9 +3,10 @@
  * (DescribeVpcs for discovery, DescribeClassicLinkInstances by VpcId for pages, by InstanceId for
  * removal confirmation).
  */
-import type { EcsClient } from './ecs-client.js';
-import { coerceError } from './errors.js';
-import type { Link, LinkSource } from './source.js';
+
+import { coerceError } from '../errors.js';
+import type { Link, LinkSource } from '../sync/source.js';
+import type { EcsClient } from './client.js';
 
 /** What the API says of a VPC that does not exist (any more). */
 const VPC_NOT_FOUND = 'InvalidVpcId.NotFound';

@@ -5,8 +5,8 @@
  * configuration does not want is removed. Run at start and then periodically, so schedules come
  * back by themselves if Redis lost them.
  */
-import type { Logger } from './log.js';
-import type { Queues } from './queues.js';
+import type { Logger } from '../log.js';
+import type { Queues } from '../queue/queues.js';
 
 export interface ScheduleSpec {
   account: string;

@@ -4,15 +4,15 @@
  * set-based: link sets travel as arrays (`unnest`), never as one round trip per row.
  */
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { applyScan } from './store/apply-scan.js';
-import { outboxVerbs } from './store/outbox.js';
-import { activeLinks, countEvents, getRun, listEvents, listLinks, listTargets } from './store/read.js';
-import { pruneHistory } from './store/retention.js';
-import { failRun, startRun, syncTargetList } from './store/runs.js';
-import type { Store, StoreDeps } from './store/types.js';
+import { applyScan } from './apply-scan.js';
+import { outboxVerbs } from './outbox.js';
+import { pruneHistory } from './prune.js';
+import { activeLinks, countEvents, getRun, listEvents, listLinks, listTargets } from './read.js';
+import { failRun, startRun, syncTargetList } from './runs.js';
+import type { Store, StoreDeps } from './types.js';
 
-export { DEFAULT_OUTBOX_NOTIFY_CHANNEL } from './store/outbox.js';
-export type * from './store/types.js';
+export { DEFAULT_OUTBOX_NOTIFY_CHANNEL } from './outbox.js';
+export type * from './types.js';
 
 /** Default Postgres NOTIFY channel for applied changes. */
 export const DEFAULT_NOTIFY_CHANNEL = 'classiclink_changes';

@@ -5,9 +5,9 @@
  * `sync_targets.stale_alerted_at` records the open alert, so checks can run as often as they
  * like, in as many processes as there are: each alert is raised once.
  */
-import { coerceError } from './errors.js';
-import type { Logger } from './log.js';
-import type { CheckStalenessResult, OutboxStore } from './store/types.js';
+import { coerceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CheckStalenessResult, OutboxStore } from '../store/types.js';
 
 export interface CheckStalenessOptions {
   store: Pick<OutboxStore, 'checkStaleness'>;

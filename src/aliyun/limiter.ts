@@ -36,7 +36,7 @@
  */
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { sleep } from './backoff.js';
+import { sleep } from '../backoff.js';
 
 export interface LimitKey {
   regionId: string;

@@ -11,12 +11,12 @@
  * 2 and 4 live in `store.applyScan` (one transaction under the target's advisory lock; superseded and
  *    already-finished runs apply nothing).
  */
-import { coerceError, FatalError, RetryableError } from './errors.js';
-import type { Logger } from './log.js';
+import { coerceError, FatalError, RetryableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SyncJobResult } from '../queue/queues.js';
+import type { Store } from '../store/index.js';
 import { pagesInOrder } from './paging.js';
-import type { SyncJobResult } from './queues.js';
 import type { CallOptions, Link, LinkPage, LinkSource, PageOptions, TargetRef } from './source.js';
-import type { Store } from './store.js';
 
 /** A VPC holds at most 1,000 classic links: 10 pages of 100. */
 export const PAGE_SIZE = 100;
