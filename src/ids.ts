@@ -1,4 +1,36 @@
 /**
+ * Every id and time pattern, defined once: region, VPC and instance ids as people type them (CLI
+ * flags, SYNC_TARGETS, the accounts file, API query parameters), the looser forms the Alibaba API
+ * answers with, and zod atoms over them. Below: the times people type.
+ */
+import { z } from 'zod';
+
+/** A region id as configured or typed: `cn-hangzhou`, `ap-southeast-1`. */
+export const REGION_ID = /^[a-z]{2,}(-[a-z0-9]+)+$/;
+/** A VPC id as configured or typed: `vpc-bp1abc…`. */
+export const VPC_ID = /^vpc-[a-z0-9]+$/;
+/** An instance id as typed: `i-bp1abc…`. */
+export const INSTANCE_ID = /^i-[a-z0-9]+$/;
+/**
+ * Ids as the API answers them. Looser than what we accept from people: an answer is checked for
+ * its shape (a VPC id, not a number or an empty string), never refused for a character the API
+ * may start using.
+ */
+export const API_VPC_ID = /^vpc-[A-Za-z0-9_-]+$/;
+export const API_INSTANCE_ID = /^i-[A-Za-z0-9_-]+$/;
+
+export const REGION_EXPECTED = 'expected a region id like cn-hangzhou';
+export const VPC_EXPECTED = 'expected a VPC id like vpc-bp1abc';
+export const INSTANCE_EXPECTED = 'expected an instance id like i-bp1abc';
+
+/** zod atoms over the patterns above. */
+export const regionId = z.string().regex(REGION_ID, REGION_EXPECTED);
+export const vpcId = z.string().regex(VPC_ID, VPC_EXPECTED);
+export const instanceId = z.string().regex(INSTANCE_ID, INSTANCE_EXPECTED);
+export const apiVpcId = z.string().regex(API_VPC_ID, 'expected a VPC id (vpc-…)');
+export const apiInstanceId = z.string().regex(API_INSTANCE_ID, 'expected an instance id (i-…)');
+
+/*
  * Times people type into `--since`, `--until`, `--at` and the API's `since` / `until` / `at`:
  * ISO-8601 (`2026-01-31T12:00:00Z`, `+08:00`), psql's timestamptz output pasted as is
  * (`2026-12-06 23:28:20.123456+00`), or a bare date (midnight UTC). A time without a UTC offset

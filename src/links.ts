@@ -1,8 +1,22 @@
 /**
- * The pure diff between the links a target has now and a complete scan of it. No I/O, no clock:
- * the same inputs always give the same output, in the same order.
+ * The link model every room shares: a link, a target, a link's key, and the pure diff between the
+ * links a target has now and a complete scan of it. No I/O, no clock: the same inputs always give
+ * the same output, in the same order. (In the kernel, not in sync/, because the store, the queue
+ * catalog, the alerts and the API client all speak of links and targets.)
  */
-import type { Link } from './sync/source.js';
+
+/** One link: a classic instance linked to a VPC. */
+export interface Link {
+  instanceId: string;
+  vpcId: string;
+}
+
+/** A sync target: one VPC of one region of one account. */
+export interface TargetRef {
+  account: string;
+  regionId: string;
+  vpcId: string;
+}
 
 export interface LinkDiff {
   /** In the scan, not linked now. Sorted by (vpcId, instanceId). */

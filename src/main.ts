@@ -5,13 +5,27 @@
  */
 import { homedir } from 'node:os';
 import { accountCredentials, describeAccount, resolveAccounts } from './accounts.js';
-import { createAlertDispatcher } from './alerts/dispatcher.js';
-import { startStalenessMonitor } from './alerts/staleness.js';
-import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './aliyun/endpoints.js';
-import { checkPostgres, checkRedis, UnreachableError } from './cli/preflight.js';
-import { type CliActions, type CliIo, type Role, runCli } from './cli/program.js';
-import { printAlerts, printEvents, printHistory, printLinks, printStatus } from './cli/report.js';
-import { createProgress, type Progress, syncOnce, unknownRegions } from './cli/sync-once.js';
+import { createAlertDispatcher, startStalenessMonitor } from './alerts/index.js';
+import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './aliyun/index.js';
+import {
+  type CliActions,
+  type CliIo,
+  checkPostgres,
+  checkRedis,
+  createProgress,
+  loadDemo,
+  type Progress,
+  printAlerts,
+  printEvents,
+  printHistory,
+  printLinks,
+  printStatus,
+  type Role,
+  runCli,
+  syncOnce,
+  UnreachableError,
+  unknownRegions,
+} from './cli/index.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
 import { type CredentialsProvider, staticCredentialsProvider } from './credentials/index.js';
@@ -34,8 +48,7 @@ import {
   startWorkers,
 } from './service.js';
 import type { Store } from './store/index.js';
-import { migrateDatabase } from './store/migrate.js';
-import { startRetention } from './store/retention-loop.js';
+import { migrateDatabase, startRetention } from './store/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -238,7 +251,7 @@ export function createActions(proc: Process): CliActions {
         if (has('http')) {
           // Loaded only by a process that serves HTTP: fastify and bull-board are ~11 MB of a
           // worker's resident memory it would never use.
-          const { createHttpServer } = await import('./http/server.js');
+          const { createHttpServer } = await import('./http/index.js');
           const server = createHttpServer({
             host: c.HTTP_HOST,
             port: c.HTTP_PORT,
@@ -399,7 +412,7 @@ export function createActions(proc: Process): CliActions {
     async demo(opts) {
       // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
       // are taken from the environment, never a deployment's database, prefix, account or alerts.
-      const { demoSetup, runDemo } = await import('./cli/demo.js');
+      const { demoSetup, runDemo } = await loadDemo();
       const setup = demoSetup(proc.env);
       const c = setup.config;
       applyHeapPolicy();

@@ -12,7 +12,7 @@
  * a few hundred at most; retired targets are left out). Instance ids never become labels.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallEvent } from './aliyun/client.js';
+import type { CallEvent } from './aliyun/index.js';
 import { isThrottled } from './errors.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/index.js';

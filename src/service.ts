@@ -8,21 +8,25 @@
 import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import pg from 'pg';
-import { createChannels } from './alerts/channel-set.js';
-import { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './aliyun/client.js';
-import { type ApiLimiter, createRedisLimiter } from './aliyun/limiter.js';
-import { classicLinkSource } from './aliyun/link-source.js';
+import { createChannels } from './alerts/index.js';
+import {
+  type ApiLimiter,
+  type CallEvent,
+  classicLinkSource,
+  createEcsClient,
+  createRedisLimiter,
+  type EcsClient,
+  type InFlightLimit,
+} from './aliyun/index.js';
 import type { Config, Target } from './config.js';
 import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
-import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/queues.js';
+import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/index.js';
 import { createStore, type Store } from './store/index.js';
-import { runPlan } from './sync/plan.js';
-import { runSync } from './sync/scan.js';
-import { keepSchedules, reconcileSchedules } from './sync/scheduler.js';
-import type { LinkSource } from './sync/source.js';
+import type { LinkSource } from './sync/index.js';
+import { keepSchedules, reconcileSchedules, runPlan, runSync } from './sync/index.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): string[] {

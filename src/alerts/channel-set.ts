@@ -6,7 +6,7 @@
 import { type Dispatcher, request } from 'undici';
 import type { Config } from '../config.js';
 import { coerceError, RetryableError } from '../errors.js';
-import type { OutboxMessage } from '../store/types.js';
+import type { OutboxMessage } from '../store/index.js';
 import { dingtalkChannel, larkChannel, slackChannel, wecomChannel } from './channels/chat.js';
 import type { AlertAnswer, Channel } from './channels/types.js';
 import { webhookChannel } from './channels/webhook.js';

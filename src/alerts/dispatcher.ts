@@ -15,7 +15,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { type BackoffOptions, backoffDelay, sleep } from '../backoff.js';
 import { coerceError, FatalError, type RetryableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OutboxMessage, OutboxStore, OutboxWatch } from '../store/types.js';
+import type { OutboxMessage, OutboxStore, OutboxWatch } from '../store/index.js';
 import { type ChannelConfig, createChannels, sendAlert } from './channel-set.js';
 import type { Channel } from './channels/types.js';
 

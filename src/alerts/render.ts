@@ -6,8 +6,8 @@
  * messages. The counts in the summary are always the full counts.
  */
 
-import type { OutboxMessage } from '../store/types.js';
-import type { Link } from '../sync/source.js';
+import type { Link } from '../links.js';
+import type { OutboxMessage } from '../store/index.js';
 
 /** A message as paragraphs and link lists, before a channel's markup. */
 export interface AlertDoc {

@@ -7,7 +7,7 @@
  */
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { CheckStalenessResult, OutboxStore } from '../store/types.js';
+import type { CheckStalenessResult, OutboxStore } from '../store/index.js';
 
 export interface CheckStalenessOptions {
   store: Pick<OutboxStore, 'checkStaleness'>;

@@ -15,9 +15,10 @@ import type { z } from 'zod';
 import { retryWithin } from '../backoff.js';
 import type { Credentials, CredentialsProvider } from '../credentials/index.js';
 import { classifyApiError, coerceError, FatalError, isUnreachable, RetryableError } from '../errors.js';
+import type { Link } from '../links.js';
 import type { Logger } from '../log.js';
-import { pagesInOrder } from '../sync/paging.js';
-import type { CallOptions, Link, LinkPage } from '../sync/source.js';
+import type { CallOptions, LinkPage } from '../sync/index.js';
+import { pagesInOrder } from '../sync/index.js';
 import { type ApiName, isRegionId, resolveEndpoint, unreachableMessage } from './endpoints.js';
 import {
   type DescribeVpcsBody,

@@ -5,7 +5,8 @@
  */
 
 import { coerceError } from '../errors.js';
-import type { Link, LinkSource } from '../sync/source.js';
+import type { Link } from '../links.js';
+import type { LinkSource } from '../sync/index.js';
 import type { EcsClient } from './client.js';
 
 /** What the API says of a VPC that does not exist (any more). */

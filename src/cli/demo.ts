@@ -16,16 +16,18 @@ import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
-import { queuePrefix } from '../queue/queues.js';
+import { queuePrefix } from '../queue/index.js';
 import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
   type ChangesNotification,
   DEFAULT_NOTIFY_CHANNEL,
+  databaseName,
   type EventRow,
+  migrateDatabase,
+  quoteIdent,
   type Store,
 } from '../store/index.js';
-import { databaseName, migrateDatabase, quoteIdent } from '../store/migrate.js';
 import type { CliIo, DemoOptions } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */

@@ -8,7 +8,7 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ConfigError } from '../config.js';
-import { databaseName, pendingMigrations } from '../store/migrate.js';
+import { databaseName, pendingMigrations } from '../store/index.js';
 
 export const TLS_HINT =
   'its TLS certificate is not trusted: give the CA that signed it in NODE_EXTRA_CA_CERTS=/path/to/ca.pem (for Postgres also sslrootcert= in DATABASE_URL)';

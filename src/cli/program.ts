@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CHANNEL_NAMES } from '../alerts/channels/types.js';
+import { CHANNEL_NAMES } from '../alerts/index.js';
 import { parseDuration } from '../config.js';
 import { parseTimestamp, timestampProblem } from '../ids.js';
 

@@ -6,7 +6,7 @@
 
 import type { Config } from '../config.js';
 import type { EventRow, LinkRow, Store } from '../store/index.js';
-import { targetHealth } from '../store/target-state.js';
+import { targetHealth } from '../store/index.js';
 import { age, table } from './format.js';
 import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions } from './program.js';
 

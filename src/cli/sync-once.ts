@@ -5,8 +5,8 @@
  */
 
 import { coerceError } from '../errors.js';
-import type { Queues, SyncJobResult } from '../queue/queues.js';
-import type { TargetRef } from '../sync/source.js';
+import type { TargetRef } from '../links.js';
+import type { Queues, SyncJobResult } from '../queue/index.js';
 import { table } from './format.js';
 import type { CliIo, SyncOnceOptions } from './program.js';
 

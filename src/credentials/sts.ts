@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFile as fsReadFile } from 'node:fs/promises';
-import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../aliyun/signer.js';
+import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../aliyun/index.js';
 import { classifyApiError, FatalError, RetryableError } from '../errors.js';
 import { httpCall, jsonObject } from './http.js';
 import { type SessionCredentials, sessionCredentialsFrom, sessionProvider } from './session.js';

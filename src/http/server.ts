@@ -24,7 +24,7 @@ import { parseTimestamp, timestampProblem } from '../ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EventFilter, EventRow, LinkRow, Store, TargetStatusRow } from '../store/index.js';
-import { targetHealth } from '../store/target-state.js';
+import { targetHealth } from '../store/index.js';
 
 /** A BullMQ queue the dashboard shows (the `Queue` objects of queues.ts). */
 export type DashboardQueue = ConstructorParameters<typeof BullMQAdapter>[0];

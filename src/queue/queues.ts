@@ -17,8 +17,8 @@ import {
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { coerceError, FatalError } from '../errors.js';
+import type { TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import type { TargetRef } from '../sync/source.js';
 
 const id = z.string().min(1).max(128);
 

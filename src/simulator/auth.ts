@@ -5,7 +5,7 @@
  * simulator and the client can only agree if both follow the reference algorithms.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { canonicalQuery, parseV3Authorization, percentEncode, signV1, signV3 } from '../aliyun/signer.js';
+import { canonicalQuery, parseV3Authorization, percentEncode, signV1, signV3 } from '../aliyun/index.js';
 import { SimApiError } from './api-error.js';
 import { headerValue, type IncomingApiRequest } from './incoming.js';
 import type { NonceCache } from './nonce-cache.js';

@@ -12,7 +12,7 @@ import {
   sha256Hex,
   signV1,
   signV3,
-} from '../aliyun/signer.js';
+} from '../aliyun/index.js';
 import type { SimulatorKey } from './types.js';
 
 export interface RawCall {

@@ -5,8 +5,8 @@
  */
 import type pg from 'pg';
 import { FatalError, RetryableError } from '../errors.js';
+import type { Link } from '../links.js';
 import { diffLinks, linkKey } from '../links.js';
-import type { Link } from '../sync/source.js';
 import { targetLockText, withTransaction } from './tx.js';
 import type {
   ApplyScanInput,

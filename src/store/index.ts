@@ -36,3 +36,7 @@ export function createStore(deps: StoreDeps): Store {
     ...outboxVerbs(full),
   };
 }
+export { databaseName, migrateDatabase, pendingMigrations, quoteIdent } from './migrate.js';
+export { startRetention } from './retention-loop.js';
+export { targetHealth } from './target-state.js';
+export type { CheckStalenessResult, OutboxMessage, OutboxStore, OutboxWatch } from './types.js';

@@ -8,7 +8,7 @@
  * the next deliverer sends it with the same id (the idempotency key receivers deduplicate on).
  */
 import type pg from 'pg';
-import type { TargetRef } from '../sync/source.js';
+import type { TargetRef } from '../links.js';
 import { coerceDbError, query, truncate, withTransaction } from './tx.js';
 import type {
   CheckStalenessInput,

@@ -4,7 +4,7 @@
  */
 import { and, asc, desc, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
-import type { Link, TargetRef } from '../sync/source.js';
+import type { Link, TargetRef } from '../links.js';
 import { classicLinks, linkEvents, syncRuns, syncTargets } from './schema.js';
 import { coerceDbError, query } from './tx.js';
 import type {

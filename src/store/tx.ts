@@ -2,7 +2,7 @@
 import { DrizzleQueryError } from 'drizzle-orm';
 import type pg from 'pg';
 import { coerceError, type FatalError, type RetryableError } from '../errors.js';
-import type { TargetRef } from '../sync/source.js';
+import type { TargetRef } from '../links.js';
 
 /**
  * `coerceError` for database calls. drizzle wraps driver errors in a DrizzleQueryError ("Failed

@@ -3,8 +3,8 @@
  * Ids of bigserial columns travel as decimal strings (they may exceed 2^53).
  */
 import type pg from 'pg';
+import type { Link, TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import type { Link, TargetRef } from '../sync/source.js';
 import type { PruneInput, PruneResult } from './prune.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'superseded';

@@ -14,10 +14,11 @@
  * keeps the waiting in Redis (delayed jobs) rather than in worker slots.
  */
 import type { Target } from '../config.js';
+import type { TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from '../queue/queues.js';
+import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from '../queue/index.js';
 import type { Store } from '../store/index.js';
-import type { CallOptions, LinkSource, TargetRef } from './source.js';
+import type { CallOptions, LinkSource } from './source.js';
 
 export interface PlanDeps {
   sourceFor(account: string): LinkSource;

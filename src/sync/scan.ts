@@ -12,11 +12,12 @@
  *    already-finished runs apply nothing).
  */
 import { coerceError, FatalError, RetryableError } from '../errors.js';
+import { type Link, linkKey, type TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import type { SyncJobResult } from '../queue/queues.js';
+import type { SyncJobResult } from '../queue/index.js';
 import type { Store } from '../store/index.js';
 import { pagesInOrder } from './paging.js';
-import type { CallOptions, Link, LinkPage, LinkSource, PageOptions, TargetRef } from './source.js';
+import type { CallOptions, LinkPage, LinkSource, PageOptions } from './source.js';
 
 /** A VPC holds at most 1,000 classic links: 10 pages of 100. */
 export const PAGE_SIZE = 100;
@@ -133,8 +134,6 @@ export interface Confirmation {
   /** `${vpcId}/${instanceId}` of links confirmed gone. */
   confirmedRemovals: Set<string>;
 }
-
-export const linkKey = (l: Link): string => `${l.vpcId}/${l.instanceId}`;
 
 /** Looks up every removal candidate by InstanceId (batches of 100). */
 export async function confirmRemovals(

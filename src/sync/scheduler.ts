@@ -6,7 +6,7 @@
  * back by themselves if Redis lost them.
  */
 import type { Logger } from '../log.js';
-import type { Queues } from '../queue/queues.js';
+import type { Queues } from '../queue/index.js';
 
 export interface ScheduleSpec {
   account: string;

@@ -2,19 +2,7 @@
  * The engine's view of a link source. The engine (scan completeness, diff, events, outbox) knows
  * nothing ClassicLink-specific; ClassicLink (ecs-client.ts) is the first source behind this.
  */
-
-/** One link: a classic instance linked to a VPC. */
-export interface Link {
-  instanceId: string;
-  vpcId: string;
-}
-
-/** A sync target: one VPC of one region of one account. */
-export interface TargetRef {
-  account: string;
-  regionId: string;
-  vpcId: string;
-}
+import type { Link } from '../links.js';
 
 /** One validated page of a listing. */
 export interface LinkPage {

@@ -20,6 +20,7 @@ import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
+import type { TargetRef } from '../../src/links.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createQueues, type Queues, type SyncJobResult } from '../../src/queue/queues.js';
 import { openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
@@ -31,7 +32,6 @@ import {
 } from '../../src/simulator/index.js';
 import { mulberry32 } from '../../src/simulator/random.js';
 import { migrateDatabase } from '../../src/store/migrate.js';
-import type { TargetRef } from '../../src/sync/source.js';
 import { createTestDb } from '../helpers/db.js';
 import { type Receiver, startReceiver } from '../helpers/receivers.js';
 

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, expect, inject } from 'vitest';
+import type { Link, TargetRef } from '../../src/links.js';
 import { diffLinks, linkKey } from '../../src/links.js';
 import type { ApplyScanResult, Store } from '../../src/store/index.js';
 import { quoteIdent } from '../../src/store/migrate.js';
-import type { Link, TargetRef } from '../../src/sync/source.js';
 
 export const TEMPLATE_PREFIX = 'classiclink_template_';
 export const TEST_DB_PREFIX = 'classiclink_test_';

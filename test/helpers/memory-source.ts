@@ -5,7 +5,8 @@
  * (it is a different API call, made later, by InstanceId).
  */
 import fc from 'fast-check';
-import type { Link, LinkPage, LinkSource } from '../../src/sync/source.js';
+import type { Link } from '../../src/links.js';
+import type { LinkPage, LinkSource } from '../../src/sync/source.js';
 
 export type Lie =
   /** Every page call orders the links differently (an unstable sort on the server). */

@@ -15,9 +15,9 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { ChannelConfig } from '../../src/alerts/channel-set.js';
 import { type AlertDispatcherOptions, createAlertDispatcher } from '../../src/alerts/dispatcher.js';
+import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import type { Store } from '../../src/store/index.js';
-import type { TargetRef } from '../../src/sync/source.js';
 import { createTestDb, scan, type TestDb, uniqueTarget } from './db.js';
 
 export type ReceiverKind = 'webhook' | 'slack' | 'dingtalk' | 'lark' | 'wecom';

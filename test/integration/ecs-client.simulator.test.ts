@@ -11,6 +11,7 @@ import {
 } from '../../src/aliyun/client.js';
 import { type Credentials, staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
+import type { Link } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import {
   type MalformedKind,
@@ -18,7 +19,7 @@ import {
   type SimulatorOptions,
   startSimulator,
 } from '../../src/simulator/index.js';
-import type { Link, LinkPage } from '../../src/sync/source.js';
+import type { LinkPage } from '../../src/sync/source.js';
 
 const REGION = 'cn-hangzhou';
 const silent = createLogger({ level: 'silent' });

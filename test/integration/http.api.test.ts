@@ -5,10 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer } from '../../src/http/server.js';
+import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics, storeCollectors } from '../../src/metrics.js';
 import { createStore, type Store } from '../../src/store/index.js';
-import type { TargetRef } from '../../src/sync/source.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

@@ -6,7 +6,7 @@
  * for another process, one deadline cuts both, and the last line is `stopped`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TargetRef } from '../../src/sync/source.js';
+import type { TargetRef } from '../../src/links.js';
 import { capturedOutput, dbLinks, killChildren, runs, spawnCli, truthLinks } from '../helpers/child.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 

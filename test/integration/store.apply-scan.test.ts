@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { RetryableError } from '../../src/errors.js';
+import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { type ChangesAlertPayload, type ChangesNotification, createStore } from '../../src/store/index.js';
-import type { TargetRef } from '../../src/sync/source.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { createStore, type Store } from '../../src/store/index.js';
-import type { TargetRef } from '../../src/sync/source.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

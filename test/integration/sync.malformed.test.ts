@@ -9,8 +9,9 @@
  * sync.ts must refuse the scan).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Link } from '../../src/links.js';
 import type { MalformedKind } from '../../src/simulator/index.js';
-import type { Link, LinkPage, LinkSource } from '../../src/sync/source.js';
+import type { LinkPage, LinkSource } from '../../src/sync/source.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 
 let p: Pipeline | undefined;

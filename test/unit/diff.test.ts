@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Link } from '../../src/links.js';
 import { compareLinks, diffLinks, linkKey } from '../../src/links.js';
-import type { Link } from '../../src/sync/source.js';
 
 const l = (vpcId: string, instanceId: string): Link => ({ vpcId, instanceId });
 

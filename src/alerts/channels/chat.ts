@@ -6,7 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { FatalError } from '../../errors.js';
-import type { OutboxMessage } from '../../store/types.js';
+import type { OutboxMessage } from '../../store/index.js';
 import { alertDoc, type Flavor, fitItems, MARKDOWN, renderBody, SLACK_MRKDWN, utf8Bytes } from '../render.js';
 import { checkCodeAnswer, checkHttpStatus, excerpt } from './answer.js';
 import type { AlertRequest, Channel } from './types.js';

@@ -1,5 +1,5 @@
 /** What every alert channel is: a name, how to build one request, how to judge the answer. */
-import type { OutboxMessage } from '../../store/types.js';
+import type { OutboxMessage } from '../../store/index.js';
 
 export const CHANNEL_NAMES = ['webhook', 'slack', 'dingtalk', 'lark', 'wecom'] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];

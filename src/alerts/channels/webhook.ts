@@ -5,7 +5,7 @@
  * `<id>.<timestamp>.<body>` keyed with the base64-decoded part of the `whsec_` secret.
  */
 import { createHmac } from 'node:crypto';
-import type { OutboxMessage } from '../../store/types.js';
+import type { OutboxMessage } from '../../store/index.js';
 import { checkHttpStatus } from './answer.js';
 import type { Channel } from './types.js';
 
