@@ -17,11 +17,12 @@
  */
 import { connect } from 'node:net';
 import { FatalError } from '../errors.js';
+import { REGION_ID } from '../ids.js';
 
 export type ApiName = 'ecs' | 'vpc';
 
 /** The variable that overrides an API's endpoint. */
-export function endpointVariable(api: ApiName): string {
+function endpointVariable(api: ApiName): string {
   return api === 'ecs' ? 'ECS_ENDPOINT' : 'VPC_ENDPOINT';
 }
 
@@ -40,18 +41,10 @@ const SPECIAL_HOSTS: Readonly<Record<ApiName, Readonly<Record<string, string>>>>
   vpc: {},
 };
 
-/**
- * Region ids go into a host name, so they are checked strictly: a value like `evil.com/x` must
- * never redirect signed requests elsewhere.
- */
-const REGION_ID = /^[a-z]{2,}(-[a-z0-9]+)+$/;
-
-export function isRegionId(s: string): boolean {
-  return REGION_ID.test(s);
-}
-
 export function resolveEndpoint(api: ApiName, regionId: string, override?: string): URL {
-  if (!isRegionId(regionId)) {
+  // The region id goes into a host name, so it is checked strictly: a value like `evil.com/x`
+  // must never redirect signed requests elsewhere.
+  if (!REGION_ID.test(regionId)) {
     throw new FatalError(`invalid region id ${JSON.stringify(regionId.slice(0, 64))}`, {
       code: 'InvalidParameter',
     });

@@ -1,5 +1,6 @@
 /**
- * The door of src/aliyun/.
+ * The door of src/aliyun/: the Alibaba Cloud ECS / VPC API client, its rate limiter, the
+ * ClassicLink link source, and the signing primitives the credentials (STS) and the simulator share.
  */
 
 export { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './client.js';
@@ -12,6 +13,7 @@ export {
   parseV3Authorization,
   percentEncode,
   sha256Hex,
+  signedV1Query,
   signV1,
   signV3,
 } from './signer.js';

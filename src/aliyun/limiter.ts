@@ -1,38 +1,25 @@
 /**
  * API rate limiting shared by every process: at most API_MAX_QPS calls per (account, region, API)
- * in ANY one-second window — sliding, not per calendar second — for the whole fleet together.
+ * in ANY one-second window — sliding, as Alibaba throttles — for the whole fleet together.
  *
- * Why not one fixed-window counter (`points: qps, duration: 1`): a fixed window admits `qps` calls
- * at the end of one window and `qps` more at the start of the next, i.e. up to 2× the cap within
- * one second, and Alibaba throttles on a sliding window. Why not spacing every call 1/QPS apart
- * through one shared "next slot" time: every late wake-up (a busy event loop, a slow Redis round
- * trip) then delays every later call, so the achieved rate sinks below 95 % on a loaded host.
+ * Why not one fixed-window counter: it admits `qps` calls at the end of one window and `qps` more
+ * at the start of the next. Why not one shared "next slot" time spacing calls 1/QPS apart: every
+ * late wake-up (a busy event loop, a slow Redis round trip) then delays every later call.
  *
- * The design: a sliding-window log of `qps` entries, kept as `qps` *lanes*. Each lane is a
- * rate-limiter-flexible RateLimiterRedis key with `points: 1`: a lane admits one call, then stays
- * closed for one window from that call (the key's TTL), so two calls of one lane are at least a
- * window apart, and any window holds at most one call per lane — at most `qps` calls, from any
- * number of processes. A caller draws a ticket (one shared Redis INCR per key) and waits on lane
- * `ticket % qps`, so callers spread round-robin over the lanes. A late wake-up only delays its
- * own lane's next call, never the others: a loaded fleet still reaches ~95.5 % of the cap.
+ * The design: a sliding-window log of `qps` entries, kept as `qps` *lanes*, each a
+ * rate-limiter-flexible RateLimiterRedis key with `points: 1` that stays closed for one window
+ * after its call. Any window holds at most one call per lane — at most `qps` calls, from any number
+ * of processes. A caller draws a ticket (one shared Redis INCR per key) and waits on lane
+ * `ticket % qps`, so a late wake-up only delays its own lane.
  *
- * What the API counts is when calls *arrive*, not when we admit them, and on a loaded host the time
- * from admission to sending varies by tens of ms (a wait for an in-flight slot, credentials,
- * signing, a busy event loop): two calls of one lane admitted a window apart could go out less
- * than a second apart (measured: 24 arrivals in one second for a cap of 20 with four processes).
- * So the admission returns `sending()`, which the client calls the moment undici writes the
- * request to its socket (write-hook.ts): it restarts the lane's window from then (one
- * fire-and-forget SET … PX). Two calls of one lane are therefore a window apart as *sent*,
- * whatever happened between admission and the write (up to 117 ms measured with four workers on
- * two loaded cores). The window is 1,035 ms, not 1,000: the 35 ms of margin covers the rest — from
- * our socket to the server's clock, measured at p99 2–4 ms and at most 18 ms in the same bench
- * (`npm run bench -- --only=E --trace-writes`) — at a cost of 3.4 % of the rate (the bench
- * reaches 95.5 % of the cap).
- * rate-limiter-flexible's Redis store expires keys in whole seconds, so the lanes use its
- * `customIncrTtlLuaScript` hook with the same script in milliseconds (PX instead of EX).
- *
- * If Redis is unreachable, rate-limiter-flexible's in-memory insurance lanes keep each process
- * under the same bound rather than stopping work.
+ * The API counts calls when they *arrive*, and on a loaded host the time from admission to sending
+ * varies (a wait for an in-flight slot, credentials, signing). So the admission returns
+ * `sending()`, which the client calls as undici writes the request to its socket (write-hook.ts):
+ * it restarts the lane's window from then. The window's margin over one second covers the rest,
+ * from our socket to the server's clock (README, Performance). The lanes use
+ * `customIncrTtlLuaScript` with the library's script in milliseconds (its store expires keys in
+ * whole seconds). If Redis is unreachable, in-memory insurance lanes keep each process under the
+ * same bound rather than stopping work.
  */
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -147,13 +134,3 @@ export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
     },
   };
 }
-
-const admitted: Admission = { sending() {} };
-
-/** No limit at all (tests of other modules, the simulator's own tools). */
-export const unlimited: ApiLimiter = {
-  async acquire() {
-    return admitted;
-  },
-  async throttled() {},
-};

@@ -4,76 +4,44 @@
  * mean "empty", as the SDK models declare them optional.
  */
 import { z } from 'zod';
+import { apiInstanceId, apiVpcId } from '../ids.js';
 
 /** A VPC holds at most 1,000 links; a count far beyond any real account is a broken answer. */
-export const MAX_TOTAL_COUNT = 1_000_000;
+const MAX_TOTAL_COUNT = 1_000_000;
 
 const count = z.number().int().min(0).max(MAX_TOTAL_COUNT);
 const pageNumber = z.number().int().min(0).max(MAX_TOTAL_COUNT);
 const pageSize = z.number().int().min(0).max(1_000);
 
-export const linkSchema = z.object({
-  InstanceId: z.string().regex(/^i-[A-Za-z0-9_-]+$/, 'expected an instance id (i-…)'),
-  VpcId: z.string().regex(/^vpc-[A-Za-z0-9_-]+$/, 'expected a VPC id (vpc-…)'),
-});
+/** The fields of every paged answer. */
+const paged = { RequestId: z.string(), TotalCount: count, PageNumber: pageNumber, PageSize: pageSize };
+
+/** How the API wraps a list: `{ <Key>: [items] }`, both levels optional (absent means empty). */
+function wrappedList<K extends string, T extends z.ZodType>(key: K, item: T) {
+  return z.object({ [key]: z.array(item).optional() } as Record<K, z.ZodOptional<z.ZodArray<T>>>).optional();
+}
 
 export const describeClassicLinkInstancesSchema = z.object({
-  RequestId: z.string(),
-  TotalCount: count,
-  PageNumber: pageNumber,
-  PageSize: pageSize,
-  Links: z.object({ Link: z.array(linkSchema).optional() }).optional(),
+  ...paged,
+  Links: wrappedList('Link', z.object({ InstanceId: apiInstanceId, VpcId: apiVpcId })),
 });
-export type DescribeClassicLinkInstancesBody = z.infer<typeof describeClassicLinkInstancesSchema>;
 
 export const describeRegionsSchema = z.object({
   RequestId: z.string(),
-  Regions: z
-    .object({
-      Region: z
-        .array(
-          z.object({
-            RegionId: z.string().min(1),
-            LocalName: z.string(),
-            RegionEndpoint: z.string().optional(),
-          }),
-        )
-        .optional(),
-    })
-    .optional(),
+  Regions: wrappedList(
+    'Region',
+    z.object({ RegionId: z.string().min(1), LocalName: z.string(), RegionEndpoint: z.string().optional() }),
+  ),
 });
-export type DescribeRegionsBody = z.infer<typeof describeRegionsSchema>;
 
 export const describeVpcsSchema = z.object({
-  RequestId: z.string(),
-  TotalCount: count,
-  PageNumber: pageNumber,
-  PageSize: pageSize,
-  Vpcs: z
-    .object({
-      Vpc: z
-        .array(
-          z.object({
-            VpcId: z.string().regex(/^vpc-[A-Za-z0-9_-]+$/, 'expected a VPC id (vpc-…)'),
-            RegionId: z.string(),
-            Status: z.string(),
-            VpcName: z.string().optional(),
-          }),
-        )
-        .optional(),
-    })
-    .optional(),
+  ...paged,
+  Vpcs: wrappedList(
+    'Vpc',
+    z.object({ VpcId: apiVpcId, RegionId: z.string(), Status: z.string(), VpcName: z.string().optional() }),
+  ),
 });
 export type DescribeVpcsBody = z.infer<typeof describeVpcsSchema>;
-
-/** The error shape: any answer carrying a string `Code` is an error answer. */
-export const apiErrorSchema = z.object({
-  Code: z.string().min(1),
-  Message: z.string().optional(),
-  RequestId: z.string().optional(),
-  HostId: z.string().optional(),
-});
-export type ApiErrorBody = z.infer<typeof apiErrorSchema>;
 
 /** "path: message" for the first few issues, for a MalformedResponse message. */
 export function describeIssues(error: z.ZodError, max = 3): string {

@@ -34,6 +34,48 @@ export function signV1(method: string, params: Readonly<Record<string, string>>,
   return createHmac('sha1', `${secret}&`).update(stringToSign, 'utf8').digest('base64');
 }
 
+/** The key that signs a request (an STS key carries its token, which is signed too). */
+export interface SigningKey {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string | undefined;
+}
+
+export interface V1Call {
+  method: string;
+  action: string;
+  /** The API's `Version`. */
+  version: string;
+  /** Parameters sent in the query. */
+  query: Readonly<Record<string, string>>;
+  /** Parameters sent as a form body (STS); signed together with the query. */
+  form?: Readonly<Record<string, string>> | undefined;
+  key: SigningKey;
+  nonce: string;
+  now: Date;
+}
+
+/**
+ * The query string of an RPC call signed with the HMAC-SHA1 scheme: `query`, the scheme's common
+ * parameters, and `Signature` last. The ECS / VPC client and STS both send this.
+ */
+export function signedV1Query(call: V1Call): string {
+  const params: Record<string, string> = {
+    ...call.query,
+    Action: call.action,
+    Format: 'JSON',
+    Version: call.version,
+    AccessKeyId: call.key.accessKeyId,
+    SignatureMethod: 'HMAC-SHA1',
+    SignatureVersion: '1.0',
+    SignatureNonce: call.nonce,
+    Timestamp: formatTimestamp(call.now),
+  };
+  if (call.key.securityToken) params.SecurityToken = call.key.securityToken;
+  const signature = signV1(call.method, { ...params, ...call.form }, call.key.accessKeySecret);
+  return `${canonicalQuery(params)}&Signature=${percentEncode(signature)}`;
+}
+
 export interface V3Input {
   method: string;
   /** Canonical URI; `/` for RPC-style APIs. */

@@ -4,9 +4,9 @@
  * free connection of the pool and after the connect.
  *
  * The rate limiter restarts a lane's one-second window when the call goes out (limiter.ts). Marked
- * from our code just before `request()`, "goes out" was up to ~23 ms early on a loaded host (the
- * request still had to pass undici's queue and the event loop before reaching the socket), and
- * that slack added to the spread between two calls of one lane as the API sees them.
+ * from our code just before `request()`, "goes out" is early on a loaded host (the request still
+ * has to pass undici's queue and the event loop before reaching the socket), and that slack would
+ * add to the spread between two calls of one lane as the API sees them.
  */
 import type { Dispatcher } from 'undici';
 

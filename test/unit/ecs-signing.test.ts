@@ -3,7 +3,7 @@
  * reference/alibaba-ecs-api.md (V1-B, V3-B) and for the per-attempt invariants.
  */
 import { describe, expect, it } from 'vitest';
-import { buildSignedRequest } from '../../src/aliyun/client.js';
+import { buildSignedRequest } from '../../src/aliyun/request.js';
 import { canonicalQuery, signV1 } from '../../src/aliyun/signer.js';
 
 const PARAMS = { PageNumber: '1', PageSize: '100', RegionId: 'cn-hangzhou', VpcId: 'vpc-bp1exampleid' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyHint } from '../../src/aliyun/client.js';
+import { keyHint } from '../../src/aliyun/answer.js';
 import {
   classifyApiError,
   coerceError,
