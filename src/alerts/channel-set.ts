@@ -4,6 +4,7 @@
  * the answer. The per-channel details live in `src/channels/`.
  */
 import { type Dispatcher, request } from 'undici';
+import { readCapped } from '../body.js';
 import type { Config } from '../config.js';
 import { coerceError, RetryableError } from '../errors.js';
 import type { OutboxMessage } from '../store/index.js';
@@ -67,17 +68,9 @@ export async function sendAlert(channel: Channel, message: OutboxMessage, opts: 
       bodyTimeout: opts.timeoutMs,
       signal,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      const buf = chunk as Buffer;
-      const room = opts.maxAnswerBytes - size;
-      chunks.push(buf.length > room ? buf.subarray(0, room) : buf);
-      size += Math.min(buf.length, room);
-      // Leaving the loop destroys the body: a huge (or endless) answer costs us nothing more.
-      if (size >= opts.maxAnswerBytes) break;
-    }
-    answer = { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+    // Past the cap the answer is cut short, not refused: the channel judges what arrived.
+    const body = await readCapped(res.body, opts.maxAnswerBytes);
+    answer = { status: res.statusCode, headers: res.headers, body: body.text };
   } catch (err) {
     if (signal.aborted) {
       throw new RetryableError(`${channel.name}: no answer within ${opts.timeoutMs}ms`, {
