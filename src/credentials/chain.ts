@@ -26,9 +26,9 @@
 import { FatalError, RetryableError, type SyncError } from '../errors.js';
 import { resolveCliProfile } from './cli-profile.js';
 import { ecsRamRoleFromEnv } from './ecs-metadata.js';
-import { isUnreachable } from './http.js';
+import { noAnswer } from './http.js';
 import { resolveIniProfile } from './ini-profile.js';
-import { untilAborted } from './session.js';
+import { resolveOnce } from './session.js';
 import {
   ENV_ACCESS_KEY_ID,
   ENV_ACCESS_KEY_SECRET,
@@ -70,8 +70,8 @@ const OIDC_VARS = [
   'ALIBABA_CLOUD_OIDC_TOKEN_FILE',
 ];
 
-/** The chain's steps, in order. Exported for tests and for `describe`-style diagnostics. */
-export const CHAIN_STEPS: readonly Step[] = [
+/** The chain's steps, in order. */
+const CHAIN_STEPS: readonly Step[] = [
   {
     name: 'env',
     resolve: async ({ env }) => {
@@ -148,8 +148,6 @@ export function defaultCredentialsChain(opts: ChainOptions): ChainProvider {
     readFile: opts.readFile,
   };
   const implicitEcsRole = nonEmpty(opts.env.ALIBABA_CLOUD_ECS_METADATA) === undefined;
-  let chosen: CredentialsProvider | undefined;
-  let selecting: Promise<CredentialsProvider> | undefined;
 
   async function select(): Promise<CredentialsProvider> {
     const tried: string[] = [];
@@ -166,7 +164,7 @@ export function defaultCredentialsChain(opts: ChainOptions): ChainProvider {
         await provider.get();
       } catch (err) {
         if (step.name === 'ecs_ram_role' && implicitEcsRole) {
-          if (isUnreachable(err)) {
+          if (noAnswer(err)) {
             tried.push('ecs_ram_role (metadata service not reachable)');
             continue;
           }
@@ -185,23 +183,16 @@ export function defaultCredentialsChain(opts: ChainOptions): ChainProvider {
     });
   }
 
+  const chosen = resolveOnce(select);
   return {
     get name() {
-      return chosen ? `chain/${chosen.name}` : 'chain';
+      return chosen.value ? `chain/${chosen.value.name}` : 'chain';
     },
     get source() {
-      return chosen?.name;
+      return chosen.value?.name;
     },
     async get(signal?: AbortSignal): Promise<Credentials> {
-      if (signal?.aborted) throw signal.reason;
-      if (chosen === undefined) {
-        selecting ??= select().finally(() => {
-          selecting = undefined;
-        });
-        const provider = await (signal ? untilAborted(selecting, signal) : selecting);
-        chosen = provider;
-      }
-      const current = chosen;
+      const current = await chosen.get(signal);
       try {
         return await current.get(signal);
       } catch (err) {

@@ -19,7 +19,7 @@ import { envFlag, fixedProvider, nonEmpty } from './static.js';
 import { assumeRoleProvider, stsEndpoint } from './sts.js';
 import type { EnvContext, Resolution } from './types.js';
 
-export const SUPPORTED_CLI_MODES = ['AK', 'StsToken', 'RamRoleArn', 'EcsRamRole'] as const;
+const SUPPORTED_CLI_MODES = ['AK', 'StsToken', 'RamRoleArn', 'EcsRamRole'] as const;
 
 const profileSchema = z.looseObject({
   name: z.string(),

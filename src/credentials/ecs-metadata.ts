@@ -12,35 +12,22 @@
  * listens, timeout), we do not try v1 as well — the same host would not answer a GET either, and
  * off ECS that would double the wait of the credential chain for nothing.
  */
-import { FatalError, RetryableError } from '../errors.js';
-import { type HttpAnswer, httpCall, jsonObject } from './http.js';
+import { classifyApiError, FatalError, RetryableError } from '../errors.js';
+import { endpointUrl, type HttpAnswer, httpCall, jsonObject } from './http.js';
 import { sessionCredentialsFrom, sessionProvider } from './session.js';
 import { envFlag, nonEmpty } from './static.js';
 import type { CredentialsProvider, EnvContext, ProviderContext } from './types.js';
 
-export const DEFAULT_ECS_METADATA_ENDPOINT = 'http://100.100.100.200';
+const DEFAULT_ECS_METADATA_ENDPOINT = 'http://100.100.100.200';
 /** Lifetime asked for an IMDSv2 token: the SDK's 6 hours. */
-export const METADATA_TOKEN_TTL_SECONDS = 21600;
+const METADATA_TOKEN_TTL_SECONDS = 21600;
 const DEFAULT_METADATA_TIMEOUT_MS = 1_000;
 const CREDENTIALS_PATH = '/latest/meta-data/ram/security-credentials/';
 
 /** `ALIBABA_CLOUD_ECS_METADATA_ENDPOINT` or the link-local default; a bare host means http. */
 export function metadataEndpoint(env: Readonly<Record<string, string | undefined>>): URL {
   const raw = nonEmpty(env.ALIBABA_CLOUD_ECS_METADATA_ENDPOINT) ?? DEFAULT_ECS_METADATA_ENDPOINT;
-  let url: URL;
-  try {
-    url = new URL(/^[a-z]+:\/\//i.test(raw) ? raw : `http://${raw}`);
-  } catch {
-    throw new FatalError('ALIBABA_CLOUD_ECS_METADATA_ENDPOINT is not a valid URL or host name', {
-      code: 'InvalidConfiguration',
-    });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new FatalError('ALIBABA_CLOUD_ECS_METADATA_ENDPOINT must be an http or https URL', {
-      code: 'InvalidConfiguration',
-    });
-  }
-  return url;
+  return endpointUrl(raw, 'ALIBABA_CLOUD_ECS_METADATA_ENDPOINT', 'http');
 }
 
 export interface EcsRamRoleOptions extends ProviderContext {
@@ -86,7 +73,7 @@ export function ecsRamRoleProvider(opts: EcsRamRoleOptions): CredentialsProvider
     if (answer.status === 404) {
       throw new FatalError(`${what(path)}: ${notFound}`, { code: 'EcsRamRoleNotFound', httpStatus: 404 });
     }
-    const Ctor = answer.status >= 500 || answer.status === 429 ? RetryableError : FatalError;
+    const Ctor = classifyApiError(undefined, answer.status) === 'retryable' ? RetryableError : FatalError;
     throw new Ctor(`${what(path)}: HTTP ${answer.status}`, {
       code: `HTTP_${answer.status}`,
       httpStatus: answer.status,

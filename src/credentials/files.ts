@@ -1,10 +1,16 @@
 /** Reading the credential files: absent is an answer (`undefined`), any other failure is fatal. */
 import { readFile as fsReadFile } from 'node:fs/promises';
 import { FatalError } from '../errors.js';
-import type { ProviderContext } from './types.js';
+import type { ProviderContext, ReadTextFile } from './types.js';
 
-function errno(err: unknown): string {
+/** A failed read's Node error code (ENOENT, EACCES…); `EIO` when it carries none. */
+export function errno(err: unknown): string {
   return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'EIO';
+}
+
+/** The reader a provider was handed, else `fs.promises.readFile` as UTF-8. */
+export function textFileReader(ctx: ProviderContext): ReadTextFile {
+  return ctx.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
 }
 
 /**
@@ -16,7 +22,7 @@ export async function readOptionalFile(
   path: string,
   label: string,
 ): Promise<string | undefined> {
-  const read = ctx.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
+  const read = textFileReader(ctx);
   try {
     return await read(path);
   } catch (err) {

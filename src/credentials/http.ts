@@ -5,13 +5,14 @@
  * caller passes a secret-free description), never a header or a body.
  */
 import { request } from 'undici';
+import { readCapped } from '../body.js';
 import { coerceError, FatalError, RetryableError } from '../errors.js';
 import type { CredentialsHttpOptions } from './types.js';
 
 /** Credential answers are a few hundred bytes; anything past this is not one. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-export interface HttpCall {
+interface HttpCall {
   method: 'GET' | 'PUT' | 'POST';
   url: URL;
   headers?: Record<string, string> | undefined;
@@ -25,7 +26,6 @@ export interface HttpCall {
 
 export interface HttpAnswer {
   status: number;
-  contentType: string;
   body: string;
 }
 
@@ -42,25 +42,14 @@ export async function httpCall(call: HttpCall): Promise<HttpAnswer> {
       bodyTimeout: call.timeoutMs,
       dispatcher: call.http?.dispatcher,
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        res.body.destroy();
-        throw new FatalError(`${call.what}: answer larger than ${MAX_BODY_BYTES} bytes`, {
-          code: 'ResponseTooLarge',
-          httpStatus: res.statusCode,
-        });
-      }
-      chunks.push(chunk);
+    const body = await readCapped(res.body, MAX_BODY_BYTES);
+    if (body.overflowed) {
+      throw new FatalError(`${call.what}: answer larger than ${MAX_BODY_BYTES} bytes`, {
+        code: 'ResponseTooLarge',
+        httpStatus: res.statusCode,
+      });
     }
-    const ct = res.headers['content-type'];
-    return {
-      status: res.statusCode,
-      contentType: (Array.isArray(ct) ? ct[0] : ct) ?? '',
-      body: Buffer.concat(chunks).toString('utf8'),
-    };
+    return { status: res.statusCode, body: body.text };
   } catch (err) {
     if (err instanceof FatalError || err instanceof RetryableError) throw err;
     if (call.signal?.aborted) throw call.signal.reason;
@@ -88,7 +77,27 @@ export function jsonObject(body: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Whether an error is a failure to reach the other side at all (nothing answered). */
-export function isUnreachable(err: unknown): boolean {
+/**
+ * Whether a call got no answer at all (no connection, a timeout): a retryable error without an
+ * HTTP status. Wider than errors.ts `isUnreachable`, which knows only the "nothing there" codes.
+ */
+export function noAnswer(err: unknown): boolean {
   return err instanceof RetryableError && err.httpStatus === undefined;
+}
+
+/**
+ * An endpoint given as a URL or a bare host name (which means `scheme`). A bad value is a
+ * FatalError naming `label` (the variable or field), never the value.
+ */
+export function endpointUrl(raw: string, label: string, scheme: 'http' | 'https'): URL {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//i.test(raw) ? raw : `${scheme}://${raw}`);
+  } catch {
+    throw new FatalError(`${label} is not a valid URL or host name`, { code: 'InvalidConfiguration' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FatalError(`${label} must be an http or https URL`, { code: 'InvalidConfiguration' });
+  }
+  return url;
 }

@@ -17,7 +17,7 @@ import { fixedProvider, nonEmpty } from './static.js';
 import { assumeRoleProvider, stsEndpoint } from './sts.js';
 import type { EnvContext, Resolution } from './types.js';
 
-export const SUPPORTED_INI_TYPES = ['access_key', 'ecs_ram_role', 'ram_role_arn'] as const;
+const SUPPORTED_INI_TYPES = ['access_key', 'ecs_ram_role', 'ram_role_arn'] as const;
 
 /** Minimal INI: `[section]`, `key = value`, `#` / `;` comment lines, optional quotes around values. */
 export function parseIni(text: string): Map<string, Map<string, string>> {

@@ -18,7 +18,7 @@ import type { Credentials, CredentialsLog, CredentialsProvider } from './types.j
 /** Refresh this long before expiry: the SDK's STALE_TIME (15 min). */
 export const STALE_MS = 15 * 60_000;
 /** After a failed refresh with valid cached credentials, wait this long before the next try. */
-export const REFRESH_FAILURE_BACKOFF_MS = 10_000;
+const REFRESH_FAILURE_BACKOFF_MS = 10_000;
 
 export type SessionCredentials = Credentials & { expiresAt: Date };
 
@@ -100,8 +100,35 @@ export function sessionProvider(opts: SessionProviderOptions): CredentialsProvid
   };
 }
 
+/**
+ * `resolve`, run on first use and kept: concurrent first callers share one run, and a failed run is
+ * not kept, so the next call tries again. Each caller stops waiting when its own signal aborts.
+ */
+export function resolveOnce<T>(resolve: () => Promise<T>): {
+  get(signal?: AbortSignal): Promise<T>;
+  readonly value: T | undefined;
+} {
+  let value: T | undefined;
+  let pending: Promise<T> | undefined;
+  return {
+    get value() {
+      return value;
+    },
+    async get(signal?: AbortSignal): Promise<T> {
+      if (signal?.aborted) throw signal.reason;
+      if (value === undefined) {
+        pending ??= resolve().finally(() => {
+          pending = undefined;
+        });
+        value = await (signal ? untilAborted(pending, signal) : pending);
+      }
+      return value;
+    },
+  };
+}
+
 /** `p`, or a rejection with the signal's reason as soon as `signal` aborts (p keeps running). */
-export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

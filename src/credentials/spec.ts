@@ -8,7 +8,7 @@ import { type ChainOptions, defaultCredentialsChain } from './chain.js';
 import { cliConfigPath, resolveCliProfile } from './cli-profile.js';
 import { ecsRamRoleFromEnv } from './ecs-metadata.js';
 import { defaultIniPath, resolveIniProfile } from './ini-profile.js';
-import { untilAborted } from './session.js';
+import { resolveOnce } from './session.js';
 import { envCredentialsProvider, staticCredentialsProvider } from './static.js';
 import { assumeRoleProvider, oidcRoleProvider, stsEndpoint } from './sts.js';
 import type { Credentials, CredentialsProvider, EnvContext } from './types.js';
@@ -55,21 +55,13 @@ export type CredentialsSpec =
 
 /** Resolves once, on first use (concurrent first calls share it); a failure is retried next time. */
 function lazyProvider(name: string, resolve: () => Promise<CredentialsProvider>): CredentialsProvider {
-  let resolved: CredentialsProvider | undefined;
-  let pending: Promise<CredentialsProvider> | undefined;
+  const resolved = resolveOnce(resolve);
   return {
     get name() {
-      return resolved ? resolved.name : name;
+      return resolved.value ? resolved.value.name : name;
     },
     async get(signal?: AbortSignal): Promise<Credentials> {
-      if (signal?.aborted) throw signal.reason;
-      if (resolved === undefined) {
-        pending ??= resolve().finally(() => {
-          pending = undefined;
-        });
-        resolved = await (signal ? untilAborted(pending, signal) : pending);
-      }
-      return resolved.get(signal);
+      return (await resolved.get(signal)).get(signal);
     },
   };
 }

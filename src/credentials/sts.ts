@@ -14,23 +14,22 @@
  * "string to sign", stripped of every secret we sent, and truncated before it goes into an error.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile as fsReadFile } from 'node:fs/promises';
-import { canonicalQuery, formatTimestamp, percentEncode, signV1 } from '../aliyun/index.js';
+import { canonicalQuery, formatTimestamp, signedV1Query } from '../aliyun/index.js';
 import { classifyApiError, FatalError, RetryableError } from '../errors.js';
-import { httpCall, jsonObject } from './http.js';
+import { REGION_EXPECTED, REGION_ID } from '../ids.js';
+import { errno, textFileReader } from './files.js';
+import { endpointUrl, httpCall, jsonObject } from './http.js';
 import { type SessionCredentials, sessionCredentialsFrom, sessionProvider } from './session.js';
-import { nonEmpty } from './static.js';
+import { envFlag, nonEmpty } from './static.js';
 import type { CredentialsProvider, ProviderContext } from './types.js';
 
-export const STS_VERSION = '2015-04-01';
-export const DEFAULT_STS_ENDPOINT = 'https://sts.aliyuncs.com';
+const STS_VERSION = '2015-04-01';
+const DEFAULT_STS_ENDPOINT = 'https://sts.aliyuncs.com';
 /** The SDK's default session length. */
-export const DEFAULT_DURATION_SECONDS = 3600;
+const DEFAULT_DURATION_SECONDS = 3600;
 /** STS refuses shorter sessions. */
-export const MIN_DURATION_SECONDS = 900;
+const MIN_DURATION_SECONDS = 900;
 const DEFAULT_STS_TIMEOUT_MS = 10_000;
-
-const REGION_ID = /^[a-z]{2,}(-[a-z0-9]+)+$/;
 
 /**
  * Where STS calls go: an explicit endpoint (a profile's `sts_endpoint`, an account's
@@ -45,25 +44,16 @@ export function stsEndpoint(
   const endpoint = nonEmpty(explicit?.endpoint) ?? nonEmpty(env.ALIBABA_CLOUD_STS_ENDPOINT);
   if (endpoint !== undefined) {
     const label = nonEmpty(explicit?.endpoint) !== undefined ? 'STS endpoint' : 'ALIBABA_CLOUD_STS_ENDPOINT';
-    let url: URL;
-    try {
-      url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`);
-    } catch {
-      throw new FatalError(`${label} is not a valid URL or host name`, { code: 'InvalidConfiguration' });
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-      throw new FatalError(`${label} must be an http or https URL`, { code: 'InvalidConfiguration' });
-    }
-    return url;
+    return endpointUrl(endpoint, label, 'https');
   }
   const region = nonEmpty(explicit?.region) ?? nonEmpty(env.ALIBABA_CLOUD_STS_REGION);
   if (region !== undefined) {
     if (!REGION_ID.test(region)) {
-      throw new FatalError('ALIBABA_CLOUD_STS_REGION: expected a region id like cn-hangzhou', {
+      throw new FatalError(`ALIBABA_CLOUD_STS_REGION: ${REGION_EXPECTED}`, {
         code: 'InvalidConfiguration',
       });
     }
-    const vpc = env.ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED?.trim().toLowerCase() === 'true';
+    const vpc = envFlag(env.ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED);
     return new URL(`https://${vpc ? 'sts-vpc' : 'sts'}.${region}.aliyuncs.com/`);
   }
   return new URL(`${DEFAULT_STS_ENDPOINT}/`);
@@ -91,7 +81,7 @@ export function safeServerMessage(message: unknown, secrets: readonly (string | 
   return m.length > 200 ? `${m.slice(0, 200)}…` : m;
 }
 
-export interface StsRequest {
+interface StsRequest {
   action: 'AssumeRole' | 'AssumeRoleWithOIDC';
   /** Operation parameters (form body). */
   params: Record<string, string>;
@@ -108,28 +98,26 @@ export interface StsRequest {
 }
 
 /** One STS call → session credentials, or a classified, secret-free error. */
-export async function callSts(req: StsRequest): Promise<SessionCredentials> {
+async function callSts(req: StsRequest): Promise<SessionCredentials> {
   const now = req.ctx.now ? req.ctx.now() : new Date();
-  const query: Record<string, string> = {
-    Action: req.action,
-    Version: STS_VERSION,
-    Format: 'JSON',
-    Timestamp: formatTimestamp(now),
-  };
-  if (req.signWith) {
-    query.SignatureMethod = 'HMAC-SHA1';
-    query.SignatureVersion = '1.0';
-    query.SignatureNonce = (req.nonce ?? randomUUID)();
-    query.AccessKeyId = req.signWith.accessKeyId;
-    if (req.signWith.securityToken) query.SecurityToken = req.signWith.securityToken;
-  }
-  let search = canonicalQuery(query);
-  if (req.signWith) {
-    const signature = signV1('POST', { ...query, ...req.params }, req.signWith.accessKeySecret);
-    search += `&Signature=${percentEncode(signature)}`;
-  }
   const url = new URL(req.endpoint);
-  url.search = search;
+  url.search = req.signWith
+    ? signedV1Query({
+        method: 'POST',
+        action: req.action,
+        version: STS_VERSION,
+        query: {},
+        form: req.params,
+        key: req.signWith,
+        nonce: (req.nonce ?? randomUUID)(),
+        now,
+      })
+    : canonicalQuery({
+        Action: req.action,
+        Version: STS_VERSION,
+        Format: 'JSON',
+        Timestamp: formatTimestamp(now),
+      });
   const answer = await httpCall({
     method: 'POST',
     url,
@@ -238,7 +226,7 @@ export function oidcRoleProvider(opts: OidcRoleOptions): CredentialsProvider {
   const what = `STS AssumeRoleWithOIDC (${opts.roleArn})`;
   const durationSeconds = checkDuration(opts.durationSeconds, what);
   const roleSessionName = nonEmpty(opts.roleSessionName) ?? defaultSessionName(opts);
-  const readFile = opts.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
+  const readFile = textFileReader(opts);
   return sessionProvider({
     name: opts.name ?? 'oidc_role_arn',
     log: opts.log,
@@ -248,10 +236,8 @@ export function oidcRoleProvider(opts: OidcRoleOptions): CredentialsProvider {
       try {
         token = (await readFile(opts.oidcTokenFile)).trim();
       } catch (err) {
-        const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'EIO';
-        throw new FatalError(`${what}: cannot read the OIDC token file ${opts.oidcTokenFile} (${code})`, {
-          code: 'OidcTokenFileUnreadable',
-        });
+        const message = `${what}: cannot read the OIDC token file ${opts.oidcTokenFile} (${errno(err)})`;
+        throw new FatalError(message, { code: 'OidcTokenFileUnreadable' });
       }
       if (!token) {
         throw new FatalError(`${what}: the OIDC token file ${opts.oidcTokenFile} is empty`, {

@@ -1,7 +1,7 @@
 /**
  * The credentials interface every provider implements, and the small capabilities providers are
- * handed (a logger, a clock, a file reader, HTTP options). Kept apart from `../credentials.ts` (the
- * public barrel) so the providers in this folder never import the barrel: no import cycles.
+ * handed (a logger, a clock, a file reader, HTTP options). Kept apart from `index.ts` (the door)
+ * so the providers in this folder never import the door: no import cycles.
  */
 import type { Dispatcher } from 'undici';
 
