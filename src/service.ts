@@ -36,7 +36,7 @@ import {
 } from './queue/index.js';
 import { createStore, type Store } from './store/index.js';
 import type { LinkSource } from './sync/index.js';
-import { keepSchedules, reconcileSchedules, runPlan, runSync } from './sync/index.js';
+import { keepSchedules, runPlan, runSync } from './sync/index.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): string[] {
@@ -290,12 +290,14 @@ export async function startScheduler(
   log: Logger,
   lifecycle: Lifecycle,
 ): Promise<void> {
-  const specs = accounts.map((a) => ({ account: a.name, regions: a.regions }));
-  const keeper = keepSchedules(
-    () => reconcileSchedules(queues, specs, config.SYNC_INTERVAL, log.child({ component: 'scheduler' })),
-    Math.min(config.SYNC_INTERVAL, 60_000),
+  const keeper = keepSchedules({
+    queues,
+    specs: accounts.map((a) => ({ account: a.name, regions: a.regions })),
+    everyMs: config.SYNC_INTERVAL,
+    checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
     log,
-  );
+  });
+  // A drain awaits what it returns: a reconcile in flight ends before the queues close.
   lifecycle.addDrain('scheduler', () => keeper.stop());
   await keeper.first;
 }
