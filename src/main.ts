@@ -11,7 +11,6 @@ import {
   type CliActions,
   type CliIo,
   checkPostgres,
-  checkRedis,
   createProgress,
   loadDemo,
   type Progress,
@@ -23,7 +22,6 @@ import {
   type Role,
   runCli,
   syncOnce,
-  UnreachableError,
   unknownRegions,
 } from './cli/index.js';
 import type { Config } from './config.js';
@@ -34,6 +32,8 @@ import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
+import { checkRedis } from './queue/index.js';
+import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,

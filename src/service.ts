@@ -5,7 +5,6 @@
  * created: what takes work (the workers, the schedule keeper) as a drain, stopped together first;
  * the rest as releasers, released in reverse order after. No module-level state.
  */
-import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
 import pg from 'pg';
 import { createChannels } from './alerts/index.js';
@@ -23,10 +22,21 @@ import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
-import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/index.js';
+import {
+  closeRedis,
+  closeWorkers,
+  createQueues,
+  openRedis,
+  openRedisProbe,
+  type Queues,
+  queuePrefix,
+  type Redis,
+  type SyncJobResult,
+  startWorker,
+} from './queue/index.js';
 import { createStore, type Store } from './store/index.js';
 import type { LinkSource } from './sync/index.js';
-import { keepSchedules, reconcileSchedules, runPlan, runSync } from './sync/index.js';
+import { keepSchedules, runPlan, runSync } from './sync/index.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): string[] {
@@ -88,15 +98,8 @@ export function openMessaging(
   lifecycle: Lifecycle,
   tuning: { syncAttempts?: number; syncBackoffMs?: number } = {},
 ): Messaging {
-  const redis = new Redis(config.REDIS_URL, {
-    // BullMQ requires this for blocking connections; ioredis then retries commands across reconnects.
-    maxRetriesPerRequest: null,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
-  });
-  redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error; reconnecting'));
-  lifecycle.add('redis', async () => {
-    await redis.quit().catch(() => redis.disconnect());
-  });
+  const redis = openRedis(config.REDIS_URL, log);
+  lifecycle.add('redis', () => closeRedis(redis));
   const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX, ...tuning });
   lifecycle.add('queues', () => queues.close());
   return { redis, queues };
@@ -151,7 +154,7 @@ export function openAccount(
     redis: deps.redis,
     account: setup.name,
     qps: maxQps,
-    keyPrefix: `{${config.QUEUE_PREFIX}}`,
+    keyPrefix: queuePrefix(config.QUEUE_PREFIX),
   });
   const ecs = createEcsClient({
     credentials: setup.credentials,
@@ -235,7 +238,7 @@ export function startWorkers(
           store: deps.store,
           maxQps: (name) => accountOf(name).maxQps,
           intervalMs: config.SYNC_INTERVAL,
-          enqueueSync: (targets, pacing) => deps.queues.enqueueSync(targets, pacing),
+          enqueueSync: (targets) => deps.queues.enqueueSync(targets),
         },
         { ...data, log: ctx.log, signal: ctx.signal },
       ),
@@ -287,12 +290,14 @@ export async function startScheduler(
   log: Logger,
   lifecycle: Lifecycle,
 ): Promise<void> {
-  const specs = accounts.map((a) => ({ account: a.name, regions: a.regions }));
-  const keeper = keepSchedules(
-    () => reconcileSchedules(queues, specs, config.SYNC_INTERVAL, log.child({ component: 'scheduler' })),
-    Math.min(config.SYNC_INTERVAL, 60_000),
+  const keeper = keepSchedules({
+    queues,
+    specs: accounts.map((a) => ({ account: a.name, regions: a.regions })),
+    everyMs: config.SYNC_INTERVAL,
+    checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
     log,
-  );
+  });
+  // A drain awaits what it returns: a reconcile in flight ends before the queues close.
   lifecycle.addDrain('scheduler', () => keeper.stop());
   await keeper.first;
 }
@@ -317,17 +322,12 @@ export function readinessProbes(
   probePool.on('error', () => {});
   probePool.on('connect', (client) => client.on('error', () => {}));
   lifecycle.add('readiness pool', () => probePool.end());
-  const probeRedis = msg.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-  probeRedis.on('error', (err) => log.debug({ err: err.message }, 'readiness Redis connection error'));
-  lifecycle.add('readiness redis', async () => {
-    await probeRedis.quit().catch(() => probeRedis.disconnect());
-  });
+  const probeRedis = openRedisProbe(msg.redis, log);
+  lifecycle.add('readiness redis', () => probeRedis.close());
   return {
     postgres: async () => {
       await probePool.query('SELECT 1');
     },
-    redis: async () => {
-      await probeRedis.ping();
-    },
+    redis: () => probeRedis.ping(),
   };
 }

@@ -10,13 +10,12 @@
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
-import { queuePrefix } from '../queue/index.js';
+import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
 import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
@@ -114,29 +113,13 @@ function shellWord(s: string): string {
  * the mark belong to someone else (a service run with QUEUE_PREFIX=classiclink-demo): refused.
  */
 async function claimDemoPrefix(redisUrl: string): Promise<void> {
-  const tag = queuePrefix(DEMO_QUEUE_PREFIX);
-  const mark = `${tag}:demo`;
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    if ((await redis.get(mark)) === DEMO_MARK) return;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${tag}*`, 'COUNT', 1000);
-      if (keys.length > 0) {
-        throw new ConfigError(
-          `Redis at ${serverOf(redisUrl)} holds keys under ${tag} that were not created by the demo; ` +
-            `the demo clears only its own prefix. If they are an earlier demo's, delete them: ` +
-            `redis-cli -u <REDIS_URL> --scan --pattern '${tag}*' | xargs redis-cli -u <REDIS_URL> del`,
-        );
-      }
-      cursor = next;
-    } while (cursor !== '0');
-    await redis.set(mark, DEMO_MARK);
-  } finally {
-    redis.disconnect();
-  }
+  const claim = { url: redisUrl, prefix: DEMO_QUEUE_PREFIX, markKey: 'demo', mark: DEMO_MARK };
+  if (await claimPrefix(claim)) return;
+  throw new ConfigError(
+    `Redis at ${serverOf(redisUrl)} holds keys under ${queuePrefix(DEMO_QUEUE_PREFIX)} that were not created by the demo; ` +
+      `the demo clears only its own prefix. If they are an earlier demo's, delete them: ` +
+      `redis-cli -u <REDIS_URL> --scan --pattern '${prefixPattern(DEMO_QUEUE_PREFIX)}' | xargs redis-cli -u <REDIS_URL> del`,
+  );
 }
 
 /**

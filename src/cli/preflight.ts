@@ -1,94 +1,18 @@
 /**
- * Before a command starts work: are Postgres and Redis there, do they let us in, and (for the
- * read commands) is the database migrated? If not, one line says which, names the host and port
- * of the URL in use, and says what to do, instead of retrying silently, printing a stack trace
- * or a raw SQLSTATE. Passwords never appear: the servers' messages do not carry them, and the
- * line names the host and port, not the URL.
+ * Before a command starts work: is Postgres there, does it let us in, and (for the read commands)
+ * is the database migrated? If not, one line says which, names the host and port of the URL in
+ * use, and says what to do, instead of retrying silently, printing a stack trace or a raw
+ * SQLSTATE. Passwords never appear: the servers' messages do not carry them, and the line names
+ * the host and port, not the URL. (Redis has the same check in queue/redis.ts; the wording they
+ * share is in reach.ts.)
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { ConfigError } from '../config.js';
+import { CONNECT_TIMEOUT_MS, codeOf, hostPort, messageOf, UnreachableError, unreachable } from '../reach.js';
 import { databaseName, pendingMigrations } from '../store/index.js';
-
-export const TLS_HINT =
-  'its TLS certificate is not trusted: give the CA that signed it in NODE_EXTRA_CA_CERTS=/path/to/ca.pem (for Postgres also sslrootcert= in DATABASE_URL)';
-
-/** How long a check waits for a server to answer. */
-const CONNECT_TIMEOUT_MS = 5_000;
-
-/** A dependency is unreachable or refuses us: the message is the one line to print. */
-export class UnreachableError extends ConfigError {}
 
 /** The database exists but is not (fully) migrated, or does not exist: the read commands stop. */
 export class NotMigratedError extends ConfigError {}
-
-function codeOf(err: unknown): string {
-  return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return messageOf(err.errors[0]);
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Node codes of a connect that found nobody (AggregateError: one per address of `localhost`). */
-function networkCode(err: unknown): string | undefined {
-  const code = codeOf(err);
-  if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET)$/.test(code)) {
-    return code;
-  }
-  if (err instanceof AggregateError) {
-    for (const e of err.errors) {
-      const c = networkCode(e);
-      if (c !== undefined) return c;
-    }
-  }
-  return undefined;
-}
-
-/** A TLS handshake refused the server's certificate (Node's codes, or the message of one). */
-function isCertificateError(err: unknown): boolean {
-  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(codeOf(err)) || /certificate/i.test(messageOf(err));
-}
-
-/** `host:port` of a URL, with the default port when it names none. */
-export function hostPort(url: string, defaultPort: number): string {
-  try {
-    const u = new URL(url);
-    // A Postgres URL may name a Unix socket directory in ?host= instead of a host.
-    const host = u.hostname || u.searchParams.get('host') || 'localhost';
-    return `${host}:${u.port || defaultPort}`;
-  } catch {
-    return '(unparseable URL)';
-  }
-}
-
-/**
- * Why a connect failed, as the end of one line: unreachable (refused, unknown host, no answer),
- * an untrusted certificate, or anything else the server or the driver said.
- */
-function unreachable(what: string, variable: string, where: string, err: unknown): string | undefined {
-  const why = messageOf(err);
-  if (isCertificateError(err)) return `cannot reach ${what} at ${where} (${why}); ${TLS_HINT}`;
-  switch (networkCode(err)) {
-    case 'ECONNREFUSED':
-      return `cannot reach ${what} at ${where}: connection refused (nothing listens there); start ${what} on ${where}, or point ${variable} at the server`;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `cannot reach ${what} at ${where}: the host name does not resolve (${why}); check the host in ${variable}`;
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return `cannot reach ${what} at ${where}: no answer (${why}); check the host and port in ${variable}, and any firewall between`;
-    case 'ECONNRESET':
-      return `cannot reach ${what} at ${where}: the connection was closed (${why}); is ${where} a ${what} server, and does it want TLS?`;
-    default:
-      if (/timeout|timed out/i.test(why)) {
-        return `cannot reach ${what} at ${where}: no answer within ${CONNECT_TIMEOUT_MS / 1000}s; check the host and port in ${variable}, and any firewall between`;
-      }
-      return undefined;
-  }
-}
 
 /**
  * The server answered and refused us: 28P01 (invalid_password), 28000
@@ -120,19 +44,6 @@ export function describePostgresError(url: string, err: unknown): string {
     unreachable('Postgres', 'DATABASE_URL', where, err) ??
     `cannot reach Postgres at ${where} (${messageOf(err)})`
   );
-}
-
-/** One line for a failed Redis connect: WRONGPASS / NOAUTH are a login refused, not an outage. */
-export function describeRedisError(url: string, err: unknown): string {
-  const where = hostPort(url, 6379);
-  const why = messageOf(err);
-  if (/^NOAUTH/.test(why)) {
-    return `Redis at ${where} needs a password (${why}): put it in REDIS_URL, e.g. redis://:PASSWORD@${where}`;
-  }
-  if (/^WRONGPASS/.test(why) || /invalid password|invalid username-password/i.test(why)) {
-    return `Redis at ${where} refused the login (${why}): check the user and password in REDIS_URL`;
-  }
-  return unreachable('Redis', 'REDIS_URL', where, err) ?? `cannot reach Redis at ${where} (${why})`;
 }
 
 export interface PostgresCheck {
@@ -173,28 +84,5 @@ export async function checkPostgres(url: string, opts: PostgresCheck = {}): Prom
     }
   } finally {
     await client.end().catch(() => {});
-  }
-}
-
-export async function checkRedis(url: string): Promise<void> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  // The connection's own error says why (a refused certificate, say); the rejection of connect()
-  // after it only says "Connection is closed."
-  let cause: unknown;
-  client.on('error', (err) => {
-    cause ??= err;
-  });
-  try {
-    await client.connect();
-    await client.ping();
-  } catch (err) {
-    throw new UnreachableError(describeRedisError(url, cause ?? err));
-  } finally {
-    client.disconnect();
   }
 }

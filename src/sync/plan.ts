@@ -14,13 +14,13 @@
  * keeps the waiting in Redis (delayed jobs) rather than in worker slots.
  */
 import type { Target } from '../config.js';
-import type { TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import { type Pacing, type PlanJobResult, pacedStartMs, type SyncTarget } from '../queue/index.js';
+import type { EnqueuedSync, PlanJobResult, SyncTarget } from '../queue/index.js';
 import type { Store } from '../store/index.js';
+import { pacedStarts } from './pacing.js';
 import type { CallOptions, LinkSource } from './source.js';
 
-export interface PlanDeps {
+interface PlanDeps {
   sourceFor(account: string): LinkSource;
   /** Explicit targets per account; an account without them discovers its VPCs. */
   explicitTargets(account: string): readonly Target[] | undefined;
@@ -29,10 +29,8 @@ export interface PlanDeps {
   maxQps(account: string): number;
   /** SYNC_INTERVAL: a plan whose paced jobs take longer than this says so. */
   intervalMs: number;
-  enqueueSync(
-    targets: readonly SyncTarget[],
-    pacing: Pacing,
-  ): Promise<{ target: TargetRef; jobId: string }[]>;
+  /** Enqueues the targets' sync jobs, each ready `delayMs` after the enqueue began. */
+  enqueueSync(targets: readonly SyncTarget[]): Promise<EnqueuedSync[]>;
 }
 
 export async function runPlan(
@@ -78,11 +76,12 @@ export async function runPlan(
     .map((t) => ({ account: req.account, regionId: req.regionId, ...t }));
   const qps = deps.maxQps(req.account);
   const calls = targets.map((t) => listed.lastPages[t.vpcId] ?? 1);
-  const pacing = { spacingMs: 1_000 / qps, burst: qps, calls };
-  const jobs = targets.length > 0 ? await deps.enqueueSync(targets, pacing) : [];
-  // The last job starts this long after the plan (the same schedule enqueueSync gave it).
+  const starts = pacedStarts({ spacingMs: 1_000 / qps, burst: qps, calls });
+  const jobs =
+    targets.length > 0 ? await deps.enqueueSync(targets.map((t, i) => ({ ...t, delayMs: starts[i] }))) : [];
+  // The last job starts this long after the plan.
   const expectedCalls = calls.reduce((sum, n) => sum + n, 0);
-  const paceMs = pacedStartMs(pacing, expectedCalls - (calls.at(-1) ?? 0));
+  const paceMs = starts.at(-1) ?? 0;
   const summary = { account: req.account, regionId: req.regionId, targets: targets.length, expectedCalls };
   req.log.info({ ...summary, paceSeconds: Math.round(paceMs / 1000) }, 'planned');
   if (paceMs > deps.intervalMs) {

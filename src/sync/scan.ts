@@ -20,14 +20,14 @@ import { pagesInOrder } from './paging.js';
 import type { CallOptions, LinkPage, LinkSource, PageOptions } from './source.js';
 
 /** A VPC holds at most 1,000 classic links: 10 pages of 100. */
-export const PAGE_SIZE = 100;
-export const LOOKUP_BATCH = 100;
+const PAGE_SIZE = 100;
+const LOOKUP_BATCH = 100;
 /** Pages of one target fetched at once after the first. */
 export const PAGE_PARALLEL = 4;
 /** Pages read at most: twice what the API's 1,000-link maximum needs. */
 const MAX_PAGES = 20;
 
-export interface SyncDeps {
+interface SyncDeps {
   /** The link source of an account (its own credentials and limits). */
   sourceFor(account: string): LinkSource;
   store: Pick<Store, 'startRun' | 'activeLinks' | 'applyScan' | 'failRun'>;
@@ -39,7 +39,7 @@ export interface SyncDeps {
   now?: () => Date;
 }
 
-export interface SyncRequest {
+interface SyncRequest {
   target: TargetRef;
   /**
    * The retirement scan: discovery no longer lists this target and it still has active links
@@ -52,7 +52,7 @@ export interface SyncRequest {
   log: Logger;
 }
 
-export type ScanResult =
+type ScanResult =
   | {
       complete: true;
       links: Link[];
@@ -128,7 +128,7 @@ export async function scanTarget(
   return { complete: true, links, pages, totalCount: total, duplicates, requestId: requestId ?? '' };
 }
 
-export interface Confirmation {
+interface Confirmation {
   /** Links the scan did not list but a direct lookup still shows in this VPC: not removed. */
   stillLinked: Link[];
   /** `${vpcId}/${instanceId}` of links confirmed gone. */

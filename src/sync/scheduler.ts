@@ -6,14 +6,15 @@
  * back by themselves if Redis lost them.
  */
 import type { Logger } from '../log.js';
+import { type Periodic, startPeriodic } from '../periodic.js';
 import type { Queues } from '../queue/index.js';
 
-export interface ScheduleSpec {
+interface ScheduleSpec {
   account: string;
   regions: readonly string[];
 }
 
-export const scheduleId = (account: string, regionId: string): string => `plan:${account}:${regionId}`;
+const scheduleId = (account: string, regionId: string): string => `plan:${account}:${regionId}`;
 
 export async function reconcileSchedules(
   queues: Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>,
@@ -48,31 +49,27 @@ export async function reconcileSchedules(
   return { upserted, removed };
 }
 
-/** Reconciles now and then every `checkEveryMs` until `signal` aborts. Returns a stop function. */
-export function keepSchedules(
-  run: () => Promise<unknown>,
-  checkEveryMs: number,
-  log: Logger,
-): { stop(): void; first: Promise<void> } {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      await run();
-    } catch (err) {
-      log.warn(
-        { err: err instanceof Error ? err.message : String(err) },
-        'schedule reconcile failed; will retry',
-      );
-    }
-    if (!stopped) timer = setTimeout(tick, checkEveryMs);
-  };
-  const first = tick();
-  return {
-    first,
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
+export interface ScheduleKeeping {
+  queues: Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>;
+  specs: readonly ScheduleSpec[];
+  /** SYNC_INTERVAL: how often each schedule adds a plan job. */
+  everyMs: number;
+  /** How often the schedules are reconciled with the configuration. */
+  checkEveryMs: number;
+  log: Logger;
+}
+
+/**
+ * Reconciles now and then every `checkEveryMs`. Its `stop()` waits for a reconcile in flight, so
+ * none touches the queues after the caller closes them.
+ */
+export function keepSchedules(opts: ScheduleKeeping): Periodic {
+  const log = opts.log.child({ component: 'scheduler' });
+  return startPeriodic({
+    everyMs: opts.checkEveryMs,
+    run: async () => {
+      await reconcileSchedules(opts.queues, opts.specs, opts.everyMs, log);
     },
-  };
+    onError: (err) => opts.log.warn({ err: err.message }, 'schedule reconcile failed; will retry'),
+  });
 }

@@ -22,7 +22,7 @@ import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { createQueues, type Queues, type SyncJobResult } from '../../src/queue/queues.js';
+import { createQueues, type Queues, type SyncJobResult } from '../../src/queue/index.js';
 import { openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
 import {
   type RunningSimulator,

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/log.js';
-import { createQueues, type Handler, type Queues, startWorker } from '../../src/queue/queues.js';
+import { createQueues, type Handler, type Queues, startWorker } from '../../src/queue/index.js';
 
 let lifecycle: Lifecycle | undefined;
 afterEach(async () => {

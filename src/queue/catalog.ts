@@ -1,0 +1,78 @@
+/**
+ * The job catalog: each queue's name, the zod schema of its payload (parsed at handler entry, see
+ * worker.ts), its result type, and the handler's signature. A queue added here without a handler
+ * or a result fails typecheck.
+ *
+ * Job payloads carry identifiers only (account, region, VPC) — never credentials.
+ */
+import { z } from 'zod';
+import type { TargetRef } from '../links.js';
+import type { Logger } from '../log.js';
+
+const id = z.string().min(1).max(128);
+
+export const jobSchemas = {
+  plan: z.object({
+    account: id,
+    regionId: id,
+    /** Only these VPCs of the region (`sync --once --vpc`); without it, every target. */
+    only: z.array(id).max(10_000).optional(),
+  }),
+  sync: z.object({
+    account: id,
+    regionId: id,
+    vpcId: id,
+    /**
+     * The retirement scan of a VPC discovery no longer lists (plan.ts): "does not exist" reads as
+     * an empty listing. Absent: a VPC the API does not know fails the run.
+     */
+    gone: z.literal(true).optional(),
+  }),
+} as const;
+
+export type QueueName = keyof typeof jobSchemas;
+export type JobData<Q extends QueueName> = z.infer<(typeof jobSchemas)[Q]>;
+
+export interface SyncJobResult {
+  runId: string;
+  outcome: 'applied' | 'superseded' | 'already-finished';
+  baseline: boolean;
+  added: number;
+  removed: number;
+  linksSeen: number;
+  pages: number;
+}
+
+/** A sync job as enqueued: its target and the id of the job that will sync it. */
+export interface EnqueuedSync {
+  target: TargetRef;
+  jobId: string;
+}
+
+export interface PlanJobResult {
+  /** The targets the plan enqueued, with the id of the sync job that will sync each. */
+  targets: EnqueuedSync[];
+}
+
+export interface JobResults {
+  plan: PlanJobResult;
+  sync: SyncJobResult;
+}
+
+/** What a handler learns about the job it runs. */
+interface JobContext {
+  jobId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Aborted when the worker is force-closed. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export type Handler<Q extends QueueName> = (data: JobData<Q>, ctx: JobContext) => Promise<JobResults[Q]>;
+
+/**
+ * A target to sync. `gone` marks the retirement scan (see the `sync` payload); `delayMs` makes the
+ * job ready that long after the enqueue began instead of at once (the plan's pacing).
+ */
+export type SyncTarget = TargetRef & { gone?: boolean | undefined; delayMs?: number | undefined };

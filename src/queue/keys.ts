@@ -1,0 +1,27 @@
+/**
+ * Where this deployment's keys live in Redis, defined once. Every key of the deployment — BullMQ's
+ * queues, the API limiter's lanes, the demo's mark — sits under QUEUE_PREFIX wrapped in a Redis
+ * Cluster hash tag (`{classiclink}`), so all of them hash to one slot and BullMQ's multi-key
+ * scripts, and a scan of the prefix, stay on one node.
+ */
+import type { TargetRef } from '../links.js';
+
+/** `{classiclink}`: the hash-tagged prefix of every key of the deployment. */
+export function queuePrefix(prefix: string): string {
+  return `{${prefix}}`;
+}
+
+/** A key of our own under the prefix (not BullMQ's): `{classiclink}:name`. */
+export function prefixKey(prefix: string, name: string): string {
+  return `${queuePrefix(prefix)}:${name}`;
+}
+
+/** The SCAN / `--pattern` glob of every key under the prefix. */
+export function prefixPattern(prefix: string): string {
+  return `${queuePrefix(prefix)}*`;
+}
+
+/** The deduplication id of a target's sync job: a target never has two sync jobs waiting. */
+export function targetKey(t: TargetRef): string {
+  return `${t.account}:${t.regionId}:${t.vpcId}`;
+}
