@@ -265,8 +265,7 @@ export function createActions(proc: Process): CliActions {
             staleAfterMs: c.ALERT_STALE_AFTER,
           });
           lifecycle.add('http server', () => server.close());
-          const { url } = await server.listen();
-          log.info({ url }, 'HTTP server listening');
+          await server.listen();
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {

@@ -112,6 +112,28 @@ export interface EventFilter {
   newest?: boolean | undefined;
 }
 
+/** The sort key of an event in the change log: (detected_at, id). */
+export interface EventKey {
+  detectedAt: Date;
+  id: string;
+}
+
+export interface EventsPageInput {
+  /** The events to page through (`limit` and `newest` are the page's business, not the filter's). */
+  filter: Omit<EventFilter, 'limit' | 'newest'>;
+  /** The key of the last event already returned; the page starts after it. Default: the first event. */
+  after?: EventKey | undefined;
+  /** At most this many events. */
+  limit: number;
+}
+
+export interface EventsPage {
+  /** Oldest first. */
+  events: EventRow[];
+  /** The key to continue after; undefined when no event follows. */
+  next: EventKey | undefined;
+}
+
 export interface LinkRow {
   account: string;
   regionId: string;
@@ -215,6 +237,8 @@ export interface Store extends OutboxStore {
   listLinks(filter: LinkFilter): Promise<LinkRow[]>;
   /** The change log, oldest first. */
   listEvents(filter: EventFilter): Promise<EventRow[]>;
+  /** One page of the change log after a key (keyset paging over detected_at, id). */
+  eventsPage(input: EventsPageInput): Promise<EventsPage>;
   /** How many events match the filter (its `limit` and `newest` aside). */
   countEvents(filter: EventFilter): Promise<number>;
   /** Every target with its sync state. */
