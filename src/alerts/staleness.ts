@@ -8,11 +8,12 @@
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CheckStalenessResult, OutboxStore } from '../store/index.js';
+import type { ChannelName } from './channels/types.js';
 
 export interface CheckStalenessOptions {
   store: Pick<OutboxStore, 'checkStaleness'>;
   /** Configured channel names (`configuredChannels(config)`): one outbox row each. */
-  channels: readonly string[];
+  channels: readonly ChannelName[];
   /** ALERT_STALE_AFTER in ms. */
   staleAfterMs: number;
   now: Date;
@@ -29,7 +30,7 @@ export function checkStaleness(opts: CheckStalenessOptions): Promise<CheckStalen
 
 export interface StalenessMonitorOptions {
   store: Pick<OutboxStore, 'checkStaleness'>;
-  channels: readonly string[];
+  channels: readonly ChannelName[];
   staleAfterMs: number;
   /** How often to check. A sensible value: a tenth of `staleAfterMs`, at most a minute. */
   everyMs: number;
