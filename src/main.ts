@@ -265,8 +265,7 @@ export function createActions(proc: Process): CliActions {
             staleAfterMs: c.ALERT_STALE_AFTER,
           });
           lifecycle.add('http server', () => server.close());
-          const { url } = await server.listen();
-          log.info({ url }, 'HTTP server listening');
+          await server.listen();
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
@@ -300,7 +299,9 @@ export function createActions(proc: Process): CliActions {
           const dispatcher = alertDispatcher(c, db, log, lifecycle);
           const loop = dispatcher.run(lifecycle.signal);
           // The loop stops at lifecycle.signal (aborted as close() starts); the drain awaits its pass.
-          lifecycle.addDrain('alert loop', () => loop.catch(() => {}));
+          lifecycle.addDrain('alert loop', () =>
+            loop.catch((err) => log.warn({ error: coerceError(err).summary() }, 'alert loop failed')),
+          );
         }
         if (has('scheduler')) {
           await startScheduler(c, msg.queues, accounts, log, lifecycle);

@@ -7,7 +7,7 @@
  */
 import pLimit from 'p-limit';
 import pg from 'pg';
-import { createChannels } from './alerts/index.js';
+import { type ChannelName, createChannels } from './alerts/index.js';
 import {
   type ApiLimiter,
   type CallEvent,
@@ -39,7 +39,7 @@ import type { LinkSource } from './sync/index.js';
 import { keepSchedules, runPlan, runSync } from './sync/index.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
-export function configuredChannels(config: Config): string[] {
+export function configuredChannels(config: Config): ChannelName[] {
   // The channels the dispatcher can deliver to, by name: one definition of "configured".
   return [...createChannels(config).keys()];
 }

@@ -1,7 +1,7 @@
 /**
  * The alert channels configured in the environment, and one delivery over undici: render and sign
  * the message for its channel, POST it (timeouts, a capped answer, no redirect followed), judge
- * the answer. The per-channel details live in `src/channels/`.
+ * the answer. The per-channel details live in `channels/`.
  */
 import { type Dispatcher, request } from 'undici';
 import { readCapped } from '../body.js';
@@ -9,11 +9,8 @@ import type { Config } from '../config.js';
 import { coerceError, RetryableError } from '../errors.js';
 import type { OutboxMessage } from '../store/index.js';
 import { dingtalkChannel, larkChannel, slackChannel, wecomChannel } from './channels/chat.js';
-import type { AlertAnswer, Channel } from './channels/types.js';
+import { type AlertAnswer, CHANNEL_NAMES, type Channel, type ChannelName } from './channels/types.js';
 import { webhookChannel } from './channels/webhook.js';
-
-export type { AlertAnswer, AlertRequest, Channel, ChannelName } from './channels/types.js';
-export { CHANNEL_NAMES } from './channels/types.js';
 
 /** The part of the configuration that names the alert channels and their secrets. */
 export type ChannelConfig = Pick<
@@ -28,22 +25,31 @@ export type ChannelConfig = Pick<
   | 'ALERT_WECOM_WEBHOOK_URL'
 >;
 
+/** Each channel from its variables (none when its URL is not set); a name without one fails typecheck. */
+const FROM_CONFIG: { [N in ChannelName]: (c: ChannelConfig) => Channel | undefined } = {
+  webhook: (c) =>
+    c.ALERT_WEBHOOK_URL ? webhookChannel(c.ALERT_WEBHOOK_URL, c.ALERT_WEBHOOK_SECRET) : undefined,
+  slack: (c) => (c.ALERT_SLACK_WEBHOOK_URL ? slackChannel(c.ALERT_SLACK_WEBHOOK_URL) : undefined),
+  dingtalk: (c) =>
+    c.ALERT_DINGTALK_WEBHOOK_URL
+      ? dingtalkChannel(c.ALERT_DINGTALK_WEBHOOK_URL, c.ALERT_DINGTALK_SECRET)
+      : undefined,
+  lark: (c) =>
+    c.ALERT_LARK_WEBHOOK_URL ? larkChannel(c.ALERT_LARK_WEBHOOK_URL, c.ALERT_LARK_SECRET) : undefined,
+  wecom: (c) => (c.ALERT_WECOM_WEBHOOK_URL ? wecomChannel(c.ALERT_WECOM_WEBHOOK_URL) : undefined),
+};
+
 /** The configured channels by name; their names are what the sync writes to the outbox (`configuredChannels`). */
-export function createChannels(config: ChannelConfig): ReadonlyMap<string, Channel> {
-  const channels = new Map<string, Channel>();
-  const add = (c: Channel) => channels.set(c.name, c);
-  if (config.ALERT_WEBHOOK_URL) add(webhookChannel(config.ALERT_WEBHOOK_URL, config.ALERT_WEBHOOK_SECRET));
-  if (config.ALERT_SLACK_WEBHOOK_URL) add(slackChannel(config.ALERT_SLACK_WEBHOOK_URL));
-  if (config.ALERT_DINGTALK_WEBHOOK_URL) {
-    add(dingtalkChannel(config.ALERT_DINGTALK_WEBHOOK_URL, config.ALERT_DINGTALK_SECRET));
+export function createChannels(config: ChannelConfig): ReadonlyMap<ChannelName, Channel> {
+  const channels = new Map<ChannelName, Channel>();
+  for (const name of CHANNEL_NAMES) {
+    const channel = FROM_CONFIG[name](config);
+    if (channel !== undefined) channels.set(name, channel);
   }
-  if (config.ALERT_LARK_WEBHOOK_URL)
-    add(larkChannel(config.ALERT_LARK_WEBHOOK_URL, config.ALERT_LARK_SECRET));
-  if (config.ALERT_WECOM_WEBHOOK_URL) add(wecomChannel(config.ALERT_WECOM_WEBHOOK_URL));
   return channels;
 }
 
-export interface SendOptions {
+interface SendOptions {
   dispatcher: Dispatcher;
   /** Bound on the whole exchange (connect, headers, body), in ms. */
   timeoutMs: number;

@@ -8,22 +8,24 @@
  * dispatcher claims it again and sends the same message with the same id, so a receiver that
  * saw the first send drops the second. Nothing is lost; nothing is sent under two ids.
  *
- * `run` waits for work by LISTEN (applyScan's NOTIFY, checkStaleness's NOTIFY) or until the next
+ * Here: the claims, the `run` loop and `deliverRuns`; sending a row and recording its outcome is
+ * delivery.ts. `run` waits for work by LISTEN (applyScan's NOTIFY, checkStaleness's NOTIFY) or until the next
  * row falls due, at most `pollMs`: a NOTIFY lost with a dropped connection costs a few seconds.
  */
 import { Agent, type Dispatcher } from 'undici';
-import { type BackoffOptions, backoffDelay, sleep } from '../backoff.js';
-import { coerceError, FatalError, type RetryableError } from '../errors.js';
+import { type BackoffOptions, sleep } from '../backoff.js';
+import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OutboxMessage, OutboxStore, OutboxWatch } from '../store/index.js';
-import { type ChannelConfig, createChannels, sendAlert } from './channel-set.js';
-import type { Channel } from './channels/types.js';
+import type { OutboxStore, OutboxWatch } from '../store/index.js';
+import { type ChannelConfig, createChannels } from './channel-set.js';
+import { createDelivery, type DeliveryCounts } from './delivery.js';
 
 export interface AlertDispatcherOptions {
   /** The outbox verbs of the store (a whole `Store` will do). */
   store: OutboxStore;
   /** The channel URLs and secrets (the `Config` will do). */
   channels: ChannelConfig;
+  /** Bound to its component by the caller (main.ts: `component: 'alerts'`). */
   log: Logger;
   /** undici dispatcher for the channels' requests. Default: an Agent of our own, closed by `close()`. */
   http?: Dispatcher | undefined;
@@ -50,14 +52,6 @@ export interface AlertDispatcherOptions {
   random?: (() => number) | undefined;
 }
 
-export interface DeliveryCounts {
-  delivered: number;
-  /** Failed attempts rescheduled for a retry. */
-  failed: number;
-  /** Rows dead-lettered. */
-  dead: number;
-}
-
 export interface AlertDispatcher {
   /** Claims and delivers every row due now (in batches). */
   deliverDue(): Promise<DeliveryCounts>;
@@ -75,7 +69,7 @@ export interface AlertDispatcher {
   close(): Promise<void>;
 }
 
-export const ALERT_DEFAULTS = {
+const ALERT_DEFAULTS = {
   maxAttempts: 12,
   backoff: { baseMs: 2_000, capMs: 1_800_000 },
   leaseMs: 120_000,
@@ -84,30 +78,6 @@ export const ALERT_DEFAULTS = {
   maxAnswerBytes: 64 * 1024,
   pollMs: 5_000,
 } as const;
-
-/** A token bucket per channel: `count` messages per `perMs`, starting full. */
-class Pacer {
-  private tokens: number;
-  private last: number;
-  constructor(
-    private readonly count: number,
-    private readonly perMs: number,
-    now: number,
-  ) {
-    this.tokens = count;
-    this.last = now;
-  }
-  /** Takes a token and returns 0, or returns how long until one is available (taking none). */
-  take(now: number): number {
-    this.tokens = Math.min(this.count, this.tokens + ((now - this.last) * this.count) / this.perMs);
-    this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - this.tokens) * this.perMs) / this.count);
-  }
-}
 
 /** Resolves a waiter early; a wake while nobody waits is remembered for the next wait. */
 class Wake {
@@ -141,147 +111,34 @@ class Wake {
 
 export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispatcher {
   const { store } = opts;
-  const log = opts.log.child({ component: 'alerts' });
-  const channels = createChannels(opts.channels);
-  const maxAttempts = opts.maxAttempts ?? ALERT_DEFAULTS.maxAttempts;
-  const backoff = opts.backoff ?? ALERT_DEFAULTS.backoff;
-  const leaseMs = opts.leaseMs ?? ALERT_DEFAULTS.leaseMs;
   const batchSize = opts.batchSize ?? ALERT_DEFAULTS.batchSize;
-  const requestTimeoutMs = opts.requestTimeoutMs ?? ALERT_DEFAULTS.requestTimeoutMs;
-  const maxAnswerBytes = opts.maxAnswerBytes ?? ALERT_DEFAULTS.maxAnswerBytes;
+  const leaseMs = opts.leaseMs ?? ALERT_DEFAULTS.leaseMs;
   const pollMs = opts.pollMs ?? ALERT_DEFAULTS.pollMs;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? ALERT_DEFAULTS.requestTimeoutMs;
   const now = opts.now ?? (() => new Date());
-  const random = opts.random ?? Math.random;
+  const log = opts.log;
   const ownAgent =
     opts.http === undefined
       ? new Agent({ connectTimeout: requestTimeoutMs, keepAliveTimeout: 30_000, connections: 4 })
       : undefined;
-  const http: Dispatcher = opts.http ?? (ownAgent as Agent);
-  const pacers = new Map<string, Pacer>();
+  const deliverBatch = createDelivery({
+    store,
+    channels: createChannels(opts.channels),
+    http: opts.http ?? (ownAgent as Agent),
+    log,
+    maxAttempts: opts.maxAttempts ?? ALERT_DEFAULTS.maxAttempts,
+    backoff: opts.backoff ?? ALERT_DEFAULTS.backoff,
+    requestTimeoutMs,
+    maxAnswerBytes: opts.maxAnswerBytes ?? ALERT_DEFAULTS.maxAnswerBytes,
+    pace: opts.pace !== false,
+    now,
+    random: opts.random ?? Math.random,
+  });
   const closing = new AbortController();
   const loops = new Set<Promise<void>>();
   let closed: Promise<void> | undefined;
 
-  function pacer(channel: Channel): Pacer | undefined {
-    if (opts.pace === false || channel.rate === undefined) return undefined;
-    let p = pacers.get(channel.name);
-    if (!p) {
-      p = new Pacer(channel.rate.count, channel.rate.perMs, now().getTime());
-      pacers.set(channel.name, p);
-    }
-    return p;
-  }
-
-  type Outcome = 'delivered' | 'failed' | 'dead' | 'released' | 'unknown';
-
-  async function recordFailure(
-    msg: OutboxMessage,
-    err: RetryableError | FatalError,
-    ctx: object,
-  ): Promise<Outcome> {
-    const last = msg.attempts >= maxAttempts;
-    const wait = Math.max(
-      backoff.baseMs,
-      backoffDelay(msg.attempts - 1, backoff, random),
-      err.retryAfterMs ?? 0,
-    );
-    const retryAt = last ? null : new Date(now().getTime() + wait);
-    const status = await store.failOutbox({
-      id: msg.id,
-      attempts: msg.attempts,
-      error: err.summary(),
-      retryAt,
-    });
-    if (status === 'dead') {
-      log.error({ ...ctx, error: err.summary() }, 'alert dead-lettered after its last attempt');
-      return 'dead';
-    }
-    if (status === 'pending') {
-      log.warn({ ...ctx, error: err.summary(), retryInMs: wait }, 'alert delivery failed; will retry');
-      return 'failed';
-    }
-    // Our lease ran out and another dispatcher took the row over: its result stands.
-    log.warn({ ...ctx, error: err.summary() }, 'alert delivery failed after its claim was taken over');
-    return 'unknown';
-  }
-
-  async function deliverOne(msg: OutboxMessage): Promise<Outcome> {
-    const channel = channels.get(msg.channel);
-    const ctx = {
-      outboxId: msg.id,
-      kind: msg.kind,
-      channel: msg.channel,
-      runId: msg.syncRunId,
-      attempt: msg.attempts,
-      // The origin only: the path and query of a webhook URL are its secret.
-      receiver: channel?.origin,
-    };
-    try {
-      if (msg.attempts > maxAttempts) {
-        // The claim after the last attempt's lease expired: its deliverer died mid-attempt.
-        return await recordFailure(
-          msg,
-          new FatalError('the last attempt did not finish (lease expired)', { code: 'LeaseExpired' }),
-          ctx,
-        );
-      }
-      if (!channel) {
-        return await recordFailure(
-          msg,
-          new FatalError(`channel ${msg.channel} is not configured in this process`, {
-            code: 'ChannelNotConfigured',
-          }),
-          ctx,
-        );
-      }
-      const t = now().getTime();
-      const waitMs = pacer(channel)?.take(t) ?? 0;
-      // Not sending without time for the request inside the lease: another dispatcher could take
-      // the row over meanwhile and send it too.
-      const leaseLeft = msg.claimedUntil.getTime() - t;
-      if (waitMs > 0 || leaseLeft < requestTimeoutMs) {
-        await store.releaseOutbox({ id: msg.id, attempts: msg.attempts, at: new Date(t + waitMs) });
-        return 'released';
-      }
-      try {
-        await sendAlert(channel, msg, {
-          dispatcher: http,
-          timeoutMs: requestTimeoutMs,
-          maxAnswerBytes,
-          now: now(),
-        });
-      } catch (caught) {
-        return await recordFailure(msg, coerceError(caught), ctx);
-      }
-      await store.completeOutbox(msg.id, now());
-      log.info(ctx, 'alert delivered');
-      return 'delivered';
-    } catch (caught) {
-      // The store failed us: the row stays claimed and is due again when its lease ends.
-      log.warn(
-        { ...ctx, error: coerceError(caught).summary() },
-        'alert outcome not recorded; retried after the lease',
-      );
-      return 'unknown';
-    }
-  }
-
-  async function deliverBatch(batch: readonly OutboxMessage[]): Promise<DeliveryCounts> {
-    // Channels in parallel (a slow one does not hold the others up), each channel's rows in order.
-    const byChannel = new Map<string, OutboxMessage[]>();
-    for (const m of batch) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m]);
-    const counts: DeliveryCounts = { delivered: 0, failed: 0, dead: 0 };
-    await Promise.all(
-      [...byChannel.values()].map(async (rows) => {
-        for (const row of rows) {
-          const outcome = await deliverOne(row);
-          if (outcome === 'delivered' || outcome === 'failed' || outcome === 'dead') counts[outcome]++;
-        }
-      }),
-    );
-    return counts;
-  }
-
+  /** Claims and delivers due rows (of `runIds`, when given) in batches until none is left. */
   async function deliverDueOf(runIds: readonly string[] | undefined): Promise<DeliveryCounts> {
     const total: DeliveryCounts = { delivered: 0, failed: 0, dead: 0 };
     // Bounded: rows that fail are due later, so rounds end; the bound guards a flood of new rows.

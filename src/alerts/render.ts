@@ -10,7 +10,7 @@ import type { Link } from '../links.js';
 import type { OutboxMessage } from '../store/index.js';
 
 /** A message as paragraphs and link lists, before a channel's markup. */
-export interface AlertDoc {
+interface AlertDoc {
   /** One line: what happened where (also the notification preview). */
   title: string;
   /** Summary lines (account, region, VPC, counts, times). */

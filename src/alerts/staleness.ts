@@ -5,14 +5,15 @@
  * `sync_targets.stale_alerted_at` records the open alert, so checks can run as often as they
  * like, in as many processes as there are: each alert is raised once.
  */
-import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { startPeriodic } from '../periodic.js';
 import type { CheckStalenessResult, OutboxStore } from '../store/index.js';
+import type { ChannelName } from './channels/types.js';
 
-export interface CheckStalenessOptions {
+interface CheckStalenessOptions {
   store: Pick<OutboxStore, 'checkStaleness'>;
   /** Configured channel names (`configuredChannels(config)`): one outbox row each. */
-  channels: readonly string[];
+  channels: readonly ChannelName[];
   /** ALERT_STALE_AFTER in ms. */
   staleAfterMs: number;
   now: Date;
@@ -27,53 +28,27 @@ export function checkStaleness(opts: CheckStalenessOptions): Promise<CheckStalen
   });
 }
 
-export interface StalenessMonitorOptions {
-  store: Pick<OutboxStore, 'checkStaleness'>;
-  channels: readonly string[];
-  staleAfterMs: number;
+interface StalenessMonitorOptions extends Omit<CheckStalenessOptions, 'now'> {
   /** How often to check. A sensible value: a tenth of `staleAfterMs`, at most a minute. */
   everyMs: number;
   log: Logger;
   now?: (() => Date) | undefined;
 }
 
-export interface StalenessMonitor {
-  /** Stops checking; resolves when a check in progress has finished. Idempotent. */
-  stop(): Promise<void>;
-}
-
-/** Checks now and every `everyMs` until stopped. A failed check is logged and tried next time. */
-export function startStalenessMonitor(opts: StalenessMonitorOptions): StalenessMonitor {
+/**
+ * Checks now and every `everyMs` until stopped; `stop()` resolves when a check in progress has
+ * finished (idempotent). A failed check is logged and tried next time.
+ */
+export function startStalenessMonitor(opts: StalenessMonitorOptions): { stop(): Promise<void> } {
   const log = opts.log.child({ component: 'staleness' });
   const now = opts.now ?? (() => new Date());
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-
-  const tick = () => {
-    running = (async () => {
-      try {
-        const result = await checkStaleness({ ...opts, now: now() });
-        for (const t of result.stale) log.warn({ target: t }, 'target stale: no complete scan recently');
-        for (const t of result.recovered) log.info({ target: t }, 'target recovered from staleness');
-      } catch (caught) {
-        log.warn({ error: coerceError(caught).summary() }, 'staleness check failed; trying again later');
-      }
-      if (!stopped) timer = setTimeout(tick, opts.everyMs);
-    })();
-  };
-  tick();
-
-  let stopping: Promise<void> | undefined;
-  return {
-    stop() {
-      stopping ??= (async () => {
-        stopped = true;
-        clearTimeout(timer);
-        await running;
-        clearTimeout(timer);
-      })();
-      return stopping;
+  return startPeriodic({
+    everyMs: opts.everyMs,
+    async run() {
+      const result = await checkStaleness({ ...opts, now: now() });
+      for (const t of result.stale) log.warn({ target: t }, 'target stale: no complete scan recently');
+      for (const t of result.recovered) log.info({ target: t }, 'target recovered from staleness');
     },
-  };
+    onError: (err) => log.warn({ error: err.summary() }, 'staleness check failed; trying again later'),
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CHANNEL_NAMES } from '../alerts/index.js';
+import { CHANNEL_NAMES, type ChannelName } from '../alerts/index.js';
 import { parseDuration } from '../config.js';
 import { parseTimestamp, timestampProblem } from '../ids.js';
 
@@ -44,7 +44,7 @@ export interface HistoryOptions {
 export const ALERT_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
 export interface AlertsOptions {
   status: (typeof ALERT_STATUSES)[number] | undefined;
-  channel: string | undefined;
+  channel: ChannelName | undefined;
   ids: string[];
   limit: number;
   /** Move the matching dead-lettered alerts back to pending instead of listing. */
@@ -362,7 +362,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         async (
           o: {
             status?: AlertsOptions['status'];
-            channel?: string;
+            channel?: ChannelName;
             id?: string[];
             limit: number;
             requeue?: boolean;

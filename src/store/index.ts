@@ -5,6 +5,7 @@
  */
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { applyScan } from './apply-scan.js';
+import { eventsPage } from './events-page.js';
 import { outboxVerbs } from './outbox.js';
 import { pruneHistory } from './prune.js';
 import { activeLinks, countEvents, getRun, listEvents, listLinks, listTargets } from './read.js';
@@ -28,6 +29,7 @@ export function createStore(deps: StoreDeps): Store {
     failRun: (input) => failRun(full, input),
     listLinks: (filter) => listLinks(read, filter),
     listEvents: (filter) => listEvents(read, filter),
+    eventsPage: (input) => eventsPage(read, input),
     countEvents: (filter) => countEvents(read, filter),
     listTargets: (filter) => listTargets(read, filter),
     getRun: (runId) => getRun(read, runId),

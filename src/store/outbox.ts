@@ -8,6 +8,7 @@
  * the next deliverer sends it with the same id (the idempotency key receivers deduplicate on).
  */
 import type pg from 'pg';
+import type { ChannelName } from '../alerts/index.js';
 import type { TargetRef } from '../links.js';
 import { coerceDbError, query, truncate, withTransaction } from './tx.js';
 import type {
@@ -34,7 +35,7 @@ interface OutboxDbRow {
   id: string;
   sync_run_id: string | null;
   kind: OutboxRow['kind'];
-  channel: string;
+  channel: ChannelName;
   status: OutboxStatus;
   attempts: number;
   next_attempt_at: Date;
@@ -208,7 +209,7 @@ export async function outboxCounts(
   deps: StoreDeps,
   filter?: { runIds?: readonly string[] | undefined },
 ): Promise<OutboxCounts> {
-  const res = await query<{ channel: string; status: OutboxStatus; n: number; oldest: Date | null }>(
+  const res = await query<{ channel: ChannelName; status: OutboxStatus; n: number; oldest: Date | null }>(
     deps.pool,
     `SELECT channel, status, count(*)::int AS n,
             min(created_at) FILTER (WHERE status IN ('pending', 'delivering')) AS oldest

@@ -110,7 +110,7 @@ async function linksAt(deps: ReadDeps, at: Date, filter: LinkFilter): Promise<Li
   }));
 }
 
-function eventConditions(filter: EventFilter): SQL | undefined {
+export function eventConditions(filter: EventFilter): SQL | undefined {
   return defined([
     filter.account === undefined ? undefined : eq(linkEvents.account, filter.account),
     filter.regionId === undefined ? undefined : eq(linkEvents.regionId, filter.regionId),

@@ -3,6 +3,7 @@
  * Ids of bigserial columns travel as decimal strings (they may exceed 2^53).
  */
 import type pg from 'pg';
+import type { ChannelName } from '../alerts/index.js';
 import type { Link, TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
 import type { PruneInput, PruneResult } from './prune.js';
@@ -42,7 +43,7 @@ export interface ApplyScanInput {
    */
   confirmedRemovals: ReadonlySet<string>;
   /** Configured alert channels: one alert_outbox row each for a run that changed something. */
-  channels: readonly string[];
+  channels: readonly ChannelName[];
   /** Alert on the baseline (first) scan of a target too. */
   alertOnBaseline: boolean;
   /** The detection time written to events, link rows, the run's finished_at and last_success_at. */
@@ -110,6 +111,28 @@ export interface EventFilter {
   limit?: number | undefined;
   /** With `limit`: keep the newest events instead of the oldest (still returned oldest first). */
   newest?: boolean | undefined;
+}
+
+/** The sort key of an event in the change log: (detected_at, id). */
+export interface EventKey {
+  detectedAt: Date;
+  id: string;
+}
+
+export interface EventsPageInput {
+  /** The events to page through (`limit` and `newest` are the page's business, not the filter's). */
+  filter: Omit<EventFilter, 'limit' | 'newest'>;
+  /** The key of the last event already returned; the page starts after it. Default: the first event. */
+  after?: EventKey | undefined;
+  /** At most this many events. */
+  limit: number;
+}
+
+export interface EventsPage {
+  /** Oldest first. */
+  events: EventRow[];
+  /** The key to continue after; undefined when no event follows. */
+  next: EventKey | undefined;
 }
 
 export interface LinkRow {
@@ -215,6 +238,8 @@ export interface Store extends OutboxStore {
   listLinks(filter: LinkFilter): Promise<LinkRow[]>;
   /** The change log, oldest first. */
   listEvents(filter: EventFilter): Promise<EventRow[]>;
+  /** One page of the change log after a key (keyset paging over detected_at, id). */
+  eventsPage(input: EventsPageInput): Promise<EventsPage>;
   /** How many events match the filter (its `limit` and `newest` aside). */
   countEvents(filter: EventFilter): Promise<number>;
   /** Every target with its sync state. */
@@ -268,7 +293,7 @@ export type OutboxMessage = {
   /** The idempotency key sent to the receiver with every attempt. */
   id: string;
   syncRunId: string | null;
-  channel: string;
+  channel: ChannelName;
   /** Attempts including this one (the claim counts it). Also the claim's fencing token. */
   attempts: number;
   createdAt: Date;
@@ -303,7 +328,7 @@ export interface OutboxRow {
   id: string;
   syncRunId: string | null;
   kind: AlertKind;
-  channel: string;
+  channel: ChannelName;
   status: OutboxStatus;
   attempts: number;
   nextAttemptAt: Date;
@@ -317,7 +342,7 @@ export interface OutboxRow {
 export interface OutboxFilter {
   status?: OutboxStatus | undefined;
   runIds?: readonly string[] | undefined;
-  channel?: string | undefined;
+  channel?: ChannelName | undefined;
   /** Only these outbox ids (UUIDs). */
   ids?: readonly string[] | undefined;
   /** Newest first, at most this many. Default 100. */
@@ -331,14 +356,16 @@ export interface OutboxCounts {
   dead: number;
   /** Creation time of the oldest row not yet delivered nor dead; null when none. */
   oldestUndeliveredAt: Date | null;
-  byChannel: Record<string, { pending: number; delivering: number; delivered: number; dead: number }>;
+  byChannel: Partial<
+    Record<ChannelName, { pending: number; delivering: number; delivered: number; dead: number }>
+  >;
 }
 
 export interface CheckStalenessInput {
   now: Date;
   staleAfterMs: number;
   /** One outbox row per channel for each stale / recovered target. */
-  channels: readonly string[];
+  channels: readonly ChannelName[];
 }
 
 export interface CheckStalenessResult {
@@ -373,7 +400,7 @@ export interface OutboxStore {
    */
   requeueDeadOutbox(filter?: {
     ids?: readonly string[] | undefined;
-    channel?: string | undefined;
+    channel?: ChannelName | undefined;
   }): Promise<number>;
   /** The earliest time a row (of `runIds`, when given) becomes due; null when none is waiting. */
   nextOutboxDueAt(filter?: { runIds?: readonly string[] | undefined }): Promise<Date | null>;

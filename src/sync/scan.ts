@@ -11,6 +11,7 @@
  * 2 and 4 live in `store.applyScan` (one transaction under the target's advisory lock; superseded and
  *    already-finished runs apply nothing).
  */
+import type { ChannelName } from '../alerts/index.js';
 import { coerceError, FatalError, RetryableError } from '../errors.js';
 import { type Link, linkKey, type TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
@@ -32,7 +33,7 @@ interface SyncDeps {
   sourceFor(account: string): LinkSource;
   store: Pick<Store, 'startRun' | 'activeLinks' | 'applyScan' | 'failRun'>;
   /** Configured alert channels (one outbox row each per run that changed something). */
-  channels: readonly string[];
+  channels: readonly ChannelName[];
   alertOnBaseline: boolean;
   /** Scans of one job attempt before the run fails as incomplete. Default 3. */
   maxScans?: number;

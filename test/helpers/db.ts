@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, expect, inject } from 'vitest';
+import type { ChannelName } from '../../src/alerts/index.js';
 import type { Link, TargetRef } from '../../src/links.js';
 import { diffLinks, linkKey } from '../../src/links.js';
 import type { ApplyScanResult, Store } from '../../src/store/index.js';
@@ -143,7 +144,7 @@ export interface ScanOptions {
   minute: number;
   /** Removal keys to confirm; default: every removal the diff against activeLinks() finds. */
   confirm?: Iterable<string>;
-  channels?: readonly string[];
+  channels?: readonly ChannelName[];
   alertOnBaseline?: boolean;
   runId?: string;
 }

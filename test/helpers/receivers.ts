@@ -15,6 +15,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterEach, beforeEach, expect } from 'vitest';
 import type { ChannelConfig } from '../../src/alerts/channel-set.js';
 import { type AlertDispatcherOptions, createAlertDispatcher } from '../../src/alerts/dispatcher.js';
+import type { ChannelName } from '../../src/alerts/index.js';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import type { Store } from '../../src/store/index.js';
@@ -358,7 +359,7 @@ export const silentLog = createLogger({ level: 'silent' });
  */
 export async function changedRun(
   store: Store,
-  channels: readonly string[],
+  channels: readonly ChannelName[],
   opts: { before?: string[]; after?: string[]; target?: TargetRef; minute?: number } = {},
 ): Promise<{ target: TargetRef; runId: string }> {
   const target = opts.target ?? uniqueTarget();

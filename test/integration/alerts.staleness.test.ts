@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ChannelName } from '../../src/alerts/index.js';
 import { checkStaleness, startStalenessMonitor } from '../../src/alerts/staleness.js';
 import { createStore } from '../../src/store/index.js';
 import { at, scan, uniqueTarget } from '../helpers/db.js';
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 const HOUR = 3_600_000;
-const channels = ['webhook', 'slack'];
+const channels: ChannelName[] = ['webhook', 'slack'];
 
 async function alerts(pool: pg.Pool) {
   const { rows } = await pool.query<{ kind: string; channel: string; vpc: string }>(

@@ -4,6 +4,7 @@
  * the scrape-time gauges reading the database.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ChannelName } from '../../src/alerts/index.js';
 import { createHttpServer } from '../../src/http/server.js';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
@@ -82,7 +83,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from + 1 }
  * vpc-a: i-1..i-5 at minute 0, then at minute 10 i-3..i-5 removed and i-8 added.
  * vpc-b: i-6, i-7 at minute 0. Every run's events share one detection instant.
  */
-async function history(store: Store, a: TargetRef, b: TargetRef, channels: string[] = []) {
+async function history(store: Store, a: TargetRef, b: TargetRef, channels: ChannelName[] = []) {
   await scan(store, a, range(1, 5), { minute: 0 });
   await scan(store, b, range(6, 7), { minute: 0 });
   await scan(store, a, ['i-1', 'i-2', 'i-8'], { minute: 10, channels });

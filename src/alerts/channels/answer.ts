@@ -43,7 +43,7 @@ export function checkHttpStatus(channel: ChannelName, answer: AlertAnswer, code?
 }
 
 /** Parses a JSON object answer; a 2xx answer that is not one is retried (a proxy's page, a cut body). */
-export function jsonAnswer(channel: ChannelName, answer: AlertAnswer): Record<string, unknown> {
+function jsonAnswer(channel: ChannelName, answer: AlertAnswer): Record<string, unknown> {
   try {
     const parsed: unknown = JSON.parse(answer.body);
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
@@ -61,22 +61,24 @@ export function jsonAnswer(channel: ChannelName, answer: AlertAnswer): Record<st
   );
 }
 
+/** Where an answer's body holds its code and its message. */
+interface CodeFields {
+  code: string;
+  message: string;
+}
+
 /**
- * For services that answer HTTP 200 with `{ <codeField>: 0 }` on success and a non-zero code on
+ * For services that answer HTTP 200 with `{ <code>: 0 }` on success and a non-zero code on
  * failure (DingTalk and WeCom `errcode`/`errmsg`, Lark `code`/`msg`).
  */
-export function checkCodeAnswer(
-  channel: ChannelName,
-  answer: AlertAnswer,
-  codeField: string,
-  messageField: string,
-): void {
+export function checkCodeAnswer(channel: ChannelName, answer: AlertAnswer, fields: CodeFields): void {
   checkHttpStatus(channel, answer);
   const body = jsonAnswer(channel, answer);
-  const code = body[codeField];
+  const code = body[fields.code];
   if (code === 0) return;
-  const message = typeof body[messageField] === 'string' ? body[messageField] : '';
-  throw new FatalError(`${channel} refused the message: ${codeField} ${String(code)} ${excerpt(message)}`, {
+  const text = body[fields.message];
+  const message = typeof text === 'string' ? text : '';
+  throw new FatalError(`${channel} refused the message: ${fields.code} ${String(code)} ${excerpt(message)}`, {
     code: `${channel}_${String(code)}`,
     httpStatus: answer.status,
   });

@@ -23,6 +23,9 @@ export const LIMITS = {
   wecomMarkdownBytes: 4096,
 } as const;
 
+/** Where DingTalk and WeCom put their answer's code and message. */
+const ERRCODE = { code: 'errcode', message: 'errmsg' } as const;
+
 function headers(message: OutboxMessage): Record<string, string> {
   return { 'content-type': 'application/json', 'idempotency-key': message.id };
 }
@@ -84,7 +87,7 @@ export function dingtalkSign(secret: string, timestampMs: number): string {
   return createHmac('sha256', secret).update(`${timestampMs}\n${secret}`).digest('base64');
 }
 
-export function dingtalkBody(message: OutboxMessage): string {
+function dingtalkBody(message: OutboxMessage): string {
   const doc = alertDoc(message);
   const text = markdown(message, MARKDOWN, (t) => utf8Bytes(t) <= LIMITS.dingtalkTextBytes);
   return JSON.stringify({ msgtype: 'markdown', markdown: { title: doc.title, text } });
@@ -106,7 +109,7 @@ export function dingtalkChannel(url: string, secret: string | undefined): Channe
       }
       return { url: signed.toString(), headers: headers(message), body: dingtalkBody(message) };
     },
-    check: (answer) => checkCodeAnswer('dingtalk', answer, 'errcode', 'errmsg'),
+    check: (answer) => checkCodeAnswer('dingtalk', answer, ERRCODE),
   };
 }
 
@@ -126,7 +129,7 @@ function larkCard(title: string, content: string): Record<string, unknown> {
 }
 
 /** The body without its signature fields (the size check reserves room for them). */
-export function larkContent(message: OutboxMessage): Record<string, unknown> {
+function larkContent(message: OutboxMessage): Record<string, unknown> {
   const doc = alertDoc(message);
   // Room for `"timestamp":"1700000000","sign":"<44 base64 chars>",` added at send time.
   const reserve = 100;
@@ -155,7 +158,7 @@ export function larkChannel(url: string, secret: string | undefined): Channel {
             })();
       return { url, headers: headers(message), body: JSON.stringify(body) };
     },
-    check: (answer) => checkCodeAnswer('lark', answer, 'code', 'msg'),
+    check: (answer) => checkCodeAnswer('lark', answer, { code: 'code', message: 'msg' }),
   };
 }
 
@@ -173,6 +176,6 @@ export function wecomChannel(url: string): Channel {
     origin: new URL(url).origin,
     rate: { count: 20, perMs: 60_000 },
     request: (message) => ({ url, headers: headers(message), body: wecomBody(message) }),
-    check: (answer) => checkCodeAnswer('wecom', answer, 'errcode', 'errmsg'),
+    check: (answer) => checkCodeAnswer('wecom', answer, ERRCODE),
   };
 }

@@ -32,7 +32,7 @@ const EVENT_TYPES = {
  * itself: for 'changes' the run, account, region, VPC, detection time, the added and removed links
  * (instance id, VPC id) and their counts — never truncated (a VPC holds at most 1,000 links).
  */
-export function webhookBody(message: OutboxMessage): string {
+function webhookBody(message: OutboxMessage): string {
   return JSON.stringify({
     type: EVENT_TYPES[message.kind],
     timestamp: message.payload.detectedAt,

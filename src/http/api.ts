@@ -1,0 +1,139 @@
+/**
+ * The read-only JSON API under `/v1`: links, events and target status, through the store only,
+ * always for the service's own account (undefined: every account), with the CLI's filters. Lists
+ * are paginated with `limit` and an opaque `cursor` (cursor.ts), so a walk returns every row
+ * exactly once even when rows share a timestamp.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { instanceId, regionId, vpcId } from '../ids.js';
+import type { LinkRow, Store, TargetStatusRow } from '../store/index.js';
+import { targetHealth } from '../store/index.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  eventCursorKey,
+  eventKey,
+  filterDigest,
+  pageOf,
+  stringKey,
+} from './cursor.js';
+import { BadParameter, cursorText, limit, parseQuery, type Query, time } from './params.js';
+
+const linksQuery = z.strictObject({
+  region: regionId.optional(),
+  vpc: vpcId.optional(),
+  at: time.optional(),
+  limit,
+  cursor: cursorText.optional(),
+});
+const eventsQuery = z.strictObject({
+  since: time.optional(),
+  until: time.optional(),
+  region: regionId.optional(),
+  vpc: vpcId.optional(),
+  instance: instanceId.optional(),
+  limit,
+  cursor: cursorText.optional(),
+});
+const statusQuery = z.strictObject({ limit, cursor: cursorText.optional() });
+
+/** The API's routes as the index at `/` lists them. */
+export const API_ENDPOINTS = [
+  {
+    method: 'GET',
+    path: '/v1/links',
+    parameters: Object.keys(linksQuery.shape),
+    description: 'the links now, or at a time (at)',
+  },
+  {
+    method: 'GET',
+    path: '/v1/events',
+    parameters: Object.keys(eventsQuery.shape),
+    description: 'the change log, oldest first; follow nextCursor for the next page',
+  },
+  {
+    method: 'GET',
+    path: '/v1/status',
+    parameters: Object.keys(statusQuery.shape),
+    description: 'per target: last success and failure, consecutive failures, stale',
+  },
+];
+
+interface ApiOptions {
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets'>;
+  /** SYNC_ACCOUNT: answers for this account only; undefined: every account (ACCOUNTS_FILE). */
+  account: string | undefined;
+  /** ALERT_STALE_AFTER, in ms: `/v1/status` marks a target stale after this long without success. */
+  staleAfterMs: number;
+  /** Clock for `/v1/status` ages. */
+  now: () => Date;
+}
+
+export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
+  const { store, account } = opts;
+
+  app.get<{ Querystring: Query }>('/v1/links', async (req) => {
+    const q = parseQuery(linksQuery, req.query);
+    const f = filterDigest({ region: q.region, vpc: q.vpc, at: q.at });
+    const after = stringKey(decodeCursor(q.cursor, 'links', f), 3);
+    // The store answers a whole filter at once (a VPC holds at most 1,000 links); pages are cut here.
+    const rows = await store.listLinks({ account, regionId: q.region, vpcId: q.vpc, at: q.at });
+    const key = (r: LinkRow) => [r.regionId, r.vpcId, r.instanceId];
+    const { page, last } = pageOf(rows, { key, after, limit: q.limit });
+    return {
+      account,
+      at: q.at?.toISOString() ?? null,
+      links: page,
+      nextCursor: last === undefined ? null : encodeCursor('links', f, last),
+    };
+  });
+
+  app.get<{ Querystring: Query }>('/v1/events', async (req) => {
+    const q = parseQuery(eventsQuery, req.query);
+    if (q.since && q.until && q.since.getTime() >= q.until.getTime()) {
+      throw new BadParameter('until', 'must be after since');
+    }
+    const f = filterDigest({
+      since: q.since,
+      until: q.until,
+      region: q.region,
+      vpc: q.vpc,
+      instance: q.instance,
+    });
+    const { events, next } = await store.eventsPage({
+      filter: {
+        account,
+        since: q.since,
+        until: q.until,
+        regionId: q.region,
+        vpcId: q.vpc,
+        instanceId: q.instance,
+      },
+      after: eventKey(decodeCursor(q.cursor, 'events', f)),
+      limit: q.limit,
+    });
+    return {
+      account,
+      events,
+      nextCursor: next === undefined ? null : encodeCursor('events', f, eventCursorKey(next)),
+    };
+  });
+
+  app.get<{ Querystring: Query }>('/v1/status', async (req) => {
+    const q = parseQuery(statusQuery, req.query);
+    const f = filterDigest({});
+    const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);
+    const targets = await store.listTargets({ account });
+    const now = opts.now();
+    const key = (r: TargetStatusRow) => [r.regionId, r.vpcId];
+    const { page, last } = pageOf(targets, { key, after, limit: q.limit });
+    return {
+      account,
+      staleAfterMs: opts.staleAfterMs,
+      // The one staleness rule (store/target-state.ts), as `status` in the CLI applies it.
+      targets: page.map((row) => ({ ...row, ...targetHealth(row, now, opts.staleAfterMs) })),
+      nextCursor: last === undefined ? null : encodeCursor('status', f, last),
+    };
+  });
+}
