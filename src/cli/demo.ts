@@ -291,14 +291,14 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
 
     const account = openAccount(
       config,
-      { name: DEMO_ACCOUNT, regions, credentials: deps.credentialsFor(key) },
-      { redis: msg.redis, log },
+      { name: DEMO_ACCOUNT, regions },
+      { credentials: deps.credentialsFor(key), redis: msg.redis, log },
       lifecycle,
     );
     const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
     await workers.ready();
     io.stdout.write(banner(setup, sim.url, opts, churnMs));
-    await startScheduler(config, msg.queues, [account], log, lifecycle);
+    await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;
     const elapsed = new Promise<void>((resolve) => {

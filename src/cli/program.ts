@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CHANNEL_NAMES } from '../alerts/index.js';
-import { parseDuration } from '../config.js';
-import { parseTimestamp, timestampProblem } from '../ids.js';
+import { parseDuration, parseTimestamp, timestampProblem } from '../ids.js';
 
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
 export type Role = (typeof ROLES)[number];
