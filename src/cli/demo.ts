@@ -28,14 +28,15 @@ import {
   quoteIdent,
   type Store,
 } from '../store/index.js';
-import type { CliIo, DemoOptions } from './program.js';
+import type { DemoOptions } from './options.js';
+import type { CliIo } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
-export const DEMO_DATABASE = 'classiclink_demo';
+const DEMO_DATABASE = 'classiclink_demo';
 /** The demo's queue prefix, on the server of REDIS_URL; cleared by every run. */
-export const DEMO_QUEUE_PREFIX = 'classiclink-demo';
+const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
-export const DEMO_ACCOUNT = 'demo';
+const DEMO_ACCOUNT = 'demo';
 const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
