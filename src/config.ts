@@ -5,22 +5,13 @@
  * never echoed for secret variables.
  */
 import { z } from 'zod';
-
-/** Parses `500ms`, `10s`, `5m`, `1h`, `2d` into milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m?.[1] || !m[2]) return undefined;
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
-    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
-  ];
-  return Math.round(Number(m[1]) * unit);
-}
+import { accountName, DURATION_EXPECTED, parseDuration, parseTarget, REGION_ID } from './ids.js';
 
 const duration = (min: number) =>
   z.string().transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 500ms, 10s, 5m or 1h (got "${s}")` });
+      ctx.addIssue({ code: 'custom', message: `${DURATION_EXPECTED} (got "${s}")` });
       return z.NEVER;
     }
     if (ms < min) {
@@ -70,42 +61,27 @@ const endpointTemplate = z.string().refine((s) => {
   }
 }, 'expected an http(s) URL, optionally with {region}, e.g. https://ecs-vpc.{region}.aliyuncs.com');
 
-const REGION = /^[a-z]{2,}(-[a-z0-9]+)+$/;
-const VPC_ID = /^vpc-[a-z0-9]+$/;
+/** A comma list, trimmed, without empty items. */
+const commaList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
-const regionList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
+const regionList = commaList
+  .refine(
+    (list) => list.every((r) => REGION_ID.test(r)),
+    'expected a comma list of region ids like cn-hangzhou',
   )
-  .refine((list) => list.every((r) => REGION.test(r)), 'expected a comma list of region ids like cn-hangzhou')
   .transform((list) => [...new Set(list)]);
 
-const targetList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
-  )
+const targetList = commaList
   .refine(
-    (list) =>
-      list.every((t) => {
-        const [region, vpc, extra] = t.split(':');
-        return extra === undefined && REGION.test(region ?? '') && VPC_ID.test(vpc ?? '');
-      }),
+    (list) => list.every((t) => parseTarget(t) !== undefined),
     'expected a comma list of region:vpc-id, e.g. cn-hangzhou:vpc-bp1abc',
   )
-  .transform((list) =>
-    [...new Set(list)].map((t) => {
-      const [regionId = '', vpcId = ''] = t.split(':');
-      return { regionId, vpcId };
-    }),
-  );
+  .transform((list) => [...new Set(list)].flatMap((t) => parseTarget(t) ?? []));
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -124,10 +100,7 @@ export const envSchema = z
     /** Redis connection URL (`rediss://` for TLS). Default: the local server. */
     REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     /** A name for the account the credentials belong to, stored in every row. Default `default`. */
-    SYNC_ACCOUNT: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected 1-64 letters, digits, _ . or -')
-      .default('default'),
+    SYNC_ACCOUNT: accountName.default('default'),
     ALIBABA_CLOUD_ACCESS_KEY_ID: optional(z.string().min(1)),
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: optional(z.string().min(1)),
     ALIBABA_CLOUD_SECURITY_TOKEN: optional(z.string().min(1)),
@@ -218,11 +191,6 @@ export const envSchema = z
 
 export type Env = z.infer<typeof envSchema>;
 
-export interface Target {
-  regionId: string;
-  vpcId: string;
-}
-
 export type Config = Readonly<
   Env & {
     /** SYNC_REGIONS, plus the regions of SYNC_TARGETS. */
@@ -230,8 +198,11 @@ export type Config = Readonly<
   }
 >;
 
-/** Variables whose values must never be printed. URLs that embed credentials are secrets too. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+/**
+ * Variables whose values must never be printed. URLs that embed credentials are secrets too. The
+ * logger redacts the same names under `config` (log.ts), so this list is the only one to extend.
+ */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set<keyof Env>([
   'DATABASE_URL',
   'REDIS_URL',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',

@@ -6,6 +6,20 @@
  * to BullMQ's `UnrecoverableError`; domain modules never import bullmq.
  */
 
+/**
+ * Codes one module produces and another compares, spelled once: a typo on either side would
+ * otherwise turn a rescan into a failed run, or an abort into the target's fault.
+ */
+export const ErrorCode = {
+  /** applyScan refused a removal the lookup did not confirm; the scan runs again. */
+  RemovalNotConfirmed: 'RemovalNotConfirmed',
+  /** The API's answer for a VPC that does not exist (any more). */
+  VpcNotFound: 'InvalidVpcId.NotFound',
+  /** The work stopped because the process is stopping (an abort signal), not because it failed. */
+  Aborted: 'Aborted',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
 export interface ErrorDetails {
   /** Machine-readable code: the API's `Code`, an undici / Node code, a SQLSTATE, or one of ours. */
   code: string;
@@ -57,7 +71,7 @@ export class FatalError extends SyncError {
 }
 
 /** API error codes (the JSON `Code`) that are worth retrying. Everything else from the API is fatal. */
-export const RETRYABLE_API_CODES: readonly (string | RegExp)[] = [
+const RETRYABLE_API_CODES: readonly (string | RegExp)[] = [
   /^Throttling(\..+)?$/,
   'Rejected.Throttling',
   'ServiceUnavailable',
@@ -67,7 +81,7 @@ export const RETRYABLE_API_CODES: readonly (string | RegExp)[] = [
 ];
 
 /** undici and Node socket codes that mean "the network failed us this time". */
-export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
@@ -89,7 +103,7 @@ export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
  * a DNS blip or an endpoint restarting), but a one-shot that keeps meeting them is pointed at a
  * wrong endpoint or has no network, and says so at once (`isUnreachable`).
  */
-export const UNREACHABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+const UNREACHABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
   'EAI_AGAIN',
@@ -113,7 +127,7 @@ const RETRYABLE_MESSAGES = [
   /timeout exceeded when trying to connect/i,
 ];
 
-export function isRetryableApiCode(code: string): boolean {
+function isRetryableApiCode(code: string): boolean {
   return RETRYABLE_API_CODES.some((c) => (typeof c === 'string' ? c === code : c.test(code)));
 }
 
@@ -156,7 +170,7 @@ export function coerceError(err: unknown): RetryableError | FatalError {
   const message = err instanceof Error ? err.message : String(err);
   const code = stringProp(err, 'code');
   if (err instanceof Error && err.name === 'AbortError') {
-    return new RetryableError('aborted', { code: 'ABORTED', cause: err });
+    return new RetryableError('aborted', { code: ErrorCode.Aborted, cause: err });
   }
   if (code !== undefined && RETRYABLE_NETWORK_CODES.has(code)) {
     return new RetryableError(message, { code, cause: err });

@@ -1,7 +1,8 @@
 /**
  * Every id and time pattern, defined once: region, VPC and instance ids as people type them (CLI
  * flags, SYNC_TARGETS, the accounts file, API query parameters), the looser forms the Alibaba API
- * answers with, and zod atoms over them. Below: the times people type.
+ * answers with, account names and `region:vpc-id` targets, and zod atoms over them. Below: the
+ * times and durations people type.
  */
 import { z } from 'zod';
 
@@ -19,9 +20,13 @@ export const INSTANCE_ID = /^i-[a-z0-9]+$/;
 export const API_VPC_ID = /^vpc-[A-Za-z0-9_-]+$/;
 export const API_INSTANCE_ID = /^i-[A-Za-z0-9_-]+$/;
 
+/** An account name (SYNC_ACCOUNT, an accounts file's `name`): stored in every row. */
+export const ACCOUNT_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 export const REGION_EXPECTED = 'expected a region id like cn-hangzhou';
 export const VPC_EXPECTED = 'expected a VPC id like vpc-bp1abc';
 export const INSTANCE_EXPECTED = 'expected an instance id like i-bp1abc';
+const ACCOUNT_NAME_EXPECTED = 'expected 1-64 letters, digits, _ . or -';
 
 /** zod atoms over the patterns above. */
 export const regionId = z.string().regex(REGION_ID, REGION_EXPECTED);
@@ -29,6 +34,30 @@ export const vpcId = z.string().regex(VPC_ID, VPC_EXPECTED);
 export const instanceId = z.string().regex(INSTANCE_ID, INSTANCE_EXPECTED);
 export const apiVpcId = z.string().regex(API_VPC_ID, 'expected a VPC id (vpc-…)');
 export const apiInstanceId = z.string().regex(API_INSTANCE_ID, 'expected an instance id (i-…)');
+export const accountName = z.string().regex(ACCOUNT_NAME, ACCOUNT_NAME_EXPECTED);
+
+/**
+ * A target as configured (SYNC_TARGETS, an accounts file's `targets`): `region:vpc-id`, e.g.
+ * `cn-hangzhou:vpc-bp1abc`. Its parts, or `undefined` when the text is not one.
+ */
+export function parseTarget(text: string): { regionId: string; vpcId: string } | undefined {
+  const [regionId = '', vpcId = '', extra] = text.split(':');
+  if (extra !== undefined || !REGION_ID.test(regionId) || !VPC_ID.test(vpcId)) return undefined;
+  return { regionId, vpcId };
+}
+
+/** Parses a duration as people type it (`500ms`, `10s`, `5m`, `1h`, `2d`) into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m?.[1] || !m[2]) return undefined;
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** The one-line explanation of a refused duration (configuration and flags say the same). */
+export const DURATION_EXPECTED = 'expected a duration like 500ms, 10s, 5m or 1h';
 
 /*
  * Times people type into `--since`, `--until`, `--at` and the API's `since` / `until` / `at`:

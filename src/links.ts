@@ -18,6 +18,12 @@ export interface TargetRef {
   vpcId: string;
 }
 
+/**
+ * A target as configured (SYNC_TARGETS, an account's `targets`): a region and a VPC, of the
+ * account it is listed under.
+ */
+export type ConfiguredTarget = Omit<TargetRef, 'account'>;
+
 export interface LinkDiff {
   /** In the scan, not linked now. Sorted by (vpcId, instanceId). */
   added: Link[];

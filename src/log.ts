@@ -1,13 +1,14 @@
 /**
- * The root pino logger. Redaction removes every secret by path, and `scrubUrl` strips passwords
- * and tokens from URLs before they are logged, so no secret reaches a log line.
+ * The root pino logger. Redaction removes every secret by path (field names that hold one, and
+ * every secret variable of the configuration), so no secret reaches a log line.
  */
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { SECRET_VARIABLES } from './config.js';
 
 export type { Logger } from 'pino';
 
 /** Field paths that may hold a secret anywhere in a logged object. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'accessKeySecret',
   'securityToken',
   'secret',
@@ -24,35 +25,9 @@ export const REDACT_PATHS = [
   '*.authorization',
   '*.headers.authorization',
   '*.headers["x-acs-security-token"]',
-  'config.ALIBABA_CLOUD_ACCESS_KEY_SECRET',
-  'config.ALIBABA_CLOUD_SECURITY_TOKEN',
-  'config.HTTP_TOKEN',
-  'config.DATABASE_URL',
-  'config.REDIS_URL',
-  'config.ALERT_WEBHOOK_URL',
-  'config.ALERT_WEBHOOK_SECRET',
-  'config.ALERT_SLACK_WEBHOOK_URL',
-  'config.ALERT_DINGTALK_WEBHOOK_URL',
-  'config.ALERT_DINGTALK_SECRET',
-  'config.ALERT_LARK_WEBHOOK_URL',
-  'config.ALERT_LARK_SECRET',
-  'config.ALERT_WECOM_WEBHOOK_URL',
+  // The configuration, when logged whole: every secret variable, by the one list of them.
+  ...[...SECRET_VARIABLES].map((name) => `config.${name}`),
 ];
-
-/** Removes user info and the query string (tokens, keys, signatures) from a URL. */
-export function scrubUrl(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.username || u.password) {
-      u.username = u.username ? '***' : '';
-      u.password = u.password ? '***' : '';
-    }
-    if (u.search) u.search = '?***';
-    return u.toString();
-  } catch {
-    return '[unparseable url]';
-  }
-}
 
 /** What a one-shot command whose output is a report logs when LOG_LEVEL is not set. */
 export const REPORT_LOG_LEVEL = 'warn';

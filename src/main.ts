@@ -4,7 +4,7 @@
  * codes. Nothing else calls process.exit or installs signal handlers.
  */
 import { homedir } from 'node:os';
-import { accountCredentials, describeAccount, resolveAccounts } from './accounts.js';
+import { type AccountSpec, describeAccount, resolveAccounts } from './accounts.js';
 import { createAlertDispatcher, startStalenessMonitor } from './alerts/index.js';
 import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './aliyun/index.js';
 import {
@@ -26,7 +26,11 @@ import {
 } from './cli/index.js';
 import type { Config } from './config.js';
 import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
-import { type CredentialsProvider, staticCredentialsProvider } from './credentials/index.js';
+import {
+  type CredentialsProvider,
+  credentialsProviderFor,
+  staticCredentialsProvider,
+} from './credentials/index.js';
 import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
@@ -39,6 +43,7 @@ import {
   configuredChannels,
   type Database,
   type Messaging,
+  type OpenAccountDeps,
   openAccount,
   openApiSlots,
   openDatabase,
@@ -108,7 +113,7 @@ const ONE_SHOT_UNREACHABLE_ATTEMPTS = 3;
 /** The account whose rows the read commands and API show: all of them with ACCOUNTS_FILE. */
 const readAccount = (c: Config): string | undefined => (c.ACCOUNTS_FILE ? undefined : c.SYNC_ACCOUNT);
 
-type AccountSpec = Awaited<ReturnType<typeof resolveAccounts>>[number];
+/** An account whose credentials resolved: its spec and the provider built from it. */
 type ReadyAccount = { spec: AccountSpec; credentials: CredentialsProvider };
 
 /**
@@ -123,7 +128,7 @@ async function resolveCredentials(
 ): Promise<ReadyAccount[]> {
   const ready: ReadyAccount[] = [];
   for (const spec of specs) {
-    const credentials = accountCredentials(spec, {
+    const credentials = credentialsProviderFor(spec.credentials, {
       env,
       homeDir: homedir(),
       log: log.child({ component: 'credentials', account: spec.name }),
@@ -135,23 +140,20 @@ async function resolveCredentials(
   return ready;
 }
 
-/** Builds every account's API side over its resolved credentials. */
+/** Builds every account's API side over its resolved credentials, sharing one in-flight cap. */
 function openAccounts(
   c: Config,
-  ready: readonly ReadyAccount[],
-  msg: Messaging,
-  log: Logger,
-  lifecycle: Lifecycle,
-  extra: Pick<Parameters<typeof openAccount>[2], 'onCall' | 'unreachableAttempts'> = {},
+  opts: {
+    ready: readonly ReadyAccount[];
+    msg: Messaging;
+    log: Logger;
+    lifecycle: Lifecycle;
+  } & Pick<OpenAccountDeps, 'onCall' | 'unreachableAttempts'>,
 ): AccountRuntime[] {
+  const { ready, msg, log, lifecycle, ...extra } = opts;
   const apiSlots = openApiSlots(c);
   return ready.map(({ spec, credentials }) =>
-    openAccount(
-      c,
-      { name: spec.name, regions: spec.regions, targets: spec.targets, credentials, maxQps: spec.maxQps },
-      { redis: msg.redis, log, apiSlots, ...extra },
-      lifecycle,
-    ),
+    openAccount(c, spec, { credentials, redis: msg.redis, log, apiSlots, ...extra }, lifecycle),
   );
 }
 
@@ -198,7 +200,7 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
   return dispatcher;
 }
 
-export function createActions(proc: Process): CliActions {
+function createActions(proc: Process): CliActions {
   const config = () => loadConfig(proc.env);
   // Aborts what runs before a command's lifecycle exists (resolving credentials) on the first signal.
   const stopping = new AbortController();
@@ -249,8 +251,8 @@ export function createActions(proc: Process): CliActions {
         });
         // The HTTP server comes up first (so /healthz answers during start-up) and closes last.
         if (has('http')) {
-          // Loaded only by a process that serves HTTP: fastify and bull-board are ~11 MB of a
-          // worker's resident memory it would never use.
+          // Loaded only by a process that serves HTTP: fastify and bull-board would otherwise sit
+          // in every worker's resident memory, unused.
           const { createHttpServer } = await import('./http/index.js');
           const server = createHttpServer({
             host: c.HTTP_HOST,
@@ -269,7 +271,7 @@ export function createActions(proc: Process): CliActions {
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
-          accounts = openAccounts(c, ready, msg, log, lifecycle, { onCall: (e) => metrics.apiCall(e) });
+          accounts = openAccounts(c, { ready, msg, log, lifecycle, onCall: (e) => metrics.apiCall(e) });
         }
         if (has('worker')) {
           const workers = startWorkers(
@@ -304,7 +306,7 @@ export function createActions(proc: Process): CliActions {
           );
         }
         if (has('scheduler')) {
-          await startScheduler(c, msg.queues, accounts, log, lifecycle);
+          await startScheduler(c, { queues: msg.queues, accounts, log }, lifecycle);
           const monitor = startStalenessMonitor({
             store: db.store,
             channels: configuredChannels(c),
@@ -353,7 +355,11 @@ export function createActions(proc: Process): CliActions {
         const msg = openMessaging(c, log, lifecycle);
         // A one-shot reports what one attempt found: no job-level retries, and an endpoint that
         // stops answering mid-run fails its calls after a few quick tries instead of the deadline.
-        const accounts = openAccounts(c, ready, msg, log, lifecycle, {
+        const accounts = openAccounts(c, {
+          ready,
+          msg,
+          log,
+          lifecycle,
           unreachableAttempts: ONE_SHOT_UNREACHABLE_ATTEMPTS,
         });
         const workers = startWorkers(c, { ...db, ...msg, accounts, log }, lifecycle, { maxAttempts: 1 });

@@ -19,7 +19,7 @@ import type { Store } from './store/index.js';
 
 /** How a sync job's scan ended (`classiclink_scans_total{status}`). */
 export type ScanStatus = 'succeeded' | 'failed' | 'superseded' | 'already-finished';
-export const SCAN_STATUSES: readonly ScanStatus[] = ['succeeded', 'failed', 'superseded', 'already-finished'];
+const SCAN_STATUSES: readonly ScanStatus[] = ['succeeded', 'failed', 'superseded', 'already-finished'];
 
 export interface TargetStaleness {
   account: string;
@@ -67,7 +67,7 @@ export interface Metrics {
 }
 
 /** Defaults of the optional `MetricsOptions` fields, in one place. */
-export const METRICS_DEFAULTS = {
+const METRICS_DEFAULTS = {
   collectTimeoutMs: 5_000,
   /**
    * Distinct `action` values (and `code` values per action) kept as labels; more become `other`.
@@ -78,7 +78,7 @@ export const METRICS_DEFAULTS = {
   maxCodesPerAction: 64,
 } as const;
 
-/** API call latency: most calls answer in 50-500 ms; throttled retries and timeouts reach seconds. */
+/** API call latency: a call answers in well under a second; throttled retries and timeouts reach seconds. */
 const API_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Scan (job attempt) duration: one page takes well under a second, ten pages plus lookups a few seconds. */
 const SCAN_BUCKETS = [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];

@@ -7,6 +7,7 @@
  */
 import pLimit from 'p-limit';
 import pg from 'pg';
+import type { AccountSpec } from './accounts.js';
 import { type ChannelName, createChannels } from './alerts/index.js';
 import {
   type ApiLimiter,
@@ -17,7 +18,7 @@ import {
   type EcsClient,
   type InFlightLimit,
 } from './aliyun/index.js';
-import type { Config, Target } from './config.js';
+import type { Config } from './config.js';
 import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -55,10 +56,10 @@ export function openApiSlots(config: Config): InFlightLimit {
 /**
  * Sync jobs in progress per process: twice the API slots. A job spends part of its time off the
  * API — BullMQ's fetch and completion, its run row, its diff transaction — and with only as many
- * jobs as slots, each slot would sit idle for that part (measured: 1.4× the latency floor). With
- * twice as many, another job's request fills the slot while one job writes.
+ * jobs as slots, each slot would sit idle for that part (README, Performance). With twice as
+ * many, another job's request fills the slot while one job writes.
  */
-export function syncJobConcurrency(config: Config): number {
+function syncJobConcurrency(config: Config): number {
   return config.SYNC_CONCURRENCY * 2;
 }
 
@@ -105,30 +106,30 @@ export function openMessaging(
   return { redis, queues };
 }
 
-/** One account as the workers and the scheduler see it. */
-export interface AccountRuntime {
-  name: string;
-  regions: readonly string[];
-  /** Explicit targets; without them every VPC of each region is discovered. */
-  targets: readonly Target[] | undefined;
-  source: LinkSource;
-  ecs: EcsClient;
-  /** API_MAX_QPS of this account (its limiter's budget per region and API). */
+/**
+ * One account as this process runs it: what its spec says (name, regions, targets), its resolved
+ * QPS budget, and what was built for it — its credentials provider, its fleet-wide limiter, its
+ * ECS client and the link source over that client.
+ */
+export interface AccountRuntime extends Omit<AccountSpec, 'credentials' | 'maxQps'> {
+  /** This account's API_MAX_QPS: its spec's, else the configuration's (its limiter's budget). */
   maxQps: number;
-}
-
-export interface AccountSetup {
-  name: string;
-  regions: readonly string[];
-  targets?: readonly Target[] | undefined;
   credentials: CredentialsProvider;
-  /** This account's API_MAX_QPS. Default: the config's. */
-  maxQps?: number | undefined;
+  limiter: ApiLimiter;
+  ecs: EcsClient;
+  source: LinkSource;
 }
 
-/** The single account of SYNC_ACCOUNT / SYNC_REGIONS / SYNC_TARGETS (no ACCOUNTS_FILE). */
-export function singleAccount(config: Config, credentials: CredentialsProvider): AccountSetup {
-  return { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS, credentials };
+export interface OpenAccountDeps {
+  /** Built from the spec's credentials (main.ts), or given directly (demo, tests). */
+  credentials: CredentialsProvider;
+  redis: Redis;
+  log: Logger;
+  onCall?: ((e: CallEvent) => void) | undefined;
+  /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
+  apiSlots?: InFlightLimit | undefined;
+  /** The ECS client's `unreachableAttempts` (one-shots). Default: retry within API_RETRY_DEADLINE. */
+  unreachableAttempts?: number | undefined;
 }
 
 /**
@@ -137,27 +138,19 @@ export function singleAccount(config: Config, credentials: CredentialsProvider):
  */
 export function openAccount(
   config: Config,
-  setup: AccountSetup,
-  deps: {
-    redis: Redis;
-    log: Logger;
-    onCall?: ((e: CallEvent) => void) | undefined;
-    /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
-    apiSlots?: InFlightLimit | undefined;
-    /** The ECS client's `unreachableAttempts` (one-shots). Default: retry within API_RETRY_DEADLINE. */
-    unreachableAttempts?: number | undefined;
-  },
+  spec: Omit<AccountSpec, 'credentials'>,
+  deps: OpenAccountDeps,
   lifecycle: Lifecycle,
 ): AccountRuntime {
-  const maxQps = setup.maxQps ?? config.API_MAX_QPS;
-  const limiter: ApiLimiter = createRedisLimiter({
+  const maxQps = spec.maxQps ?? config.API_MAX_QPS;
+  const limiter = createRedisLimiter({
     redis: deps.redis,
-    account: setup.name,
+    account: spec.name,
     qps: maxQps,
     keyPrefix: queuePrefix(config.QUEUE_PREFIX),
   });
   const ecs = createEcsClient({
-    credentials: setup.credentials,
+    credentials: deps.credentials,
     signature: config.API_SIGNATURE,
     ecsEndpoint: config.ECS_ENDPOINT,
     vpcEndpoint: config.VPC_ENDPOINT,
@@ -170,16 +163,18 @@ export function openAccount(
       if (isThrottled(e)) void limiter.throttled({ regionId: e.regionId, action: e.action });
       deps.onCall?.(e);
     },
-    log: deps.log.child({ component: 'ecs', account: setup.name }),
+    log: deps.log.child({ component: 'ecs', account: spec.name }),
   });
-  lifecycle.add(`ecs client ${setup.name}`, () => ecs.close());
+  lifecycle.add(`ecs client ${spec.name}`, () => ecs.close());
   return {
-    name: setup.name,
-    regions: setup.regions,
-    targets: setup.targets,
-    source: classicLinkSource(ecs),
-    ecs,
+    name: spec.name,
+    regions: spec.regions,
+    targets: spec.targets,
     maxQps,
+    credentials: deps.credentials,
+    limiter,
+    ecs,
+    source: classicLinkSource(ecs),
   };
 }
 
@@ -285,14 +280,17 @@ export function startWorkers(
 /** Keeps the job schedulers in step with the configuration, now and every minute. */
 export async function startScheduler(
   config: Config,
-  queues: Queues,
-  accounts: readonly { name: string; regions: readonly string[] }[],
-  log: Logger,
+  deps: {
+    queues: Queues;
+    accounts: readonly Pick<AccountSpec, 'name' | 'regions'>[];
+    log: Logger;
+  },
   lifecycle: Lifecycle,
 ): Promise<void> {
+  const { queues, log } = deps;
   const keeper = keepSchedules({
     queues,
-    specs: accounts.map((a) => ({ account: a.name, regions: a.regions })),
+    specs: deps.accounts.map((a) => ({ account: a.name, regions: a.regions })),
     everyMs: config.SYNC_INTERVAL,
     checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
     log,

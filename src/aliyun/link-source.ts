@@ -4,13 +4,10 @@
  * removal confirmation).
  */
 
-import { coerceError } from '../errors.js';
+import { coerceError, ErrorCode } from '../errors.js';
 import type { Link } from '../links.js';
 import type { LinkSource } from '../sync/index.js';
 import type { EcsClient } from './client.js';
-
-/** What the API says of a VPC that does not exist (any more). */
-const VPC_NOT_FOUND = 'InvalidVpcId.NotFound';
 
 export function classicLinkSource(ecs: EcsClient): LinkSource {
   return {
@@ -30,7 +27,7 @@ export function classicLinkSource(ecs: EcsClient): LinkSource {
         // recorded removed. Any other VPC the API does not know (a typo in SYNC_TARGETS, a VPC
         // deleted between discovery and this scan) is a failed run with the API's code.
         const err = coerceError(caught);
-        if (err.code !== VPC_NOT_FOUND || opts?.gone !== true) throw err;
+        if (err.code !== ErrorCode.VpcNotFound || opts?.gone !== true) throw err;
         return { requestId: err.requestId ?? '', totalCount: 0, pageNumber, pageSize, links: [] };
       }
     },

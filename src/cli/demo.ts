@@ -27,14 +27,15 @@ import {
   quoteIdent,
   type Store,
 } from '../store/index.js';
-import type { CliIo, DemoOptions } from './program.js';
+import type { DemoOptions } from './options.js';
+import type { CliIo } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
-export const DEMO_DATABASE = 'classiclink_demo';
+const DEMO_DATABASE = 'classiclink_demo';
 /** The demo's queue prefix, on the server of REDIS_URL; cleared by every run. */
-export const DEMO_QUEUE_PREFIX = 'classiclink-demo';
+const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
-export const DEMO_ACCOUNT = 'demo';
+const DEMO_ACCOUNT = 'demo';
 const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
@@ -274,14 +275,14 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
 
     const account = openAccount(
       config,
-      { name: DEMO_ACCOUNT, regions, credentials: deps.credentialsFor(key) },
-      { redis: msg.redis, log },
+      { name: DEMO_ACCOUNT, regions },
+      { credentials: deps.credentialsFor(key), redis: msg.redis, log },
       lifecycle,
     );
     const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
     await workers.ready();
     io.stdout.write(banner(setup, sim.url, opts, churnMs));
-    await startScheduler(config, msg.queues, [account], log, lifecycle);
+    await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;
     const elapsed = new Promise<void>((resolve) => {

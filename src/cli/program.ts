@@ -1,76 +1,34 @@
 /**
- * The command line: parses commands and flags (commander), validates them, and hands typed options
- * to the actions main.ts wires. No business logic here. Usage errors print one line and exit 2.
+ * The command line: parses commands and flags (commander), validates them (the parsers and option
+ * types are in options.ts), and hands typed options to the actions main.ts wires. No business
+ * logic here. Usage errors print one line and exit 2.
  */
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CHANNEL_NAMES, type ChannelName } from '../alerts/index.js';
-import { parseDuration } from '../config.js';
-import { parseTimestamp, timestampProblem } from '../ids.js';
-
-export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface SyncOnceOptions {
-  regions: string[];
-  vpcs: string[];
-  json: boolean;
-  /** How long to keep delivering this run's alerts before exiting. */
-  alertWaitMs: number;
-}
-export interface LinksOptions {
-  regions: string[];
-  vpcs: string[];
-  at: Date | undefined;
-  json: boolean;
-}
-export interface EventsOptions {
-  since: Date | undefined;
-  until: Date | undefined;
-  regions: string[];
-  vpcs: string[];
-  instances: string[];
-  /** Show the newest this many matching events (listed oldest first). */
-  limit: number;
-  json: boolean;
-}
-export interface HistoryOptions {
-  instance: string | undefined;
-  vpc: string | undefined;
-  regions: string[];
-  json: boolean;
-}
-/** alert_outbox states, as `alerts --status` takes them. */
-export const ALERT_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
-export interface AlertsOptions {
-  status: (typeof ALERT_STATUSES)[number] | undefined;
-  channel: ChannelName | undefined;
-  ids: string[];
-  limit: number;
-  /** Move the matching dead-lettered alerts back to pending instead of listing. */
-  requeue: boolean;
-  json: boolean;
-}
-export interface SimulateOptions {
-  host: string;
-  port: number;
-  seed: number;
-  regions: string[];
-  vpcs: number;
-  links: number;
-  unlinked: number;
-  world: string | undefined;
-  churn: boolean;
-  churnIntervalMs: number;
-  latencyMs: number;
-  throttleRate: number;
-  errorRate: number;
-  qpsCap: number | undefined;
-}
-export interface DemoOptions {
-  durationMs: number | undefined;
-  intervalMs: number;
-}
+import { Command, CommanderError, Option } from 'commander';
+import { CHANNEL_NAMES } from '../alerts/index.js';
+import {
+  ALERT_STATUSES,
+  type AlertsOptions,
+  alertIdArg,
+  collect,
+  type DemoOptions,
+  durationArg,
+  durationText,
+  type EventsOptions,
+  type HistoryOptions,
+  instanceArg,
+  type LinksOptions,
+  ROLES,
+  type Role,
+  rateArg,
+  regionArg,
+  rolesArg,
+  type SimulateOptions,
+  type SyncOnceOptions,
+  timeArg,
+  vpcArg,
+  wholeNumberArg,
+} from './options.js';
 
 /** What each command does; main.ts provides them. Each resolves to the process exit code. */
 export interface CliActions {
@@ -92,90 +50,16 @@ export interface CliIo {
 }
 
 /** Exit code of a usage error (bad command, flag or value). */
-export const EXIT_USAGE = 2;
+const EXIT_USAGE = 2;
 
-/**
- * A repeatable option's parser. No default array is registered (commander would print it in
- * `--help` as `(default: [])`): the first call gets `undefined`, and the action reads `?? []`.
- */
-const collect =
-  (parse: (value: string) => string) =>
-  (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), parse(value)];
-
-/** How `--help` shows a duration default: the form the option accepts (`4s`, not `4000`). */
-function durationText(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1_000],
-  ] as const) {
-    if (ms % size === 0 && ms >= size) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-function isoTime(value: string): Date {
-  // A date, or a time with its UTC offset, so "yesterday" or "12:00" never guess.
-  const d = parseTimestamp(value);
-  if (d === undefined) throw new InvalidArgumentError(timestampProblem(value));
-  return d;
-}
-
-function wholeNumber(min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
-    }
-    return Number(value);
-  };
-}
-
-function rate(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || Number.isNaN(n) || n < 0 || n > 1) {
-    throw new InvalidArgumentError('expected a probability from 0 to 1');
-  }
-  return n;
-}
-
-function durationMs(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new InvalidArgumentError('expected a duration like 500ms, 10s, 5m or 1h');
-  return ms;
-}
-
-function regionId(value: string): string {
-  if (!/^[a-z]{2,}(-[a-z0-9]+)+$/.test(value))
-    throw new InvalidArgumentError('expected a region id like cn-hangzhou');
-  return value;
-}
-
-function vpcId(value: string): string {
-  if (!/^vpc-[a-z0-9]+$/.test(value)) throw new InvalidArgumentError('expected a VPC id like vpc-bp1abc');
-  return value;
-}
-
-function instanceId(value: string): string {
-  if (!/^i-[a-z0-9]+$/.test(value)) throw new InvalidArgumentError('expected an instance id like i-bp1abc');
-  return value;
-}
-
-function alertId(value: string): string {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value))
-    throw new InvalidArgumentError('expected an alert id (a UUID, as in alert_outbox.id and webhook-id)');
-  return value.toLowerCase();
-}
-
-function role(value: string, previous: Role[] | undefined): Role[] {
-  const list = value.split(',').map((r) => r.trim());
-  for (const r of list) {
-    if (!(ROLES as readonly string[]).includes(r)) {
-      throw new InvalidArgumentError(`expected one or more of ${ROLES.join(', ')}`);
-    }
-  }
-  return [...new Set([...(previous ?? []), ...(list as Role[])])];
-}
+/** `simulate`'s flags as commander names them: the options, under the flags' own names. */
+type SimulateFlags = Omit<SimulateOptions, 'world' | 'churn' | 'churnIntervalMs' | 'latencyMs' | 'qpsCap'> & {
+  world?: string;
+  churn?: boolean;
+  churnInterval: number;
+  latency: number;
+  qpsCap?: number;
+};
 
 /** The package's version (package.json sits two levels above both `src/cli/` and `dist/cli/`). */
 function packageVersion(): string {
@@ -220,7 +104,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .option(
       '--role <roles>',
       `run only these parts, a comma list or repeated (default: ${ROLES.join(',')})`,
-      role,
+      rolesArg,
     )
     .action(run((o: { role?: Role[] }) => actions.start({ roles: o.role ?? [...ROLES] })));
 
@@ -228,15 +112,15 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .command('sync')
     .description('sync every configured target once through the queues, wait, and report')
     .option('--once', 'required: sync once and exit (the long-running service is `start`)')
-    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
+    .option('--region <region>', 'only this region (repeatable)', collect(regionArg))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcArg))
     .option('--json', 'print the summary as JSON')
     .addOption(
       new Option(
         '--alert-wait <duration>',
         'deliver the alerts of these runs for at most this long before exiting',
       )
-        .argParser(durationMs)
+        .argParser(durationArg)
         .default(30_000, '30s'),
     )
     .action(
@@ -262,9 +146,9 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
   program
     .command('links')
     .description('the links now, or as they were at a point in time')
-    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
-    .option('--at <iso-time>', 'the links as they were at this time', isoTime)
+    .option('--region <region>', 'only this region (repeatable)', collect(regionArg))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcArg))
+    .option('--at <iso-time>', 'the links as they were at this time', timeArg)
     .option('--json', 'print JSON')
     .action(
       run((o: { region?: string[]; vpc?: string[]; at?: Date; json?: boolean }) =>
@@ -275,15 +159,15 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
   program
     .command('events')
     .description('the change log: every link added or removed')
-    .option('--since <iso-time>', 'only events detected at or after this time', isoTime)
-    .option('--until <iso-time>', 'only events detected before this time', isoTime)
-    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
-    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcId))
-    .option('--instance <instance-id>', 'only this instance (repeatable)', collect(instanceId))
+    .option('--since <iso-time>', 'only events detected at or after this time', timeArg)
+    .option('--until <iso-time>', 'only events detected before this time', timeArg)
+    .option('--region <region>', 'only this region (repeatable)', collect(regionArg))
+    .option('--vpc <vpc-id>', 'only this VPC (repeatable)', collect(vpcArg))
+    .option('--instance <instance-id>', 'only this instance (repeatable)', collect(instanceArg))
     .option(
       '--limit <n>',
       'show the newest this many events (listed oldest first)',
-      wholeNumber(1, 1_000_000),
+      wholeNumberArg(1, 1_000_000),
       1_000,
     )
     .option('--json', 'print JSON')
@@ -319,9 +203,9 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .description(
       'one timeline: every change of an instance (--instance) or of a VPC (--vpc), and where it stands now',
     )
-    .option('--instance <instance-id>', 'the instance to follow', instanceId)
-    .option('--vpc <vpc-id>', 'the VPC to follow', vpcId)
-    .option('--region <region>', 'only this region (repeatable)', collect(regionId))
+    .option('--instance <instance-id>', 'the instance to follow', instanceArg)
+    .option('--vpc <vpc-id>', 'the VPC to follow', vpcArg)
+    .option('--region <region>', 'only this region (repeatable)', collect(regionArg))
     .option('--json', 'print JSON')
     .action(
       run(async (o: { instance?: string; vpc?: string; region?: string[]; json?: boolean }) => {
@@ -350,8 +234,8 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     )
     .addOption(new Option('--status <status>', 'only alerts in this state').choices(ALERT_STATUSES))
     .addOption(new Option('--channel <name>', 'only this channel').choices(CHANNEL_NAMES))
-    .option('--id <alert-id>', 'only this alert (repeatable)', collect(alertId))
-    .option('--limit <n>', 'at most this many alerts', wholeNumber(1, 100_000), 100)
+    .option('--id <alert-id>', 'only this alert (repeatable)', collect(alertIdArg))
+    .option('--limit <n>', 'at most this many alerts', wholeNumberArg(1, 100_000), 100)
     .option(
       '--requeue',
       'move the dead-lettered alerts (all, or those of --channel / --id) back to pending: the alerts role delivers them again, under the same ids',
@@ -362,7 +246,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         async (
           o: {
             status?: AlertsOptions['status'];
-            channel?: ChannelName;
+            channel?: AlertsOptions['channel'];
             id?: string[];
             limit: number;
             requeue?: boolean;
@@ -399,87 +283,62 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1', '127.0.0.1'))
     .addOption(
       new Option('--port <n>', 'port to listen on (0 = any free port)')
-        .argParser(wholeNumber(0, 65535))
+        .argParser(wholeNumberArg(0, 65535))
         .default(9080),
     )
     .addOption(
       new Option('--seed <n>', 'seed of the generated world and faults')
-        .argParser(wholeNumber(0, 2 ** 31))
+        .argParser(wholeNumberArg(0, 2 ** 31))
         .default(1),
     )
     .addOption(
       new Option('--regions <list>', 'comma list of regions to generate')
-        .argParser((v: string) => v.split(',').map((r) => regionId(r.trim())))
+        .argParser((v: string) => v.split(',').map((r) => regionArg(r.trim())))
         .default(['cn-hangzhou', 'cn-beijing'], 'cn-hangzhou,cn-beijing'),
     )
-    .addOption(new Option('--vpcs <n>', 'VPCs per region').argParser(wholeNumber(0, 100_000)).default(3))
-    .addOption(new Option('--links <n>', 'links per VPC').argParser(wholeNumber(0, 1_000)).default(5))
+    .addOption(new Option('--vpcs <n>', 'VPCs per region').argParser(wholeNumberArg(0, 100_000)).default(3))
+    .addOption(new Option('--links <n>', 'links per VPC').argParser(wholeNumberArg(0, 1_000)).default(5))
     .addOption(
       new Option('--unlinked <n>', 'unlinked classic instances per region')
-        .argParser(wholeNumber(0, 1_000_000))
+        .argParser(wholeNumberArg(0, 1_000_000))
         .default(10),
     )
     .option('--world <file>', 'load the world from a JSON file instead of generating it')
     .option('--churn', 'attach and detach links by themselves every --churn-interval')
     .addOption(
       new Option('--churn-interval <duration>', 'how often the world changes (with --churn)')
-        .argParser(durationMs)
+        .argParser(durationArg)
         .default(4_000, durationText(4_000)),
     )
     .addOption(
-      new Option('--latency <ms>', 'added to every answer').argParser(wholeNumber(0, 600_000)).default(0),
+      new Option('--latency <ms>', 'added to every answer').argParser(wholeNumberArg(0, 600_000)).default(0),
     )
-    .addOption(new Option('--throttle-rate <p>', 'probability of Throttling.User').argParser(rate).default(0))
     .addOption(
-      new Option('--error-rate <p>', 'probability of 503 ServiceUnavailable').argParser(rate).default(0),
+      new Option('--throttle-rate <p>', 'probability of Throttling.User').argParser(rateArg).default(0),
+    )
+    .addOption(
+      new Option('--error-rate <p>', 'probability of 503 ServiceUnavailable').argParser(rateArg).default(0),
     )
     .addOption(
       new Option('--qps-cap <n>', 'per-key calls per second before Throttling.User').argParser(
-        wholeNumber(1, 1_000_000),
+        wholeNumberArg(1, 1_000_000),
       ),
     )
     .action(
-      run(
-        async (
-          o: {
-            host: string;
-            port: number;
-            seed: number;
-            regions: string[];
-            vpcs: number;
-            links: number;
-            unlinked: number;
-            world?: string;
-            churn?: boolean;
-            churnInterval: number;
-            latency: number;
-            throttleRate: number;
-            errorRate: number;
-            qpsCap?: number;
-          },
-          cmd,
-        ) => {
-          if (o.churn !== true && given(cmd, 'churnInterval')) {
-            return usage('simulate', '--churn-interval needs --churn (the world changes only with --churn)');
-          }
-          return actions.simulate({
-            host: o.host,
-            port: o.port,
-            seed: o.seed,
-            regions: o.regions,
-            vpcs: o.vpcs,
-            links: o.links,
-            unlinked: o.unlinked,
-            world: o.world,
-            churn: o.churn === true,
-            churnIntervalMs: o.churnInterval,
-            latencyMs: o.latency,
-            throttleRate: o.throttleRate,
-            errorRate: o.errorRate,
-            qpsCap: o.qpsCap,
-          });
-        },
-      ),
+      run(async (o: SimulateFlags, cmd) => {
+        if (o.churn !== true && given(cmd, 'churnInterval')) {
+          return usage('simulate', '--churn-interval needs --churn (the world changes only with --churn)');
+        }
+        const { churn, churnInterval, latency, ...rest } = o;
+        return actions.simulate({
+          ...rest,
+          world: o.world,
+          qpsCap: o.qpsCap,
+          churn: churn === true,
+          churnIntervalMs: churnInterval,
+          latencyMs: latency,
+        });
+      }),
     );
 
   program
@@ -487,12 +346,12 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .description('run the simulator with a changing world and the service against it, printing each change')
     .addOption(
       new Option('--duration <duration>', 'stop after this long (default: until Ctrl-C)').argParser(
-        durationMs,
+        durationArg,
       ),
     )
     .addOption(
       new Option('--interval <duration>', 'sync interval')
-        .argParser(durationMs)
+        .argParser(durationArg)
         .default(5_000, durationText(5_000)),
     )
     .action(

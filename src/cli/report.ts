@@ -8,7 +8,8 @@ import type { Config } from '../config.js';
 import type { EventRow, LinkRow, Store } from '../store/index.js';
 import { targetHealth } from '../store/index.js';
 import { age, table } from './format.js';
-import type { AlertsOptions, CliIo, EventsOptions, HistoryOptions, LinksOptions } from './program.js';
+import type { AlertsOptions, EventsOptions, HistoryOptions, LinksOptions } from './options.js';
+import type { CliIo } from './program.js';
 
 type Out = CliIo['stdout'];
 

@@ -8,9 +8,10 @@ import { coerceError } from '../errors.js';
 import type { TargetRef } from '../links.js';
 import type { Queues, SyncJobResult } from '../queue/index.js';
 import { table } from './format.js';
-import type { CliIo, SyncOnceOptions } from './program.js';
+import type { SyncOnceOptions } from './options.js';
+import type { CliIo } from './program.js';
 
-export interface TargetOutcome {
+interface TargetOutcome {
   target: TargetRef;
   status: 'succeeded' | 'superseded' | 'failed';
   result?: SyncJobResult;

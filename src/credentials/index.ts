@@ -23,6 +23,11 @@ export { ecsRamRoleFromEnv, ecsRamRoleProvider, metadataEndpoint } from './ecs-m
 export { parseIni, resolveIniProfile } from './ini-profile.js';
 export { type SessionCredentials, STALE_MS, sessionProvider } from './session.js';
 export { type CredentialsSpec, credentialsProviderFor, describeCredentials } from './spec.js';
-export { envCredentialsProvider, staticCredentialsProvider } from './static.js';
+export {
+  ENV_ACCESS_KEY_ID,
+  ENV_ACCESS_KEY_SECRET,
+  envCredentialsProvider,
+  staticCredentialsProvider,
+} from './static.js';
 export { assumeRoleProvider, oidcRoleProvider, stsEndpoint } from './sts.js';
 export type { Credentials, CredentialsProvider } from './types.js';

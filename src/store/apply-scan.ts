@@ -4,7 +4,7 @@
  * transaction-scoped advisory lock (DESIGN.md, correctness rules 2 and 3).
  */
 import type pg from 'pg';
-import { FatalError, RetryableError } from '../errors.js';
+import { ErrorCode, FatalError, RetryableError } from '../errors.js';
 import type { Link } from '../links.js';
 import { diffLinks, linkKey } from '../links.js';
 import { targetLockText, withTransaction } from './tx.js';
@@ -102,7 +102,7 @@ export async function applyScan(
       const listed = unconfirmed.slice(0, MAX_LISTED_KEYS).map(linkKey).join(', ');
       throw new RetryableError(
         `${unconfirmed.length} removal(s) not confirmed by lookup: ${listed}${unconfirmed.length > MAX_LISTED_KEYS ? ', …' : ''}`,
-        { code: 'RemovalNotConfirmed' },
+        { code: ErrorCode.RemovalNotConfirmed },
       );
     }
 

@@ -13,7 +13,7 @@
  * budget to spare, wait behind them in the queue. The limiter still enforces the cap; pacing only
  * keeps the waiting in Redis (delayed jobs) rather than in worker slots.
  */
-import type { Target } from '../config.js';
+import type { ConfiguredTarget } from '../links.js';
 import type { Logger } from '../log.js';
 import type { EnqueuedSync, PlanJobResult, SyncTarget } from '../queue/index.js';
 import type { Store } from '../store/index.js';
@@ -23,7 +23,7 @@ import type { CallOptions, LinkSource } from './source.js';
 interface PlanDeps {
   sourceFor(account: string): LinkSource;
   /** Explicit targets per account; an account without them discovers its VPCs. */
-  explicitTargets(account: string): readonly Target[] | undefined;
+  explicitTargets(account: string): readonly ConfiguredTarget[] | undefined;
   store: Pick<Store, 'syncTargetList'>;
   /** The account's API_MAX_QPS (calls per second per region and API). */
   maxQps(account: string): number;

@@ -12,7 +12,7 @@
  *    already-finished runs apply nothing).
  */
 import type { ChannelName } from '../alerts/index.js';
-import { coerceError, FatalError, RetryableError } from '../errors.js';
+import { coerceError, ErrorCode, FatalError, RetryableError } from '../errors.js';
 import { type Link, linkKey, type TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
 import type { SyncJobResult } from '../queue/index.js';
@@ -256,7 +256,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
       } catch (caught) {
         const err = coerceError(caught);
         // Another scan changed the target between our read and our transaction: scan again.
-        if (err.code !== 'RemovalNotConfirmed') throw err;
+        if (err.code !== ErrorCode.RemovalNotConfirmed) throw err;
         lastReason = err.message;
         runLog.warn({ scanNo }, 'removal not confirmed inside the transaction; rescanning');
       }
@@ -271,7 +271,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
       ? new RetryableError(
           'the worker stopped before the scan finished (shutdown); the job goes back to the queue',
           {
-            code: 'Aborted',
+            code: ErrorCode.Aborted,
             cause: caught,
           },
         )

@@ -327,8 +327,8 @@ function startInProcess(config: Config, opts: ScenarioOptions, sim: RunningSimul
   });
   const account = openAccount(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions, credentials: staticCredentialsProvider(key0) },
-    { redis: msg.redis, log },
+    { name: config.SYNC_ACCOUNT, regions: config.regions },
+    { credentials: staticCredentialsProvider(key0), redis: msg.redis, log },
     lifecycle,
   );
   startWorkers(config, { ...database, ...msg, accounts: [account], log }, lifecycle);

@@ -83,8 +83,8 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   lifecycle.add('obliterate', () => msg.queues.obliterate());
   const account = openAccount(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions, credentials: staticCredentialsProvider(key) },
-    { redis: msg.redis, log },
+    { name: config.SYNC_ACCOUNT, regions: config.regions },
+    { credentials: staticCredentialsProvider(key), redis: msg.redis, log },
     lifecycle,
   );
   const source = opts.wrapSource ? opts.wrapSource(account.source) : account.source;

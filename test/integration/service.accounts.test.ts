@@ -29,8 +29,8 @@ describe('two accounts in one deployment', () => {
       const [ka, kb] = keys as [(typeof keys)[0], (typeof keys)[0]];
       const a = openAccount(
         p.config,
-        { name: 'prod', regions: ['cn-hangzhou'], credentials: staticCredentialsProvider(ka) },
-        { redis: msg.redis, log: p.log },
+        { name: 'prod', regions: ['cn-hangzhou'] },
+        { credentials: staticCredentialsProvider(ka), redis: msg.redis, log: p.log },
         lifecycle,
       );
       const b = openAccount(
@@ -39,9 +39,8 @@ describe('two accounts in one deployment', () => {
           name: 'staging',
           regions: ['cn-hangzhou'],
           targets: [{ regionId: 'cn-hangzhou', vpcId: vpcA3 ?? '' }],
-          credentials: staticCredentialsProvider(kb),
         },
-        { redis: msg.redis, log: p.log },
+        { credentials: staticCredentialsProvider(kb), redis: msg.redis, log: p.log },
         lifecycle,
       );
       await startWorkers(
@@ -109,8 +108,8 @@ describe("an account's fleet backs off when the API throttles", () => {
       const msg = openMessaging(config, p.log, lifecycle);
       const account = openAccount(
         config,
-        { name: 'prod', regions: ['cn-hangzhou'], credentials: staticCredentialsProvider(key) },
-        { redis: msg.redis, log: p.log },
+        { name: 'prod', regions: ['cn-hangzhou'] },
+        { credentials: staticCredentialsProvider(key), redis: msg.redis, log: p.log },
         lifecycle,
       );
       await expect(

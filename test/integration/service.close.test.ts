@@ -69,12 +69,12 @@ describe('close()', () => {
     const { url } = await server.listen();
     const account = openAccount(
       config,
-      { name: 'default', regions: ['cn-hangzhou'], credentials: staticCredentialsProvider(key) },
-      { redis: msg.redis, log },
+      { name: 'default', regions: ['cn-hangzhou'] },
+      { credentials: staticCredentialsProvider(key), redis: msg.redis, log },
       lifecycle,
     );
     await startWorkers(config, { ...database, ...msg, accounts: [account], log }, lifecycle).ready();
-    await startScheduler(config, msg.queues, [account], log, lifecycle);
+    await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
     const dispatcher = createAlertDispatcher({ store: database.store, channels: config, log });
     lifecycle.add('alerts', () => dispatcher.close());
     const loop = dispatcher.run(lifecycle.signal);

@@ -6,13 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import {
-  AccountsFileError,
-  accountsFromConfig,
-  describeAccount,
-  loadAccounts,
-  resolveAccounts,
-} from '../../src/accounts.js';
+import { accountsFromConfig, describeAccount, resolveAccounts } from '../../src/accounts.js';
+import { AccountsFileError, loadAccounts } from '../../src/accounts-file.js';
 import { ConfigError } from '../../src/config.js';
 
 const SECRET = 'acct-secret-NEVER-ECHOED';

@@ -3,11 +3,11 @@ import {
   ConfigError,
   envSchema,
   loadConfig,
-  parseDuration,
   requireApiConfig,
   requireHttpConfig,
   SECRET_VARIABLES,
 } from '../../src/config.js';
+import { parseDuration } from '../../src/ids.js';
 
 describe('parseDuration', () => {
   it.each([
