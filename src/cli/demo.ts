@@ -21,7 +21,6 @@ import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers 
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
   type ChangesNotification,
-  DEFAULT_NOTIFY_CHANNEL,
   databaseName,
   type EventRow,
   migrateDatabase,
@@ -272,14 +271,9 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const msg = openMessaging(config, log, lifecycle);
     await msg.queues.obliterate();
 
-    const listener = new pg.Client({ connectionString: config.DATABASE_URL });
-    await listener.connect();
-    lifecycle.add('listener', () => listener.end());
     const seen = { baseline: 0, added: 0, removed: 0 };
     let printing = Promise.resolve();
-    listener.on('notification', (n) => {
-      if (!n.payload) return;
-      const note = JSON.parse(n.payload) as ChangesNotification;
+    const watch = await db.store.watchChanges((note) => {
       if (note.baseline) seen.baseline += note.added;
       else {
         seen.added += note.added;
@@ -287,7 +281,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       }
       printing = printing.then(() => printRun(db.store, note, io)).catch(() => {});
     });
-    await listener.query(`LISTEN ${quoteIdent(DEFAULT_NOTIFY_CHANNEL)}`);
+    lifecycle.add('listener', () => watch.close());
 
     const account = openAccount(
       config,
