@@ -10,7 +10,6 @@ import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from
 import {
   type CliActions,
   type CliIo,
-  checkPostgres,
   checkRedis,
   createProgress,
   loadDemo,
@@ -23,7 +22,6 @@ import {
   type Role,
   runCli,
   syncOnce,
-  UnreachableError,
   unknownRegions,
 } from './cli/index.js';
 import type { Config } from './config.js';
@@ -34,10 +32,10 @@ import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
+import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
-  type Database,
   type Messaging,
   openAccount,
   openApiSlots,
@@ -47,8 +45,8 @@ import {
   startScheduler,
   startWorkers,
 } from './service.js';
-import type { Store } from './store/index.js';
-import { migrateDatabase, startRetention } from './store/index.js';
+import type { Database, Store } from './store/index.js';
+import { checkPostgres, migrateDatabase, startRetention } from './store/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -258,7 +256,7 @@ export function createActions(proc: Process): CliActions {
             token: c.HTTP_TOKEN,
             log: log.child({ component: 'http' }),
             metrics,
-            ready: readinessProbes(c, db, msg, log, lifecycle),
+            ready: readinessProbes(db, msg, log, lifecycle),
             store: db.store,
             account: readAccount(c),
             queues: [msg.queues.plan, msg.queues.sync],

@@ -7,7 +7,6 @@
  */
 import { Redis } from 'ioredis';
 import pLimit from 'p-limit';
-import pg from 'pg';
 import { createChannels } from './alerts/index.js';
 import {
   type ApiLimiter,
@@ -24,7 +23,7 @@ import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/index.js';
-import { createStore, type Store } from './store/index.js';
+import { connectDatabase, type Database, type Store } from './store/index.js';
 import type { LinkSource } from './sync/index.js';
 import { keepSchedules, reconcileSchedules, runPlan, runSync } from './sync/index.js';
 
@@ -52,29 +51,15 @@ export function syncJobConcurrency(config: Config): number {
   return config.SYNC_CONCURRENCY * 2;
 }
 
-export interface Database {
-  pool: pg.Pool;
-  store: Store;
-}
-
 export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle): Database {
-  const pool = new pg.Pool({
-    connectionString: config.DATABASE_URL,
+  const db = connectDatabase({
+    databaseUrl: config.DATABASE_URL,
     // One connection per concurrent sync job, plus reads and the plan job.
-    max: syncJobConcurrency(config) + 4,
-    idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 10_000,
+    maxConnections: syncJobConcurrency(config) + 4,
+    log,
   });
-  // An idle client losing its connection (Postgres restarted) must not crash the process: the
-  // pool drops it and the next query opens a new one.
-  pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost'));
-  // A client can also hear from a dying server while the pool is ending it (after removal from
-  // the pool's idle list): without a listener that 'error' event would crash the process.
-  pool.on('connect', (client) => {
-    client.on('error', (err) => log.debug({ err: err.message }, 'Postgres connection error'));
-  });
-  lifecycle.add('postgres pool', () => pool.end());
-  return { pool, store: createStore({ pool, log }) };
+  lifecycle.add('postgres pool', () => db.close());
+  return db;
 }
 
 export interface Messaging {
@@ -300,32 +285,21 @@ export async function startScheduler(
 /**
  * Readiness probes for /readyz. Redis is asked over a connection of its own that fails fast
  * (the shared one queues commands until Redis returns), Postgres over a one-connection pool of its
- * own (the shared pool may be busy with sync jobs).
+ * own (`db.ping`: the shared pool may be busy with sync jobs).
  */
 export function readinessProbes(
-  config: Config,
-  _db: Database,
+  db: Database,
   msg: Messaging,
   log: Logger,
   lifecycle: Lifecycle,
 ): { postgres(): Promise<void>; redis(): Promise<void> } {
-  const probePool = new pg.Pool({
-    connectionString: config.DATABASE_URL,
-    max: 1,
-    connectionTimeoutMillis: 2_000,
-  });
-  probePool.on('error', () => {});
-  probePool.on('connect', (client) => client.on('error', () => {}));
-  lifecycle.add('readiness pool', () => probePool.end());
   const probeRedis = msg.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   probeRedis.on('error', (err) => log.debug({ err: err.message }, 'readiness Redis connection error'));
   lifecycle.add('readiness redis', async () => {
     await probeRedis.quit().catch(() => probeRedis.disconnect());
   });
   return {
-    postgres: async () => {
-      await probePool.query('SELECT 1');
-    },
+    postgres: () => db.ping(),
     redis: async () => {
       await probeRedis.ping();
     },

@@ -11,7 +11,6 @@
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
@@ -23,8 +22,9 @@ import {
   type ChangesNotification,
   databaseName,
   type EventRow,
+  maintenanceUrl,
   migrateDatabase,
-  quoteIdent,
+  recreateMarkedDatabase,
   type Store,
 } from '../store/index.js';
 import type { CliIo, DemoOptions } from './program.js';
@@ -143,28 +143,17 @@ async function claimDemoPrefix(redisUrl: string): Promise<void> {
  * without the mark was not created by the demo: refused, never dropped.
  */
 async function recreateDemoDatabase(databaseUrl: string): Promise<void> {
-  const admin = new URL(databaseUrl);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ mark: string | null }>(
-      `SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1`,
-      [DEMO_DATABASE],
+  const claim = await recreateMarkedDatabase({
+    serverUrl: databaseUrl,
+    name: DEMO_DATABASE,
+    mark: DEMO_MARK,
+  });
+  if (claim === 'not-ours') {
+    throw new ConfigError(
+      `database ${DEMO_DATABASE} on ${serverOf(databaseUrl)} exists but was not created by the demo; ` +
+        `the demo drops only its own database. If it is an earlier demo's, drop it: ` +
+        `psql ${pasteableUrl(maintenanceUrl(databaseUrl)).url} -c 'DROP DATABASE ${DEMO_DATABASE}'`,
     );
-    if (rows[0] && rows[0].mark !== DEMO_MARK) {
-      throw new ConfigError(
-        `database ${DEMO_DATABASE} on ${serverOf(databaseUrl)} exists but was not created by the demo; ` +
-          `the demo drops only its own database. If it is an earlier demo's, drop it: ` +
-          `psql ${pasteableUrl(admin.toString()).url} -c 'DROP DATABASE ${DEMO_DATABASE}'`,
-      );
-    }
-    const name = quoteIdent(DEMO_DATABASE);
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-    await client.query(`COMMENT ON DATABASE ${name} IS '${DEMO_MARK}'`);
-  } finally {
-    await client.end();
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The door of src/cli/.
  */
-export { checkPostgres, checkRedis, UnreachableError } from './preflight.js';
+export { checkRedis } from './preflight.js';
 export { type CliActions, type CliIo, type Role, runCli } from './program.js';
 export { printAlerts, printEvents, printHistory, printLinks, printStatus } from './report.js';
 export { createProgress, type Progress, syncOnce, unknownRegions } from './sync-once.js';

@@ -1,9 +1,12 @@
 /**
  * The door of src/store/, the one door to Postgres: every SQL statement of the service is behind
- * the verbs of `Store` (create.ts).
+ * the verbs of `Store` (create.ts), and only this folder imports pg or drizzle.
  */
+export { connectDatabase, type Database } from './connect.js';
 export { createStore } from './create.js';
-export { databaseName, migrateDatabase, pendingMigrations, quoteIdent } from './migrate.js';
+export { recreateMarkedDatabase } from './demo-db.js';
+export { databaseName, maintenanceUrl, migrateDatabase } from './migrate.js';
+export { checkPostgres } from './preflight.js';
 export { startRetention } from './retention-loop.js';
 export { targetHealth } from './target-state.js';
 export type * from './types.js';
