@@ -42,11 +42,12 @@ import {
   openDatabase,
   openMessaging,
   readinessProbes,
+  startRetention,
   startScheduler,
   startWorkers,
 } from './service.js';
 import type { Database, Store } from './store/index.js';
-import { checkPostgres, migrateDatabase, startRetention } from './store/index.js';
+import { checkPostgres, migrateDatabase } from './store/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;

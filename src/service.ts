@@ -22,6 +22,7 @@ import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
+import { startPeriodic } from './periodic.js';
 import { closeWorkers, createQueues, type Queues, type SyncJobResult, startWorker } from './queue/index.js';
 import { connectDatabase, type Database, type Store } from './store/index.js';
 import type { LinkSource } from './sync/index.js';
@@ -304,4 +305,34 @@ export function readinessProbes(
       await probeRedis.ping();
     },
   };
+}
+
+export interface RetentionOptions {
+  store: Pick<Store, 'pruneHistory'>;
+  /** EVENT_RETENTION in ms. */
+  retainMs: number;
+  log: Logger;
+  /** How often to prune. Default 1 h. */
+  everyMs?: number;
+  now?: () => Date;
+}
+
+/**
+ * EVENT_RETENTION: prunes history older than the retention, now and then every hour, in batches
+ * (store.pruneHistory). Runs in scheduler processes; two at once are harmless (each batch is one
+ * statement, and a row deleted by one is simply not found by the other).
+ */
+export function startRetention(opts: RetentionOptions): { stop(): Promise<void> } {
+  const now = opts.now ?? (() => new Date());
+  const log = opts.log.child({ component: 'retention' });
+  return startPeriodic({
+    everyMs: opts.everyMs ?? 3_600_000,
+    run: async (signal) => {
+      const olderThan = new Date(now().getTime() - opts.retainMs);
+      const pruned = await opts.store.pruneHistory({ olderThan, signal });
+      if (pruned.events + pruned.outbox + pruned.runs > 0)
+        log.info({ olderThan, ...pruned }, 'pruned history');
+    },
+    onError: (err) => log.warn({ error: err.summary() }, 'pruning failed; will retry'),
+  });
 }

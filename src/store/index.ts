@@ -7,6 +7,5 @@ export { createStore } from './create.js';
 export { recreateMarkedDatabase } from './demo-db.js';
 export { databaseName, maintenanceUrl, migrateDatabase } from './migrate.js';
 export { checkPostgres } from './preflight.js';
-export { startRetention } from './retention-loop.js';
 export { targetHealth } from './target-state.js';
 export type * from './types.js';
