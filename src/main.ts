@@ -10,7 +10,6 @@ import { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from
 import {
   type CliActions,
   type CliIo,
-  checkPostgres,
   createProgress,
   loadDemo,
   type Progress,
@@ -41,7 +40,6 @@ import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
-  type Database,
   type Messaging,
   type OpenAccountDeps,
   openAccount,
@@ -49,11 +47,12 @@ import {
   openDatabase,
   openMessaging,
   readinessProbes,
+  startRetention,
   startScheduler,
   startWorkers,
 } from './service.js';
-import type { Store } from './store/index.js';
-import { migrateDatabase, startRetention } from './store/index.js';
+import type { Database, Store } from './store/index.js';
+import { checkPostgres, migrateDatabase } from './store/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -260,7 +259,7 @@ function createActions(proc: Process): CliActions {
             token: c.HTTP_TOKEN,
             log: log.child({ component: 'http' }),
             metrics,
-            ready: readinessProbes(c, db, msg, log, lifecycle),
+            ready: readinessProbes(db, msg, log, lifecycle),
             store: db.store,
             account: readAccount(c),
             queues: [msg.queues.plan, msg.queues.sync],

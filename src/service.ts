@@ -6,7 +6,6 @@
  * the rest as releasers, released in reverse order after. No module-level state.
  */
 import pLimit from 'p-limit';
-import pg from 'pg';
 import type { AccountSpec } from './accounts.js';
 import { type ChannelName, createChannels } from './alerts/index.js';
 import {
@@ -23,6 +22,7 @@ import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
+import { startPeriodic } from './periodic.js';
 import {
   closeRedis,
   closeWorkers,
@@ -35,7 +35,7 @@ import {
   type SyncJobResult,
   startWorker,
 } from './queue/index.js';
-import { createStore, type Store } from './store/index.js';
+import { connectDatabase, type Database, type Store } from './store/index.js';
 import type { LinkSource } from './sync/index.js';
 import { keepSchedules, runPlan, runSync } from './sync/index.js';
 
@@ -63,29 +63,15 @@ function syncJobConcurrency(config: Config): number {
   return config.SYNC_CONCURRENCY * 2;
 }
 
-export interface Database {
-  pool: pg.Pool;
-  store: Store;
-}
-
 export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle): Database {
-  const pool = new pg.Pool({
-    connectionString: config.DATABASE_URL,
+  const db = connectDatabase({
+    databaseUrl: config.DATABASE_URL,
     // One connection per concurrent sync job, plus reads and the plan job.
-    max: syncJobConcurrency(config) + 4,
-    idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 10_000,
+    maxConnections: syncJobConcurrency(config) + 4,
+    log,
   });
-  // An idle client losing its connection (Postgres restarted) must not crash the process: the
-  // pool drops it and the next query opens a new one.
-  pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost'));
-  // A client can also hear from a dying server while the pool is ending it (after removal from
-  // the pool's idle list): without a listener that 'error' event would crash the process.
-  pool.on('connect', (client) => {
-    client.on('error', (err) => log.debug({ err: err.message }, 'Postgres connection error'));
-  });
-  lifecycle.add('postgres pool', () => pool.end());
-  return { pool, store: createStore({ pool, log }) };
+  lifecycle.add('postgres pool', () => db.close());
+  return db;
 }
 
 export interface Messaging {
@@ -303,29 +289,48 @@ export async function startScheduler(
 /**
  * Readiness probes for /readyz. Redis is asked over a connection of its own that fails fast
  * (the shared one queues commands until Redis returns), Postgres over a one-connection pool of its
- * own (the shared pool may be busy with sync jobs).
+ * own (`db.ping`: the shared pool may be busy with sync jobs).
  */
 export function readinessProbes(
-  config: Config,
-  _db: Database,
+  db: Database,
   msg: Messaging,
   log: Logger,
   lifecycle: Lifecycle,
 ): { postgres(): Promise<void>; redis(): Promise<void> } {
-  const probePool = new pg.Pool({
-    connectionString: config.DATABASE_URL,
-    max: 1,
-    connectionTimeoutMillis: 2_000,
-  });
-  probePool.on('error', () => {});
-  probePool.on('connect', (client) => client.on('error', () => {}));
-  lifecycle.add('readiness pool', () => probePool.end());
   const probeRedis = openRedisProbe(msg.redis, log);
   lifecycle.add('readiness redis', () => probeRedis.close());
   return {
-    postgres: async () => {
-      await probePool.query('SELECT 1');
-    },
+    postgres: () => db.ping(),
     redis: () => probeRedis.ping(),
   };
+}
+
+export interface RetentionOptions {
+  store: Pick<Store, 'pruneHistory'>;
+  /** EVENT_RETENTION in ms. */
+  retainMs: number;
+  log: Logger;
+  /** How often to prune. Default 1 h. */
+  everyMs?: number;
+  now?: () => Date;
+}
+
+/**
+ * EVENT_RETENTION: prunes history older than the retention, now and then every hour, in batches
+ * (store.pruneHistory). Runs in scheduler processes; two at once are harmless (each batch is one
+ * statement, and a row deleted by one is simply not found by the other).
+ */
+export function startRetention(opts: RetentionOptions): { stop(): Promise<void> } {
+  const now = opts.now ?? (() => new Date());
+  const log = opts.log.child({ component: 'retention' });
+  return startPeriodic({
+    everyMs: opts.everyMs ?? 3_600_000,
+    run: async (signal) => {
+      const olderThan = new Date(now().getTime() - opts.retainMs);
+      const pruned = await opts.store.pruneHistory({ olderThan, signal });
+      if (pruned.events + pruned.outbox + pruned.runs > 0)
+        log.info({ olderThan, ...pruned }, 'pruned history');
+    },
+    onError: (err) => log.warn({ error: err.summary() }, 'pruning failed; will retry'),
+  });
 }

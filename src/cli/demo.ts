@@ -10,7 +10,6 @@
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
-import pg from 'pg';
 import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
@@ -20,11 +19,11 @@ import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers 
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
   type ChangesNotification,
-  DEFAULT_NOTIFY_CHANNEL,
   databaseName,
   type EventRow,
+  maintenanceUrl,
   migrateDatabase,
-  quoteIdent,
+  recreateMarkedDatabase,
   type Store,
 } from '../store/index.js';
 import type { DemoOptions } from './options.js';
@@ -128,28 +127,17 @@ async function claimDemoPrefix(redisUrl: string): Promise<void> {
  * without the mark was not created by the demo: refused, never dropped.
  */
 async function recreateDemoDatabase(databaseUrl: string): Promise<void> {
-  const admin = new URL(databaseUrl);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ mark: string | null }>(
-      `SELECT shobj_description(oid, 'pg_database') AS mark FROM pg_database WHERE datname = $1`,
-      [DEMO_DATABASE],
+  const claim = await recreateMarkedDatabase({
+    serverUrl: databaseUrl,
+    name: DEMO_DATABASE,
+    mark: DEMO_MARK,
+  });
+  if (claim === 'not-ours') {
+    throw new ConfigError(
+      `database ${DEMO_DATABASE} on ${serverOf(databaseUrl)} exists but was not created by the demo; ` +
+        `the demo drops only its own database. If it is an earlier demo's, drop it: ` +
+        `psql ${pasteableUrl(maintenanceUrl(databaseUrl)).url} -c 'DROP DATABASE ${DEMO_DATABASE}'`,
     );
-    if (rows[0] && rows[0].mark !== DEMO_MARK) {
-      throw new ConfigError(
-        `database ${DEMO_DATABASE} on ${serverOf(databaseUrl)} exists but was not created by the demo; ` +
-          `the demo drops only its own database. If it is an earlier demo's, drop it: ` +
-          `psql ${pasteableUrl(admin.toString()).url} -c 'DROP DATABASE ${DEMO_DATABASE}'`,
-      );
-    }
-    const name = quoteIdent(DEMO_DATABASE);
-    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${name}`);
-    await client.query(`COMMENT ON DATABASE ${name} IS '${DEMO_MARK}'`);
-  } finally {
-    await client.end();
   }
 }
 
@@ -256,14 +244,9 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const msg = openMessaging(config, log, lifecycle);
     await msg.queues.obliterate();
 
-    const listener = new pg.Client({ connectionString: config.DATABASE_URL });
-    await listener.connect();
-    lifecycle.add('listener', () => listener.end());
     const seen = { baseline: 0, added: 0, removed: 0 };
     let printing = Promise.resolve();
-    listener.on('notification', (n) => {
-      if (!n.payload) return;
-      const note = JSON.parse(n.payload) as ChangesNotification;
+    const watch = await db.store.watchChanges((note) => {
       if (note.baseline) seen.baseline += note.added;
       else {
         seen.added += note.added;
@@ -271,7 +254,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       }
       printing = printing.then(() => printRun(db.store, note, io)).catch(() => {});
     });
-    await listener.query(`LISTEN ${quoteIdent(DEFAULT_NOTIFY_CHANNEL)}`);
+    lifecycle.add('listener', () => watch.close());
 
     const account = openAccount(
       config,

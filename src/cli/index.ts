@@ -2,7 +2,6 @@
  * The door of src/cli/.
  */
 export type { Role } from './options.js';
-export { checkPostgres } from './preflight.js';
 export { type CliActions, type CliIo, runCli } from './program.js';
 export { printAlerts, printEvents, printHistory, printLinks, printStatus } from './report.js';
 export { createProgress, type Progress, syncOnce, unknownRegions } from './sync-once.js';

@@ -43,6 +43,16 @@ export function databaseName(databaseUrl: string): string {
   return decodeURIComponent(u.username) || process.env.PGUSER || 'postgres';
 }
 
+/**
+ * The URL of the server's `postgres` database, on the server of `databaseUrl`: where CREATE and
+ * DROP DATABASE run (a session cannot create or drop the database it is connected to).
+ */
+export function maintenanceUrl(databaseUrl: string): string {
+  const u = new URL(databaseUrl);
+  u.pathname = '/postgres';
+  return u.toString();
+}
+
 /** Quotes an SQL identifier (CREATE DATABASE takes no bind parameters). */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -101,9 +111,7 @@ async function connect(databaseUrl: string): Promise<pg.Client> {
  */
 async function createDatabase(databaseUrl: string, log: Logger): Promise<void> {
   const name = databaseName(databaseUrl);
-  const admin = new URL(databaseUrl);
-  admin.pathname = '/postgres';
-  const client = await connect(admin.toString());
+  const client = await connect(maintenanceUrl(databaseUrl));
   try {
     await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
     log.info({ database: name }, 'created database');

@@ -4,21 +4,7 @@
  * answers after the cutoff still need.
  */
 import { query } from './tx.js';
-import type { StoreDeps } from './types.js';
-
-export interface PruneInput {
-  /** History before this time goes (what `links_at()` after it needs stays). */
-  olderThan: Date;
-  /** Rows per statement. Default 5,000. */
-  batchSize?: number | undefined;
-  signal?: AbortSignal | undefined;
-}
-
-export interface PruneResult {
-  events: number;
-  outbox: number;
-  runs: number;
-}
+import type { PruneInput, PruneResult, StoreDeps } from './types.js';
 
 /**
  * Of a link's events before the cutoff, only the last one matters after the cutoff, and only if

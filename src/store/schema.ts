@@ -3,8 +3,8 @@
  * drizzle-kit (`npm run generate`). Column names are a contract — people query them from psql,
  * Grafana and BI — so add columns, never rename one.
  *
- * Only `store.ts` imports this module. What drizzle cannot express (the `links_at()` point-in-time
- * function and the `active_links` view) lives in the custom migration `0001_*`.
+ * Only the store's own files import this module. What drizzle cannot express (the `links_at()`
+ * point-in-time function and the `active_links` view) lives in the custom migration `0001_*`.
  *
  * Timestamps are `timestamptz`; the times of links and events are the caller's `detectedAt`, so
  * `classic_links`, `link_events` and `links_at()` agree with each other to the microsecond.

@@ -14,7 +14,8 @@ export interface TargetFacts {
 /**
  * - `retired`: no longer listed (kept for history, not synced, never stale or failing);
  * - `failing`: its last run failed (consecutive failures > 0), however recent its last success;
- * - `stale`: no complete scan for ALERT_STALE_AFTER (never one: counted as stale);
+ * - `stale`: no complete scan for ALERT_STALE_AFTER (never one: counted as stale at once, where
+ *   the stale alert (staleness.ts) counts from the target's creation, giving a first scan time);
  * - `ok`: its last run succeeded, recently enough.
  * A target both failing and stale is `failing`; `stale` says the rest.
  */

@@ -14,6 +14,15 @@ export function coerceDbError(err: unknown): RetryableError | FatalError {
   return coerceError(err);
 }
 
+/** Takes a client from the pool, with a failed connect coerced. */
+export async function checkout(pool: pg.Pool): Promise<pg.PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    throw coerceDbError(err);
+  }
+}
+
 /**
  * Runs `fn` in one transaction on one pooled client. Whatever is thrown leaves as a
  * RetryableError or FatalError (`coerceError`): serialization failures, deadlocks and lost
@@ -23,12 +32,7 @@ export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw coerceDbError(err);
-  }
+  const client = await checkout(pool);
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');

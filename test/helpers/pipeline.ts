@@ -11,8 +11,9 @@ import { Lifecycle } from '../../src/lifecycle.js';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { Queues, SyncJobResult } from '../../src/queue/index.js';
-import { type Database, openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
+import { openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
+import type { Database } from '../../src/store/index.js';
 import type { LinkSource } from '../../src/sync/source.js';
 import { createTestDb, type TestDb } from './db.js';
 

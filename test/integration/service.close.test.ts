@@ -59,7 +59,7 @@ describe('close()', () => {
       port: 0,
       log,
       metrics,
-      ready: readinessProbes(config, database, msg, log, lifecycle),
+      ready: readinessProbes(database, msg, log, lifecycle),
       store: database.store,
       account: config.SYNC_ACCOUNT,
       queues: [msg.queues.plan, msg.queues.sync],

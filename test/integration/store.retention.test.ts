@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
+import { startRetention } from '../../src/service.js';
 import { createStore } from '../../src/store/index.js';
-import { startRetention } from '../../src/store/retention-loop.js';
 import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });

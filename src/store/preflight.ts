@@ -1,18 +1,16 @@
 /**
  * Before a command starts work: is Postgres there, does it let us in, and (for the read commands)
- * is the database migrated? If not, one line says which, names the host and port of the URL in
- * use, and says what to do, instead of retrying silently, printing a stack trace or a raw
- * SQLSTATE. Passwords never appear: the servers' messages do not carry them, and the line names
- * the host and port, not the URL. (Redis has the same check in queue/redis.ts; the wording they
- * share is in reach.ts.)
+ * is the database migrated? If not, one line says which and what to do (src/reach.ts), instead of
+ * retrying silently, printing a stack trace or a raw SQLSTATE. Passwords never appear: the
+ * server's messages do not carry them, and the line names the host and port, not the URL.
  */
 import pg from 'pg';
 import { ConfigError } from '../config.js';
 import { CONNECT_TIMEOUT_MS, codeOf, hostPort, messageOf, UnreachableError, unreachable } from '../reach.js';
-import { databaseName, pendingMigrations } from '../store/index.js';
+import { databaseName, pendingMigrations } from './migrate.js';
 
 /** The database exists but is not (fully) migrated, or does not exist: the read commands stop. */
-export class NotMigratedError extends ConfigError {}
+class NotMigratedError extends ConfigError {}
 
 /**
  * The server answered and refused us: 28P01 (invalid_password), 28000
@@ -37,7 +35,7 @@ function postgresLoginRefused(where: string, err: unknown): string | undefined {
 }
 
 /** One line for a failed Postgres connect: a refused login, or a server out of reach. */
-export function describePostgresError(url: string, err: unknown): string {
+function describePostgresError(url: string, err: unknown): string {
   const where = hostPort(url, 5432);
   return (
     postgresLoginRefused(where, err) ??

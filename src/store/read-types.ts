@@ -1,0 +1,111 @@
+/** Types of the read side: the filters of the read verbs and the rows they return. */
+import type { RunStatus } from './run-types.js';
+
+export interface LinkFilter {
+  account?: string | undefined;
+  regionId?: string | undefined;
+  vpcId?: string | undefined;
+  /** Links as they were at this time (from link_events via links_at()); default: now. */
+  at?: Date | undefined;
+}
+
+export interface EventFilter {
+  account?: string | undefined;
+  /** detected_at >= since. */
+  since?: Date | undefined;
+  /** detected_at < until. */
+  until?: Date | undefined;
+  regionId?: string | undefined;
+  vpcId?: string | undefined;
+  instanceId?: string | undefined;
+  /** At most this many events: the oldest (default) or, with `newest`, the newest. Default: all. */
+  limit?: number | undefined;
+  /** With `limit`: keep the newest events instead of the oldest (still returned oldest first). */
+  newest?: boolean | undefined;
+}
+
+export interface LinkRow {
+  account: string;
+  regionId: string;
+  vpcId: string;
+  instanceId: string;
+  /** Start of the linked interval that contains now (or `at`). */
+  linkedSince: Date;
+  /** First time this link was ever seen; null for point-in-time (`at`) answers. */
+  firstSeenAt: Date | null;
+}
+
+export interface EventRow {
+  id: string;
+  account: string;
+  regionId: string;
+  vpcId: string;
+  instanceId: string;
+  change: 'added' | 'removed';
+  detectedAt: Date;
+  syncRunId: string;
+  baseline: boolean;
+}
+
+export interface TargetStatusRow {
+  account: string;
+  regionId: string;
+  vpcId: string;
+  lastSuccessAt: Date | null;
+  lastFailureAt: Date | null;
+  lastErrorCode: string | null;
+  lastErrorMessage: string | null;
+  lastRequestId: string | null;
+  consecutiveFailures: number;
+  lastAppliedScanStartedAt: Date | null;
+  lastRunId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  staleAlertedAt: Date | null;
+  retiredAt: Date | null;
+  /** Links of the target linked now. */
+  activeLinks: number;
+}
+
+export interface RunRow {
+  id: string;
+  account: string;
+  regionId: string;
+  vpcId: string;
+  jobId: string;
+  attempt: number;
+  status: RunStatus;
+  startedAt: Date;
+  finishedAt: Date | null;
+  pages: number | null;
+  linksSeen: number | null;
+  added: number | null;
+  removed: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  requestId: string | null;
+  baseline: boolean;
+  scanStartedAt: Date | null;
+}
+
+/** The sort key of an event in the change log: (detected_at, id). */
+export interface EventKey {
+  detectedAt: Date;
+  id: string;
+}
+
+export interface EventsPageInput {
+  /** The events to page through (`limit` and `newest` are the page's business, not the filter's). */
+  filter: Omit<EventFilter, 'limit' | 'newest'>;
+  /** The key of the last event already returned; the page starts after it. Default: the first event. */
+  after?: EventKey | undefined;
+  /** At most this many events. */
+  limit: number;
+}
+
+export interface EventsPage {
+  /** Oldest first. */
+  events: EventRow[];
+  /** The key to continue after; undefined when no event follows. */
+  next: EventKey | undefined;
+}
