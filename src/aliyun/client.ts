@@ -103,7 +103,8 @@ export interface EcsClient extends EcsActions {
   close(): Promise<void>;
 }
 
-interface Target {
+/** An origin the client talks to: its host and its pool. */
+interface Origin {
   host: string;
   /** The origin's pool, composed with `writeHooks` (the limiter's window starts at the write). */
   dispatcher: Dispatcher;
@@ -122,16 +123,16 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
 
   /** One Pool per origin; created on first use. */
   const pools = new Map<string, Pool>();
-  /** (api, region) → resolved host + pool, so endpoint resolution runs once per target. */
-  const targets = new Map<string, Target>();
+  /** (api, region) → resolved host + pool, so endpoint resolution runs once per region and API. */
+  const origins = new Map<string, Origin>();
   let closing: Promise<void> | undefined;
 
   const endpoint = (api: ApiName, regionId: string): URL =>
     resolveEndpoint(api, regionId, api === 'ecs' ? opts.ecsEndpoint : opts.vpcEndpoint);
 
-  function target(api: ApiName, regionId: string): Target {
+  function origin(api: ApiName, regionId: string): Origin {
     const key = `${api} ${regionId}`;
-    const hit = targets.get(key);
+    const hit = origins.get(key);
     if (hit) return hit;
     // A call that passed the limiter while close() ran must not open a new pool behind it.
     if (closing) throw new FatalError('the ECS client is closed', { code: 'ClientClosed' });
@@ -147,7 +148,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
       pools.set(url.origin, pool);
     }
     const t = { host: url.host, dispatcher: pool.compose(writeHooks) };
-    targets.set(key, t);
+    origins.set(key, t);
     return t;
   }
 
@@ -165,7 +166,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
         signal?.throwIfAborted();
         started = performance.now();
         const credentials = await opts.credentials.get(signal);
-        const t = target(api, regionId);
+        const t = origin(api, regionId);
         const req = buildSignedRequest({
           signature: opts.signature,
           host: t.host,
@@ -246,7 +247,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     closing ??= (async () => {
       const all = [...pools.values()];
       pools.clear();
-      targets.clear();
+      origins.clear();
       // Pool.close() lets in-flight requests finish, then closes every socket. Let each pool
       // close even if another fails; report the first failure.
       const results = await Promise.allSettled(all.map((p) => p.close()));

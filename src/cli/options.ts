@@ -16,7 +16,7 @@ import {
   VPC_EXPECTED,
   VPC_ID,
 } from '../ids.js';
-import type { OutboxStatus } from '../store/index.js';
+import { OUTBOX_STATUSES, type OutboxStatus } from '../store/index.js';
 
 /** The parts of the service `start --role` can run; all of them by default. */
 export const ROLES = ['scheduler', 'worker', 'alerts', 'http'] as const;
@@ -51,13 +51,8 @@ export interface HistoryOptions {
   regions: string[];
   json: boolean;
 }
-/** alert_outbox states, as `alerts --status` takes them. */
-export const ALERT_STATUSES = [
-  'pending',
-  'delivering',
-  'delivered',
-  'dead',
-] as const satisfies readonly OutboxStatus[];
+/** alert_outbox states, as `alerts --status` takes them (the store's list). */
+export const ALERT_STATUSES = OUTBOX_STATUSES;
 export interface AlertsOptions {
   status: OutboxStatus | undefined;
   channel: (typeof CHANNEL_NAMES)[number] | undefined;

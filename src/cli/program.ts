@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CHANNEL_NAMES } from '../alerts/index.js';
+import { PACKAGE_ROOT } from '../package.js';
 import {
   ALERT_STATUSES,
   type AlertsOptions,
@@ -61,9 +62,9 @@ type SimulateFlags = Omit<SimulateOptions, 'world' | 'churn' | 'churnIntervalMs'
   qpsCap?: number;
 };
 
-/** The package's version (package.json sits two levels above both `src/cli/` and `dist/cli/`). */
+/** The package's version, from its package.json. */
 function packageVersion(): string {
-  const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const pkg: unknown = JSON.parse(readFileSync(new URL('package.json', PACKAGE_ROOT), 'utf8'));
   const version = typeof pkg === 'object' && pkg !== null && 'version' in pkg ? pkg.version : undefined;
   return typeof version === 'string' ? version : 'unknown';
 }

@@ -7,5 +7,6 @@ export { createStore } from './create.js';
 export { recreateMarkedDatabase } from './demo-db.js';
 export { databaseName, maintenanceUrl, migrateDatabase } from './migrate.js';
 export { checkPostgres } from './preflight.js';
+export { OUTBOX_STATUSES } from './schema.js';
 export { targetHealth } from './target-state.js';
 export type * from './types.js';

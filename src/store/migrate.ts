@@ -4,6 +4,7 @@
  * (a fleet of `start` workers, or `migrate` next to them) are safe: one migrates, the others wait
  * and find nothing left to do.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -11,6 +12,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { coerceError, FatalError, RetryableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { PACKAGE_ROOT } from '../package.js';
 import { coerceDbError } from './tx.js';
 
 /** Arbitrary fixed key of the migration lock (bigint; per-target locks use hashtextextended). */
@@ -27,12 +29,9 @@ export interface MigrateOptions {
   migrationsFolder?: string | undefined;
 }
 
-/**
- * The package's `migrations/` folder. `import.meta.url` is `src/store/migrate.ts` under vitest/tsx
- * and `dist/store/migrate.js` after tsc; both sit two levels below the package root.
- */
+/** The package's `migrations/` folder. */
 export function defaultMigrationsFolder(): string {
-  return fileURLToPath(new URL('../../migrations', import.meta.url));
+  return fileURLToPath(new URL('migrations', PACKAGE_ROOT));
 }
 
 /** The database name a URL points at (pg's default: the user name). */

@@ -1,9 +1,10 @@
 /** Types of the alert outbox (outbox.ts) and of the staleness alerts written into it (staleness.ts). */
 import type { ChannelName } from '../alerts/index.js';
 import type { Link, TargetRef } from '../links.js';
+import type { ALERT_KINDS, OUTBOX_STATUSES } from './schema.js';
 
-export type AlertKind = 'changes' | 'stale' | 'recovered';
-export type OutboxStatus = 'pending' | 'delivering' | 'delivered' | 'dead';
+export type AlertKind = (typeof ALERT_KINDS)[number];
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
 
 /** The payload of an alert_outbox row of kind 'changes' (the generic webhook's body is built from it). */
 export interface ChangesAlertPayload {

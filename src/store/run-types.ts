@@ -2,10 +2,12 @@
  * Types of the write side: a run's start and failure, the scan it applies (and the NOTIFY it
  * sends), and the target list discovery records.
  */
+
 import type { ChannelName } from '../alerts/index.js';
 import type { Link, TargetRef } from '../links.js';
+import type { RUN_STATUSES } from './schema.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'superseded';
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export interface StartRunInput {
   target: TargetRef;
