@@ -2,7 +2,7 @@
  * What an alert receiver can do to the sender: a redirect (to another host) is not followed — the
  * delivery fails and is retried, and the other host hears nothing; an endless answer is read only
  * up to the cap and the connection dropped; alert URLs that are not http(s) are refused at start
- * (config.ts, test/unit/config.test.ts).
+ * (config.ts, test/unit/config.parse.test.ts).
  */
 import { once } from 'node:events';
 import http from 'node:http';
