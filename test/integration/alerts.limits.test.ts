@@ -9,9 +9,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
-import { changedRun, silentLog, testDispatcher, useFreshDbPerTest } from '../helpers/receivers.js';
+import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
+import { testDispatcher } from '../helpers/receivers.js';
+import { changedRun } from '../helpers/store.js';
 
-const db = useFreshDbPerTest();
+const db = useTestDb({ each: 'test', checkLeaks: true });
 const servers: http.Server[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) {
