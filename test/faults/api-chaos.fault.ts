@@ -4,34 +4,21 @@
  * fail or succeed; whatever fails applies nothing, and once the API is healthy again one clean
  * round leaves Postgres exact with every change recorded once.
  */
-import { afterEach, describe, it } from 'vitest';
-import {
-  changeOnce,
-  checkInvariants,
-  type Scenario,
-  seeded,
-  simulatorFaults,
-  startChurn,
-  startScenario,
-  writeFigures,
-} from './harness.js';
+import { describe, it } from 'vitest';
+import { checkInvariants } from './invariants.js';
+import { useScenarios } from './setup.js';
+import { changeOnce, seeded, startChurn } from './world-log.js';
 
-let s: Scenario | undefined;
-afterEach(async () => {
-  await s?.close();
-  s = undefined;
-});
+const scenarios = useScenarios();
 
 const CHAOS_ROUNDS = 8;
 
 describe('fault: API chaos', () => {
   it('throttling, 5xx, latency spikes, resets and truncated bodies lose and duplicate nothing', async () => {
-    const started = Date.now();
-    s = await startScenario({
+    const sc = await scenarios.start({
       inProcess: true,
       sim: { regions: ['cn-hangzhou', 'cn-beijing'], vpcsPerRegion: 4, linksPerVpc: 20 },
     });
-    const sc = s;
     let rounds = await sc.settle();
     sc.log.start();
 
@@ -62,16 +49,13 @@ describe('fault: API chaos', () => {
     sc.sim.setFaults({});
     rounds += await sc.settle();
     const checks = await checkInvariants(sc);
-    writeFigures({
+    scenarios.report(sc, {
       scenario: 'API chaos',
       proves:
         '30 % throttling/5xx, 1 s latency spikes, connection resets and truncated bodies make runs fail or retry, never apply a partial or wrong scan',
       rounds,
-      apiCalls: sc.sim.requests.length,
-      faults: { ...simulatorFaults(sc.sim), 'sync jobs failed for good': failedRuns },
+      faults: { 'sync jobs failed for good': failedRuns },
       checks,
-      changes: sc.log.changes.length,
-      durationMs: Date.now() - started,
     });
   });
 });

@@ -4,40 +4,23 @@
  * lock the test holds). Each time another worker process recovers the stalled jobs; the killed
  * transaction rolls back as a whole; the invariants hold once the world settles.
  */
-import { afterEach, describe, it } from 'vitest';
-import { killChildren, spawnCli } from '../helpers/child.js';
-import {
-  changeOnce,
-  checkInvariants,
-  runningRuns,
-  type Scenario,
-  seeded,
-  simulatorFaults,
-  startScenario,
-  waitFor,
-  writeFigures,
-} from './harness.js';
+import { describe, it } from 'vitest';
+import { startCli } from '../helpers/child.js';
+import { count, runningRuns } from '../helpers/rows.js';
+import { blockDiffs, blockedDiffs, waitFor } from './harness.js';
+import { checkInvariants } from './invariants.js';
+import { useScenarios } from './setup.js';
+import { changeOnce, seeded } from './world-log.js';
 
-let s: Scenario | undefined;
-afterEach(async () => {
-  await killChildren();
-  await s?.close();
-  s = undefined;
-});
+const scenarios = useScenarios();
 
 const LOCK = 4242;
 
 describe('fault: worker SIGKILLed mid-scan and mid-diff', () => {
   it('restarted workers recover the jobs; the invariants hold', async () => {
-    const started = Date.now();
-    s = await startScenario({ sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 8 } });
-    const sc = s;
+    const sc = await scenarios.start({ sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 8 } });
     const random = seeded(101);
-    const worker = async (name: string) => {
-      const w = spawnCli(['start', '--role', 'worker,alerts'], sc.childEnv, name);
-      await w.waitForLog('classiclink-sync started');
-      return w;
-    };
+    const worker = (name: string) => startCli(['start', '--role', 'worker,alerts'], sc.childEnv, name);
     let rounds = 0;
     const kills = { 'SIGKILL mid-scan': 0, 'SIGKILL mid-diff': 0 };
 
@@ -63,17 +46,12 @@ describe('fault: worker SIGKILLed mid-scan and mid-diff', () => {
     await scanRound;
     rounds++;
     // Every alert so far is delivered before B is killed, so no delivery is left claimed by it.
-    const { rows: sent } = await sc.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM alert_outbox WHERE kind = 'changes'`,
-    );
-    await sc.receiver.waitForAccepted(sent[0]?.n ?? 0);
+    const sent = await count(sc.pool, `SELECT count(*)::int AS n FROM alert_outbox WHERE kind = 'changes'`);
+    await sc.receiver.waitForAccepted(sent);
 
     // Mid-diff: a trigger on link_events waits for a lock the test holds, so every diff with a
     // change blocks inside its transaction, after its first writes.
-    await sc.pool.query(`
-      CREATE FUNCTION fault_block() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_advisory_xact_lock(${LOCK}); RETURN NULL; END $$;
-      CREATE TRIGGER fault_block AFTER INSERT ON link_events FOR EACH STATEMENT EXECUTE FUNCTION fault_block();`);
+    await blockDiffs(sc.pool, LOCK);
     const holder = await sc.pool.connect();
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [LOCK]);
@@ -82,13 +60,7 @@ describe('fault: worker SIGKILLed mid-scan and mid-diff', () => {
       const changed = new Set(sc.log.changes.slice(before).map((c) => c.vpcId)).size;
       const diffRound = sc.round(90_000);
       await waitFor(
-        async () =>
-          (
-            await sc.pool.query<{ n: number }>(
-              `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted`,
-              [LOCK],
-            )
-          ).rows[0]?.n ?? 0,
+        async () => (await blockedDiffs(sc.pool, LOCK)).length,
         (n) => n >= changed,
         { timeout: 20_000, what: `at least ${changed} diffs blocked inside their transaction` },
       );
@@ -107,19 +79,17 @@ describe('fault: worker SIGKILLed mid-scan and mid-diff', () => {
 
     rounds += await sc.settle();
     const checks = await checkInvariants(sc);
-    const { rows: lost } = await sc.pool.query<{ n: number }>(
+    const lost = await count(
+      sc.pool,
       `SELECT count(*)::int AS n FROM sync_runs WHERE error_code = 'WorkerLost'`,
     );
-    writeFigures({
+    scenarios.report(sc, {
       scenario: 'worker SIGKILL mid-scan and mid-diff',
       proves:
         'a worker killed with page requests in flight, or inside the diff transaction, loses and duplicates nothing: another process recovers the jobs, the open transaction rolls back whole',
       rounds,
-      apiCalls: sc.sim.requests.length,
-      faults: { ...simulatorFaults(sc.sim), ...kills, 'runs closed as WorkerLost': lost[0]?.n ?? 0 },
+      faults: { ...kills, 'runs closed as WorkerLost': lost },
       checks,
-      changes: sc.log.changes.length,
-      durationMs: Date.now() - started,
     });
   });
 });

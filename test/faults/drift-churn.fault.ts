@@ -4,32 +4,21 @@
  * can never be complete under drift: they must fail and change nothing; once drift stops, one
  * clean round records every change exactly once.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  checkInvariants,
-  type Scenario,
-  simulatorFaults,
-  startChurn,
-  startScenario,
-  writeFigures,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { checkInvariants } from './invariants.js';
+import { useScenarios } from './setup.js';
+import { startChurn } from './world-log.js';
 
-let s: Scenario | undefined;
-afterEach(async () => {
-  await s?.close();
-  s = undefined;
-});
+const scenarios = useScenarios();
 
 const DRIFT_ROUNDS = 3;
 
 describe('fault: pagination drift and churn', () => {
   it('incomplete scans apply nothing; the settled world is recorded exactly', async () => {
-    const started = Date.now();
-    s = await startScenario({
+    const sc = await scenarios.start({
       inProcess: true,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 4, linksPerVpc: 8, faults: { latencyMs: 15 } },
     });
-    const sc = s;
     // Two VPCs of two pages (> 100 links), two of one page.
     const region = 'cn-hangzhou';
     const [big1, big2] = sc.sim.world.vpcs(region);
@@ -73,22 +62,18 @@ describe('fault: pagination drift and churn', () => {
     const { rows } = await sc.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM sync_runs WHERE error_code = 'IncompleteScan'`,
     );
-    writeFigures({
+    scenarios.report(sc, {
       scenario: 'pagination drift + churn',
       proves:
         'a scan whose TotalCount moves or whose pages shift is never applied; links attached and detached mid-scan are each recorded once the scans are complete',
       rounds,
-      apiCalls: sc.sim.requests.length,
       faults: {
-        ...simulatorFaults(sc.sim),
         'pagination drift (links attached by drift)': sc.log.changes.filter((c) => c.by === 'simulator')
           .length,
         'runs failed IncompleteScan': rows[0]?.n ?? 0,
         'sync jobs failed for good': failed,
       },
       checks,
-      changes: sc.log.changes.length,
-      durationMs: Date.now() - started,
     });
   });
 });

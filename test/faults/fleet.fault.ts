@@ -4,32 +4,21 @@
  * region, no target synced twice in a round, every change recorded once, every alert delivered
  * (three dispatchers claim from one outbox).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { killChildren, spawnCli } from '../helpers/child.js';
-import {
-  type CheckResult,
-  checkInvariants,
-  type Scenario,
-  simulatorFaults,
-  startChurn,
-  startScenario,
-  waitFor,
-  writeFigures,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { spawnCli, startCli } from '../helpers/child.js';
+import { count } from '../helpers/rows.js';
+import { waitFor } from './harness.js';
+import { type CheckResult, checkInvariants } from './invariants.js';
+import { useScenarios } from './setup.js';
+import { startChurn } from './world-log.js';
 
-let s: Scenario | undefined;
-afterEach(async () => {
-  await killChildren();
-  await s?.close();
-  s = undefined;
-});
+const scenarios = useScenarios();
 
 const ROUNDS = 4;
 
 describe('fault: two schedulers and three workers', () => {
   it('duplicate scheduling duplicates nothing', async () => {
-    const started = Date.now();
-    s = await startScenario({
+    const sc = await scenarios.start({
       sim: {
         regions: ['cn-hangzhou', 'cn-beijing'],
         vpcsPerRegion: 3,
@@ -38,11 +27,9 @@ describe('fault: two schedulers and three workers', () => {
       },
       env: { SYNC_INTERVAL: '2s', SYNC_CONCURRENCY: '2' },
     });
-    const sc = s;
-    const workers = ['A', 'B', 'C'].map((n) =>
-      spawnCli(['start', '--role', 'worker,alerts'], sc.childEnv, `worker ${n}`),
+    await Promise.all(
+      ['A', 'B', 'C'].map((n) => startCli(['start', '--role', 'worker,alerts'], sc.childEnv, `worker ${n}`)),
     );
-    await Promise.all(workers.map((w) => w.waitForLog('classiclink-sync started')));
     // The baseline round first, in a quiet world; then both schedulers, started together.
     await sc.settle();
     sc.log.start();
@@ -88,20 +75,18 @@ describe('fault: two schedulers and three workers', () => {
     extra.push({ name: 'no target synced twice in a round', ok: twice.length === 0 });
     expect(twice).toEqual([]);
     const checks = [...(await checkInvariants(sc)), ...extra];
-    const { rows: scanned } = await sc.pool.query<{ n: number }>(
+    const scanned = await count(
+      sc.pool,
       `SELECT count(*)::int AS n FROM sync_runs WHERE status = 'succeeded'`,
     );
     const targets = sc.config.regions.length * 3;
-    writeFigures({
+    scenarios.report(sc, {
       scenario: 'two schedulers + three workers',
       proves:
         'two schedulers and three workers (three alert dispatchers) on one prefix keep one schedule per region, sync each target once per round, and record and alert every change once',
-      rounds: Math.round((scanned[0]?.n ?? 0) / targets),
-      apiCalls: sc.sim.requests.length,
-      faults: { ...simulatorFaults(sc.sim), 'duplicate schedulers': 1, 'extra workers': 2 },
+      rounds: Math.round(scanned / targets),
+      faults: { 'duplicate schedulers': 1, 'extra workers': 2 },
       checks,
-      changes: sc.log.changes.length,
-      durationMs: Date.now() - started,
     });
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import type { ScenarioFigures } from './harness.js';
+import type { ScenarioFigures } from './figures.js';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 

@@ -4,35 +4,22 @@
  * alert-worthy run's outbox row is retried and delivered under its one id once the receiver is
  * back; nothing is sent under two ids or with two bodies.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { killChildren, spawnCli } from '../helpers/child.js';
-import {
-  changeOnce,
-  checkInvariants,
-  type Scenario,
-  seeded,
-  simulatorFaults,
-  startScenario,
-  waitFor,
-  writeFigures,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { startCli } from '../helpers/child.js';
+import { count } from '../helpers/rows.js';
+import { waitFor } from './harness.js';
+import { checkInvariants } from './invariants.js';
+import { useScenarios } from './setup.js';
+import { changeOnce, seeded } from './world-log.js';
 
-let s: Scenario | undefined;
-afterEach(async () => {
-  await killChildren();
-  await s?.close();
-  s = undefined;
-});
+const scenarios = useScenarios();
 
 describe('fault: webhook receiver down for whole rounds', () => {
   it('every alert is delivered once the receiver is back, under its one id', async () => {
-    const started = Date.now();
-    s = await startScenario({
+    const sc = await scenarios.start({
       sim: { regions: ['cn-hangzhou', 'cn-beijing'], vpcsPerRegion: 2, linksPerVpc: 6 },
     });
-    const sc = s;
-    const svc = spawnCli(['start', '--role', 'worker,alerts'], sc.childEnv, 'service');
-    await svc.waitForLog('classiclink-sync started');
+    await startCli(['start', '--role', 'worker,alerts'], sc.childEnv, 'service');
     let rounds = await sc.settle();
     sc.log.start();
 
@@ -46,11 +33,10 @@ describe('fault: webhook receiver down for whole rounds', () => {
     }
     // The dispatcher tried and failed while the receiver was down (an event, not a sleep).
     const failedAttempts = () =>
-      sc.pool
-        .query<{ n: number }>(
-          `SELECT coalesce(sum(attempts), 0)::int AS n FROM alert_outbox WHERE status = 'pending' AND last_error IS NOT NULL`,
-        )
-        .then((r) => r.rows[0]?.n ?? 0);
+      count(
+        sc.pool,
+        `SELECT coalesce(sum(attempts), 0)::int AS n FROM alert_outbox WHERE status = 'pending' AND last_error IS NOT NULL`,
+      );
     const refused = await waitFor(failedAttempts, (n) => n >= 2, {
       timeout: 30_000,
       what: 'failed deliveries',
@@ -63,20 +49,16 @@ describe('fault: webhook receiver down for whole rounds', () => {
     rounds += await sc.settle();
     const checks = await checkInvariants(sc, { alertTimeoutMs: 90_000 });
     const answered503 = sc.receiver.requests.filter((r) => r.status === 503).length;
-    writeFigures({
+    scenarios.report(sc, {
       scenario: 'webhook receiver down, then back',
       proves:
         'a receiver that refuses connections for whole rounds, then answers 503, delays alerts but loses none: each alert-worthy run is delivered under its one outbox id',
       rounds,
-      apiCalls: sc.sim.requests.length,
       faults: {
-        ...simulatorFaults(sc.sim),
         'deliveries refused (receiver down)': refused,
         'deliveries answered 503': answered503,
       },
       checks,
-      changes: sc.log.changes.length,
-      durationMs: Date.now() - started,
     });
   });
 });

@@ -12,8 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from 'pg';
-import type { RunningSimulator } from '../../src/simulator/index.js';
+import { expect } from 'vitest';
 
 export const CLI = fileURLToPath(new URL('../../bin/classiclink-sync.js', import.meta.url));
 
@@ -168,6 +167,17 @@ export function spawnCli(args: readonly string[], env: Record<string, string>, n
   return child;
 }
 
+/** Starts `classiclink-sync <args>` and resolves once it logged that it started. */
+export async function startCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  name = args.join(' '),
+): Promise<Child> {
+  const child = spawnCli(args, env, name);
+  await child.waitForLog('classiclink-sync started');
+  return child;
+}
+
 export interface CliResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -195,6 +205,14 @@ export async function runCli(
   }
 }
 
+/** stderr of a clean failure: one line, no stack trace; returns the line. */
+export function expectOneLine(r: CliResult): string {
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  return lines[0] ?? '';
+}
+
 /** SIGKILLs every child still running and waits for them (afterEach). */
 export async function killChildren(): Promise<void> {
   const all = [...children];
@@ -206,47 +224,4 @@ export async function killChildren(): Promise<void> {
 /** Everything every child of this test file wrote to stdout and stderr. */
 export function capturedOutput(): string {
   return captured;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the outcome of child processes' work from the test's side of the pipeline.
-
-/** Active links in Postgres as sorted `vpc/instance` strings. */
-export async function dbLinks(pool: Pool, regionId?: string): Promise<string[]> {
-  const { rows } = await pool.query<{ k: string }>(
-    `SELECT vpc_id || '/' || instance_id AS k FROM classic_links
-      WHERE removed_at IS NULL AND ($1::text IS NULL OR region_id = $1) ORDER BY 1`,
-    [regionId ?? null],
-  );
-  return rows.map((r) => r.k);
-}
-
-/** The simulator's truth as sorted `vpc/instance` strings. */
-export function truthLinks(sim: RunningSimulator, regionId?: string): string[] {
-  const regions = regionId ? [regionId] : sim.world.regions();
-  return regions
-    .flatMap((r) => sim.world.links(r))
-    .map((l) => `${l.vpcId}/${l.instanceId}`)
-    .sort();
-}
-
-export interface RunRow {
-  id: string;
-  region_id: string;
-  vpc_id: string;
-  job_id: string;
-  attempt: number;
-  status: string;
-  error_code: string | null;
-  error_message: string | null;
-  started_at: Date;
-  finished_at: Date | null;
-}
-
-export async function runs(pool: Pool): Promise<RunRow[]> {
-  const { rows } = await pool.query<RunRow>(
-    `SELECT id::text, region_id, vpc_id, job_id, attempt, status, error_code, error_message, started_at, finished_at
-       FROM sync_runs ORDER BY sync_runs.id`,
-  );
-  return rows;
 }

@@ -1,20 +1,20 @@
 /**
- * One database per test file (or test), cloned from the template that global-setup migrated:
- * `CREATE DATABASE … TEMPLATE` copies files, so a fresh, fully migrated database costs tens of
- * milliseconds. A database is dropped after a passing file and kept after a failing one, so the
- * rows a failing test left can be inspected with psql (its name is printed).
+ * Fresh databases for tests, all made here. A test database is cloned from the template that
+ * global-setup migrated: `CREATE DATABASE … TEMPLATE` copies files, so a fresh, fully migrated
+ * database is cheap. It is dropped after a passing test and kept after a failing one, so the rows
+ * a failing test left can be inspected with psql (its name is printed).
+ *
+ * Two variants, each for what a test checks: an empty (unmigrated) database, for the commands
+ * that must say "run migrate"; and an absent one (`useAbsentDbs`), a name that does NOT exist,
+ * for what must create a database (migrate) or must not (a start refused by a bad setting).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, expect, inject } from 'vitest';
-import type { ChannelName } from '../../src/alerts/index.js';
-import type { Link, TargetRef } from '../../src/links.js';
-import { diffLinks, linkKey } from '../../src/links.js';
-import type { ApplyScanResult, Store } from '../../src/store/index.js';
 import { quoteIdent } from '../../src/store/migrate.js';
 
 export const TEMPLATE_PREFIX = 'classiclink_template_';
-export const TEST_DB_PREFIX = 'classiclink_test_';
+const TEST_DB_PREFIX = 'classiclink_test_';
 
 /** The server under test: `TEST_DATABASE_URL` (any database on it), default the machine's Postgres. */
 function serverUrl(): URL {
@@ -33,16 +33,16 @@ export function adminUrl(): string {
   return testDatabaseUrl('postgres');
 }
 
-/** A unique database name with the test prefix (no dashes: it stays a plain identifier). */
-export function uniqueDbName(prefix = TEST_DB_PREFIX): string {
+/** A unique database name with `prefix` (no dashes: it stays a plain identifier). */
+function uniqueDbName(prefix: string): string {
   return `${prefix}${randomUUID().replace(/-/g, '')}`;
 }
 
-export async function adminQuery(text: string): Promise<void> {
+async function adminQuery<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<R[]> {
   const client = new pg.Client({ connectionString: adminUrl() });
   await client.connect();
   try {
-    await client.query(text);
+    return (await client.query<R>(text, values)).rows;
   } finally {
     await client.end();
   }
@@ -53,6 +53,11 @@ export async function dropDatabase(name: string): Promise<void> {
   await adminQuery(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
 }
 
+async function databaseExists(name: string): Promise<boolean> {
+  const rows = await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  return rows.length > 0;
+}
+
 export interface TestDb {
   name: string;
   url: string;
@@ -61,11 +66,18 @@ export interface TestDb {
   drop(opts?: { keep?: boolean }): Promise<void>;
 }
 
-/** Clones the migrated template into a new, uniquely named database. */
-export async function createTestDb(): Promise<TestDb> {
-  const template = inject('templateDb');
-  const name = uniqueDbName();
-  await adminQuery(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(template)}`);
+export interface TestDbOptions {
+  /** A clone of the migrated template (default), or an empty database that was never migrated. */
+  migrated?: boolean;
+  /** Its name; default a unique name. A fixed name is for a test that owns that name. */
+  name?: string;
+}
+
+/** Creates a database on the test server: by default a uniquely named clone of the template. */
+export async function createTestDb(opts: TestDbOptions = {}): Promise<TestDb> {
+  const name = opts.name ?? uniqueDbName(TEST_DB_PREFIX);
+  const template = opts.migrated === false ? '' : ` TEMPLATE ${quoteIdent(inject('templateDb'))}`;
+  await adminQuery(`CREATE DATABASE ${quoteIdent(name)}${template}`);
   const url = testDatabaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // DROP DATABASE … WITH (FORCE) terminates connections that are still closing; their 'error'
@@ -77,10 +89,10 @@ export async function createTestDb(): Promise<TestDb> {
     name,
     url,
     pool,
-    drop(opts) {
+    drop(dropOpts) {
       dropped ??= (async () => {
         await pool.end();
-        if (opts?.keep) {
+        if (dropOpts?.keep) {
           console.warn(`test database kept for inspection: psql ${url}`);
           return;
         }
@@ -91,33 +103,48 @@ export async function createTestDb(): Promise<TestDb> {
   };
 }
 
+export interface UseTestDbOptions {
+  /**
+   * `file` (default): one database for the calling file, dropped in `afterAll`. `test`: one per
+   * test, dropped after it — for code that claims every due row of its database (a delivery
+   * loop), where tests sharing one would take each other's rows.
+   */
+  each?: 'file' | 'test';
+  /**
+   * Every test must end with no client checked out of the pool: a transaction helper that
+   * forgets to release on an error path fails the test that hit it.
+   */
+  checkLeaks?: boolean;
+}
+
 /**
- * Registers a test database for the calling test file: created on first use, dropped in
- * `afterAll` when every test passed, kept when one failed (pg-boss style). With `checkLeaks`,
- * every test must end with no client checked out of the pool (a transaction helper that forgets
- * to release on an error path fails the test that hit it).
+ * Registers a test database for the calling test file: created on first use, dropped when every
+ * test it served passed, kept when one failed (pg-boss style).
  *
  *   const db = useTestDb();
  *   it('…', async () => { const { pool } = await db(); … });
  */
-export function useTestDb(opts: { checkLeaks?: boolean } = {}): () => Promise<TestDb> {
+export function useTestDb(opts: UseTestDbOptions = {}): () => Promise<TestDb> {
+  const perTest = opts.each === 'test';
   let created: Promise<TestDb> | undefined;
   let failed = false;
   beforeEach(({ onTestFailed }) => {
+    if (perTest) failed = false;
     onTestFailed(() => {
       failed = true;
     });
   });
-  if (opts.checkLeaks) {
-    afterEach(async () => {
-      if (!created) return;
-      const { pool } = await created;
-      expect({ checkedOut: pool.totalCount - pool.idleCount, waiting: pool.waitingCount }).toEqual({
-        checkedOut: 0,
-        waiting: 0,
-      });
-    });
-  }
+  afterEach(async () => {
+    const current = created;
+    if (!current) return;
+    const { pool, drop } = await current;
+    const leaked = { checkedOut: pool.totalCount - pool.idleCount, waiting: pool.waitingCount };
+    if (perTest) {
+      created = undefined;
+      await drop({ keep: failed });
+    }
+    if (opts.checkLeaks) expect(leaked).toEqual({ checkedOut: 0, waiting: 0 });
+  });
   afterAll(async () => {
     if (created) await (await created).drop({ keep: failed });
   });
@@ -127,54 +154,25 @@ export function useTestDb(opts: { checkLeaks?: boolean } = {}): () => Promise<Te
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Store fixtures: drive the store the way sync.ts does, with times chosen by the test.
-
-/** A target of its own per test (a fresh account), so tests sharing a database never meet. */
-export function uniqueTarget(vpcId = 'vpc-1'): TargetRef {
-  return { account: `acct-${randomUUID().slice(0, 8)}`, regionId: 'cn-hangzhou', vpcId };
-}
-
-/** A fixed clock origin: `at(n)` is n minutes after it. Tests never read the real clock. */
-export const T0 = new Date('2025-01-01T00:00:00.000Z');
-export const at = (minutes: number): Date => new Date(T0.getTime() + minutes * 60_000);
-
-export interface ScanOptions {
-  /** Scan start; default `at(minute)`. */
-  minute: number;
-  /** Removal keys to confirm; default: every removal the diff against activeLinks() finds. */
-  confirm?: Iterable<string>;
-  channels?: readonly ChannelName[];
-  alertOnBaseline?: boolean;
-  runId?: string;
+export interface AbsentDb {
+  name: string;
+  url: string;
+  /** True once something created it. */
+  exists(): Promise<boolean>;
 }
 
 /**
- * startRun + applyScan of a scan that saw `instances` in the target's VPC, starting at
- * `at(minute)` and detected 30 seconds later.
+ * Names of databases that do NOT exist, each unique with `prefix`: for tests of what creates a
+ * database (migrate) or must never create one. Whatever got created is dropped after each test.
  */
-export async function scan(
-  store: Store,
-  target: TargetRef,
-  instances: readonly string[],
-  opts: ScanOptions,
-): Promise<{ runId: string; result: ApplyScanResult }> {
-  const startedAt = at(opts.minute);
-  const links: Link[] = instances.map((instanceId) => ({ vpcId: target.vpcId, instanceId }));
-  const runId =
-    opts.runId ?? (await store.startRun({ target, jobId: `job-${randomUUID()}`, attempt: 1, startedAt }));
-  const confirm = opts.confirm ?? diffLinks(await store.activeLinks(target), links).removed.map(linkKey);
-  const result = await store.applyScan({
-    runId,
-    target,
-    scanStartedAt: startedAt,
-    links,
-    pages: Math.max(1, Math.ceil(links.length / 100)),
-    requestId: `req-${opts.minute}`,
-    confirmedRemovals: new Set(confirm),
-    channels: opts.channels ?? [],
-    alertOnBaseline: opts.alertOnBaseline ?? false,
-    detectedAt: new Date(startedAt.getTime() + 30_000),
+export function useAbsentDbs(): (prefix: string) => AbsentDb {
+  const handedOut: string[] = [];
+  afterEach(async () => {
+    for (const name of handedOut.splice(0)) await dropDatabase(name);
   });
-  return { runId, result };
+  return (prefix) => {
+    const name = uniqueDbName(prefix);
+    handedOut.push(name);
+    return { name, url: testDatabaseUrl(name), exists: () => databaseExists(name) };
+  };
 }

@@ -3,19 +3,33 @@
  * from the migrated template, a fresh BullMQ prefix on the machine's Redis, and the same wiring
  * `start` uses (service.ts). `round()` runs one sync round the way `sync --once` does and waits
  * for every job — tests wait for events, never for time.
+ *
+ * The fault suite's scenarios (test/faults/harness.ts) are built from the same pieces: the env
+ * that points the service at the servers, the in-process wiring, and the round.
  */
 import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import type { TargetRef } from '../../src/links.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import type { Logger } from '../../src/log.js';
 import type { Queues, SyncJobResult } from '../../src/queue/index.js';
-import { openAccount, openDatabase, openMessaging, startWorkers } from '../../src/service.js';
+import {
+  type AccountRuntime,
+  type Messaging,
+  openAccount,
+  openDatabase,
+  openMessaging,
+  startWorkers,
+  type WorkerSet,
+} from '../../src/service.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
 import type { Database } from '../../src/store/index.js';
 import type { LinkSource } from '../../src/sync/source.js';
+import { capturedOutput, killChildren } from './child.js';
 import { createTestDb, type TestDb } from './db.js';
+import { serviceLog } from './log.js';
 
 export interface PipelineOptions {
   sim?: SimulatorOptions;
@@ -47,9 +61,122 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
+/** How one target's sync job of a round ended. */
 export type RoundOutcome =
   | { target: TargetRef; ok: true; result: SyncJobResult }
   | { target: TargetRef; ok: false; error: string };
+
+/** The env of a service on the simulator, a database, a Redis and a queue prefix (signing with the sim's first key). */
+export function serviceEnv(servers: {
+  sim: RunningSimulator;
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+}): Record<string, string> {
+  const { sim } = servers;
+  const key = sim.keys[0];
+  if (!key) throw new Error('simulator has no key');
+  return {
+    DATABASE_URL: servers.databaseUrl,
+    REDIS_URL: servers.redisUrl,
+    QUEUE_PREFIX: servers.prefix,
+    ECS_ENDPOINT: sim.url,
+    VPC_ENDPOINT: sim.url,
+    ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
+    SYNC_REGIONS: sim.world.regions().join(','),
+    API_MAX_QPS: '1000',
+    API_RETRY_DEADLINE: '5s',
+  };
+}
+
+export interface InProcessService {
+  database: Database;
+  messaging: Messaging;
+  account: AccountRuntime;
+  /** The plan/sync workers, unless `workers: false`. */
+  workers: WorkerSet | undefined;
+}
+
+/**
+ * The wiring `start` uses (service.ts), in this process: the database, the queues, the single
+ * account signing with the simulator's first key, and the plan/sync workers.
+ */
+export function startInProcess(
+  config: Config,
+  opts: {
+    sim: RunningSimulator;
+    log: Logger;
+    syncAttempts: number;
+    syncBackoffMs: number;
+    workers?: boolean | undefined;
+    wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
+    /** Obliterate the queues on close, once the workers have stopped. */
+    obliterate?: boolean;
+  },
+  lifecycle: Lifecycle,
+): InProcessService {
+  const { log } = opts;
+  const key = opts.sim.keys[0];
+  if (!key) throw new Error('simulator has no key');
+  const database = openDatabase(config, log, lifecycle);
+  const messaging = openMessaging(config, log, lifecycle, {
+    syncAttempts: opts.syncAttempts,
+    syncBackoffMs: opts.syncBackoffMs,
+  });
+  if (opts.obliterate) lifecycle.add('obliterate', () => messaging.queues.obliterate());
+  const account = openAccount(
+    config,
+    { name: config.SYNC_ACCOUNT, regions: config.regions },
+    { credentials: staticCredentialsProvider(key), redis: messaging.redis, log },
+    lifecycle,
+  );
+  const workers =
+    opts.workers === false
+      ? undefined
+      : startWorkers(
+          config,
+          { ...database, ...messaging, accounts: [account], wrapSource: opts.wrapSource, log },
+          lifecycle,
+        );
+  return { database, messaging, account, workers };
+}
+
+/**
+ * One round driven from the test: a plan job per region, then each sync job it enqueued. A plan
+ * job that fails for good (say a malformed DescribeVpcs) leaves its region's targets out of the
+ * round: they show as one failed outcome for the region.
+ */
+export async function runRound(
+  queues: Queues,
+  config: Config,
+  timeouts: { planMs: number; syncMs: number },
+): Promise<RoundOutcome[]> {
+  const planned = await Promise.all(
+    config.regions.map(async (regionId) => {
+      const jobId = await queues.enqueuePlan({ account: config.SYNC_ACCOUNT, regionId });
+      try {
+        return (await queues.waitFor('plan', jobId, timeouts.planMs)).targets;
+      } catch (err) {
+        const target = { account: config.SYNC_ACCOUNT, regionId, vpcId: '(plan)' };
+        return [{ target, jobId: '', error: errorText(err) }];
+      }
+    }),
+  );
+  return Promise.all(
+    planned.flat().map(async (p): Promise<RoundOutcome> => {
+      const { target, jobId } = p;
+      if ('error' in p) return { target, ok: false, error: p.error };
+      try {
+        return { target, ok: true, result: await queues.waitFor('sync', jobId, timeouts.syncMs) };
+      } catch (err) {
+        return { target, ok: false, error: errorText(err) };
+      }
+    }),
+  );
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipeline> {
   const lifecycle = new Lifecycle();
@@ -58,73 +185,91 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   const db = await createTestDb();
   lifecycle.add('test db', () => db.drop());
   const prefix = `test-${randomUUID()}`;
-  const key = sim.keys[0];
-  if (!key) throw new Error('simulator has no key');
   const childEnv: Record<string, string> = {
-    DATABASE_URL: db.url,
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    QUEUE_PREFIX: prefix,
-    ECS_ENDPOINT: sim.url,
-    VPC_ENDPOINT: sim.url,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
-    SYNC_REGIONS: sim.world.regions().join(','),
-    API_MAX_QPS: '1000',
-    API_RETRY_DEADLINE: '5s',
+    ...serviceEnv({ sim, databaseUrl: db.url, redisUrl: 'redis://127.0.0.1:6379', prefix }),
     LOG_LEVEL: 'warn',
     ...opts.env,
   };
   const config = loadConfig(childEnv);
-  const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const database = openDatabase(config, log, lifecycle);
-  const msg = openMessaging(config, log, lifecycle, {
-    syncAttempts: opts.syncAttempts ?? 2,
-    syncBackoffMs: opts.syncBackoffMs ?? 50,
-  });
-  lifecycle.add('obliterate', () => msg.queues.obliterate());
-  const account = openAccount(
+  const log = opts.log ?? serviceLog();
+  const service = startInProcess(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions },
-    { credentials: staticCredentialsProvider(key), redis: msg.redis, log },
+    {
+      sim,
+      log,
+      syncAttempts: opts.syncAttempts ?? 2,
+      syncBackoffMs: opts.syncBackoffMs ?? 50,
+      workers: opts.workers,
+      wrapSource: opts.wrapSource,
+      obliterate: true,
+    },
     lifecycle,
   );
-  const source = opts.wrapSource ? opts.wrapSource(account.source) : account.source;
-  if (opts.workers !== false) {
-    const workers = startWorkers(
-      config,
-      { ...database, ...msg, accounts: [account], wrapSource: opts.wrapSource, log },
-      lifecycle,
-    );
-    await workers.ready();
-  }
-  const queues = msg.queues;
+  const { queues } = service.messaging;
+  await service.workers?.ready();
+  const source = opts.wrapSource ? opts.wrapSource(service.account.source) : service.account.source;
   return {
     sim,
     db,
-    database,
+    database: service.database,
     queues,
     config,
     log,
     source,
     prefix,
     childEnv,
-    async round() {
-      const planned = await Promise.all(
-        config.regions.map(async (regionId) => {
-          const jobId = await queues.enqueuePlan({ account: config.SYNC_ACCOUNT, regionId });
-          return (await queues.waitFor('plan', jobId, 30_000)).targets;
-        }),
-      );
-      return Promise.all(
-        planned.flat().map(async ({ target, jobId }): Promise<RoundOutcome> => {
-          try {
-            return { target, ok: true, result: await queues.waitFor('sync', jobId, 60_000) };
-          } catch (err) {
-            return { target, ok: false, error: err instanceof Error ? err.message : String(err) };
-          }
-        }),
-      );
-    },
+    round: () => runRound(queues, config, { planMs: 30_000, syncMs: 60_000 }),
     close: () => lifecycle.close(),
   };
+}
+
+/**
+ * A pipeline per test: `start(opts)` opens one; after the test, every child process is killed and
+ * the pipeline closed. With `checkSecret`, no child may have printed the AccessKey secret.
+ */
+export function usePipeline(
+  check: { checkSecret?: boolean } = {},
+): (opts?: PipelineOptions) => Promise<Pipeline> {
+  const open: Pipeline[] = [];
+  afterEach(async () => {
+    await killChildren();
+    for (const pl of open.splice(0)) {
+      const secret = pl.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
+      await pl.close();
+      if (check.checkSecret && secret) expect(capturedOutput()).not.toContain(secret);
+    }
+  });
+  return async (opts) => {
+    const pl = await startPipeline(opts);
+    open.push(pl);
+    return pl;
+  };
+}
+
+/**
+ * One pipeline for the whole file, started before its first test (the returned object is filled
+ * in then). After each test, child processes are killed and simulator faults cleared; after the
+ * last, the pipeline is closed — and with `checkSecret`, no child of the file may have printed
+ * the AccessKey secret.
+ */
+export function useFilePipeline(opts: PipelineOptions, check: { checkSecret?: boolean } = {}): Pipeline {
+  const pl = {} as Pipeline;
+  beforeAll(async () => {
+    Object.assign(pl, await startPipeline(opts));
+  });
+  afterEach(async () => {
+    await killChildren();
+    pl.sim.setFaults({});
+  });
+  afterAll(async () => {
+    await killChildren();
+    const secret = pl.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? '';
+    await pl.close();
+    if (check.checkSecret) {
+      // Every byte every child of this file wrote.
+      expect(secret.length).toBeGreaterThan(10);
+      expect(capturedOutput()).not.toContain(secret);
+    }
+  });
+  return pl;
 }

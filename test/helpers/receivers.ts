@@ -3,7 +3,7 @@
  * the real services check (reference/alert-channels.md) and answer in their real shapes, success
  * and failure. Each records every request; tests wait for requests (events), never for time.
  *
- * Written independently of src/channels/: the signatures are recomputed here from the services'
+ * Written independently of src/alerts/channels/: the signatures are recomputed here from the services'
  * documented recipes (and the generic webhook is verified with the `standardwebhooks` library),
  * so a sender that signs the wrong way round is refused here as it would be there.
  */
@@ -12,14 +12,10 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
-import { afterEach, beforeEach, expect } from 'vitest';
 import type { ChannelConfig } from '../../src/alerts/channel-set.js';
 import { type AlertDispatcherOptions, createAlertDispatcher } from '../../src/alerts/dispatcher.js';
-import type { ChannelName } from '../../src/alerts/index.js';
-import type { TargetRef } from '../../src/links.js';
-import { createLogger } from '../../src/log.js';
 import type { Store } from '../../src/store/index.js';
-import { createTestDb, scan, type TestDb, uniqueTarget } from './db.js';
+import { silentLog } from './log.js';
 
 export type ReceiverKind = 'webhook' | 'slack' | 'dingtalk' | 'lark' | 'wecom';
 
@@ -308,6 +304,12 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
     });
 
   let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   return {
     kind,
     url,
@@ -326,80 +328,47 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
     clearFaults() {
       faults = [];
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop,
     async restart() {
       if (!stopped) return;
       server.listen(port, '127.0.0.1');
       await once(server, 'listening');
       stopped = false;
     },
-    async close() {
-      if (stopped) return;
-      stopped = true;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    // Closing is stopping for good: nothing restarts it afterwards.
+    close: stop,
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: runs that changed something (through the real applyScan path), and a dispatcher
-// pointed at receivers with test-sized timings.
+// Pointing the service at receivers: the channel configuration, and a dispatcher with test-sized
+// timings.
 
-export const silentLog = createLogger({ level: 'silent' });
-
-/**
- * A target with a baseline of `before` (no alert) and then a run that sees `after`: one outbox
- * row per channel for the second run. Returns the target and the changing run's id.
- */
-export async function changedRun(
-  store: Store,
-  channels: readonly ChannelName[],
-  opts: { before?: string[]; after?: string[]; target?: TargetRef; minute?: number } = {},
-): Promise<{ target: TargetRef; runId: string }> {
-  const target = opts.target ?? uniqueTarget();
-  const minute = opts.minute ?? 0;
-  await scan(store, target, opts.before ?? ['i-old'], { minute, channels });
-  const { runId } = await scan(store, target, opts.after ?? ['i-new1', 'i-new2'], {
-    minute: minute + 1,
-    channels,
-  });
-  return { target, runId };
-}
+/** The Config keys of each channel: its URL, and its secret where the service signs. */
+const CHANNEL_KEYS: Record<ReceiverKind, { url: keyof ChannelConfig; secret?: keyof ChannelConfig }> = {
+  webhook: { url: 'ALERT_WEBHOOK_URL', secret: 'ALERT_WEBHOOK_SECRET' },
+  slack: { url: 'ALERT_SLACK_WEBHOOK_URL' },
+  dingtalk: { url: 'ALERT_DINGTALK_WEBHOOK_URL', secret: 'ALERT_DINGTALK_SECRET' },
+  lark: { url: 'ALERT_LARK_WEBHOOK_URL', secret: 'ALERT_LARK_SECRET' },
+  wecom: { url: 'ALERT_WECOM_WEBHOOK_URL' },
+};
 
 /** The channel configuration (the Config keys) that points at these receivers. */
 export function channelConfig(receivers: readonly Receiver[]): ChannelConfig {
-  const cfg: {
-    -readonly [K in keyof ChannelConfig]: ChannelConfig[K];
-  } = {};
+  const cfg: { -readonly [K in keyof ChannelConfig]: ChannelConfig[K] } = {};
   for (const r of receivers) {
-    switch (r.kind) {
-      case 'webhook':
-        cfg.ALERT_WEBHOOK_URL = r.url;
-        cfg.ALERT_WEBHOOK_SECRET = r.secret;
-        break;
-      case 'slack':
-        cfg.ALERT_SLACK_WEBHOOK_URL = r.url;
-        break;
-      case 'dingtalk':
-        cfg.ALERT_DINGTALK_WEBHOOK_URL = r.url;
-        cfg.ALERT_DINGTALK_SECRET = r.secret;
-        break;
-      case 'lark':
-        cfg.ALERT_LARK_WEBHOOK_URL = r.url;
-        cfg.ALERT_LARK_SECRET = r.secret;
-        break;
-      case 'wecom':
-        cfg.ALERT_WECOM_WEBHOOK_URL = r.url;
-        break;
-    }
+    const keys = CHANNEL_KEYS[r.kind];
+    cfg[keys.url] = r.url;
+    if (keys.secret) cfg[keys.secret] = r.secret;
   }
   return cfg;
+}
+
+/** The same, as the env of a service process. */
+export function channelEnv(receivers: readonly Receiver[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(channelConfig(receivers))) if (v !== undefined) env[k] = v;
+  return env;
 }
 
 /** A dispatcher with test timings: retries after 1-5 ms, no pacing, silent. */
@@ -417,34 +386,4 @@ export function testDispatcher(
     requestTimeoutMs: 5_000,
     ...overrides,
   });
-}
-
-/**
- * A database of its own for each test (a clone of the template, tens of milliseconds): a delivery
- * loop claims every due row of its database, so tests sharing one would deliver each other's rows.
- * Dropped after a passing test, kept (and named) after a failing one; a pool client still checked
- * out at the end fails the test.
- */
-export function useFreshDbPerTest(): () => Promise<TestDb> {
-  let current: Promise<TestDb> | undefined;
-  let failed = false;
-  beforeEach(({ onTestFailed }) => {
-    failed = false;
-    onTestFailed(() => {
-      failed = true;
-    });
-  });
-  afterEach(async () => {
-    const created = current;
-    current = undefined;
-    if (!created) return;
-    const db = await created;
-    const leaked = { checkedOut: db.pool.totalCount - db.pool.idleCount, waiting: db.pool.waitingCount };
-    await db.drop({ keep: failed });
-    expect(leaked).toEqual({ checkedOut: 0, waiting: 0 });
-  });
-  return () => {
-    current ??= createTestDb();
-    return current;
-  };
 }

@@ -1,11 +1,12 @@
 /**
  * What the TLS tests share: a CA and a server certificate for 127.0.0.1 made with the machine's
- * openssl, and a free port for a second server of the machine's own packages.
+ * openssl (servers.ts runs a Redis or a Postgres on it).
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 /** True if `cmd args` runs and exits 0. */
 export function has(cmd: string, args: string[]): boolean {
@@ -17,17 +18,6 @@ export function has(cmd: string, args: string[]): boolean {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 export interface Certificates {
   /** The CA's certificate: what a client must trust. */
   ca: string;
@@ -37,7 +27,7 @@ export interface Certificates {
 }
 
 /** Writes ca.pem, server.pem and server.key into `dir` (valid for one day). */
-export function makeCertificates(dir: string): Certificates {
+function makeCertificates(dir: string): Certificates {
   const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   const day = ['-days', '1'];
   openssl(
@@ -63,4 +53,25 @@ export function makeCertificates(dir: string): Certificates {
     ]),
   );
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
+}
+
+/**
+ * Certificates for the calling file, made before its first test (only `when` it runs: without
+ * openssl it is skipped) in a temp directory removed after its last.
+ */
+export function useCertificates(when: boolean): () => Certificates {
+  let dir: string | undefined;
+  let certs: Certificates | undefined;
+  beforeAll(() => {
+    if (!when) return;
+    dir = mkdtempSync(join(tmpdir(), 'classiclink-tls-'));
+    certs = makeCertificates(dir);
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return () => {
+    if (!certs) throw new Error('no certificates: they are made before the first test');
+    return certs;
+  };
 }

@@ -5,33 +5,29 @@
  */
 import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChannelConfig } from '../../src/alerts/channel-set.js';
 import { createStore, type Store } from '../../src/store/index.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
 import {
-  changedRun,
   channelConfig,
-  type Receiver,
   type ReceiverKind,
-  silentLog,
   startReceiver,
   testDispatcher,
   WHSEC,
 } from '../helpers/receivers.js';
+import { changedRun } from '../helpers/store.js';
 
 const db = useTestDb({ checkLeaks: true });
-const open: Receiver[] = [];
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((r) => r.close()));
-});
+const defer = useCleanup();
 
 async function setup(kind: ReceiverKind) {
   const { pool } = await db();
   const store = createStore({ pool, log: silentLog });
   const receiver = await startReceiver(kind);
-  open.push(receiver);
+  defer(() => receiver.close());
   return { pool, store, receiver };
 }
 

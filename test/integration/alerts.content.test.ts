@@ -3,37 +3,35 @@
  * dispatcher → receiver), and one message per run per channel, its link lists truncated to the
  * channel's size limit with "and N more".
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { createStore } from '../../src/store/index.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
 import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
 import {
-  changedRun,
   channelConfig,
   type Receiver,
   type ReceiverKind,
-  silentLog,
   startReceiver,
   testDispatcher,
-  useFreshDbPerTest,
   WHSEC,
 } from '../helpers/receivers.js';
+import { changedRun } from '../helpers/store.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-const db = useFreshDbPerTest();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const db = useTestDb({ each: 'test', checkLeaks: true });
+const defer = useCleanup();
 
 async function receiver(kind: ReceiverKind): Promise<Receiver> {
   const r = await startReceiver(kind);
-  cleanups.push(() => r.close());
+  defer(() => r.close());
   return r;
 }
 
 async function pipeline(env: Record<string, string>): Promise<Pipeline> {
   const pl = await startPipeline({ env });
-  cleanups.push(() => pl.close());
+  defer(() => pl.close());
   return pl;
 }
 
@@ -55,7 +53,7 @@ describe('alert content', () => {
       channels: pl.config,
       log: silentLog,
     });
-    cleanups.push(() => dispatcher.close());
+    defer(() => dispatcher.close());
 
     const baseline = await pl.round();
     expect(baseline.every((o) => o.ok && o.result.outcome === 'applied' && o.result.baseline)).toBe(true);
@@ -88,7 +86,7 @@ describe('alert content', () => {
       channels: pl.config,
       log: silentLog,
     });
-    cleanups.push(() => dispatcher.close());
+    defer(() => dispatcher.close());
 
     await pl.round();
     const expected = vpcsWithLinks(pl);
@@ -109,7 +107,7 @@ describe('alert content', () => {
     const { runId } = await changedRun(store, kinds, { before, after });
 
     const dispatcher = testDispatcher(store, channelConfig(receivers));
-    cleanups.push(() => dispatcher.close());
+    defer(() => dispatcher.close());
     expect(await dispatcher.deliverDue()).toEqual({ delivered: 5, failed: 0, dead: 0 });
 
     for (const r of receivers) {

@@ -3,38 +3,30 @@
  * later with the same idempotency key), the last attempt dead-letters, the loop wakes on NOTIFY,
  * and `deliverRuns` waits a bounded time.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { createStore } from '../../src/store/index.js';
-import {
-  changedRun,
-  channelConfig,
-  type Receiver,
-  silentLog,
-  startReceiver,
-  testDispatcher,
-  useFreshDbPerTest,
-} from '../helpers/receivers.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
+import { channelConfig, type Receiver, startReceiver, testDispatcher } from '../helpers/receivers.js';
+import { changedRun } from '../helpers/store.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-
-// Registered after useFreshDbPerTest's: vitest runs afterEach hooks in reverse ('stack'), so
-// dispatchers and receivers close before the database is checked for leaks and dropped.
-const db = useFreshDbPerTest();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+// Registered after useTestDb's: vitest runs afterEach hooks in reverse ('stack'), so dispatchers
+// and receivers close before the database is checked for leaks and dropped.
+const db = useTestDb({ each: 'test', checkLeaks: true });
+const defer = useCleanup();
 
 async function setup(kinds: Receiver['kind'][] = ['webhook']) {
   const { pool } = await db();
   const store = createStore({ pool, log: silentLog });
   const receivers = await Promise.all(kinds.map((k) => startReceiver(k)));
-  cleanups.push(async () => void (await Promise.all(receivers.map((r) => r.close()))));
+  defer(() => Promise.all(receivers.map((r) => r.close())));
   return { pool, store, receivers, config: channelConfig(receivers) };
 }
 
 function track(d: AlertDispatcher): AlertDispatcher {
-  cleanups.push(() => d.close());
+  defer(() => d.close());
   return d;
 }
 

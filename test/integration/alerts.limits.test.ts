@@ -2,16 +2,19 @@
  * What an alert receiver can do to the sender: a redirect (to another host) is not followed — the
  * delivery fails and is retried, and the other host hears nothing; an endless answer is read only
  * up to the cap and the connection dropped; alert URLs that are not http(s) are refused at start
- * (config.ts, test/unit/config.test.ts).
+ * (config.ts, test/unit/config.parse.test.ts).
  */
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createStore } from '../../src/store/index.js';
-import { changedRun, silentLog, testDispatcher, useFreshDbPerTest } from '../helpers/receivers.js';
+import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
+import { testDispatcher } from '../helpers/receivers.js';
+import { changedRun } from '../helpers/store.js';
 
-const db = useFreshDbPerTest();
+const db = useTestDb({ each: 'test', checkLeaks: true });
 const servers: http.Server[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) {

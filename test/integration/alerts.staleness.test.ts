@@ -4,24 +4,19 @@
  * had one), one 'recovered' alert after its next success; never repeated on every check.
  */
 import type pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ChannelName } from '../../src/alerts/index.js';
 import { checkStaleness, startStalenessMonitor } from '../../src/alerts/staleness.js';
 import { createStore } from '../../src/store/index.js';
-import { at, scan, uniqueTarget } from '../helpers/db.js';
-import {
-  channelConfig,
-  silentLog,
-  startReceiver,
-  testDispatcher,
-  useFreshDbPerTest,
-} from '../helpers/receivers.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { at } from '../helpers/clock.js';
+import { useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
+import { channelConfig, startReceiver, testDispatcher } from '../helpers/receivers.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-const db = useFreshDbPerTest();
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const db = useTestDb({ each: 'test', checkLeaks: true });
+const defer = useCleanup();
 
 const HOUR = 3_600_000;
 const channels: ChannelName[] = ['webhook', 'slack'];
@@ -125,10 +120,8 @@ describe('staleness alerts', () => {
     const store = createStore({ pool, log: silentLog });
     const hook = await startReceiver('webhook');
     const slack = await startReceiver('slack');
-    cleanups.push(
-      () => hook.close(),
-      () => slack.close(),
-    );
+    defer(() => hook.close());
+    defer(() => slack.close());
     const t = uniqueTarget('vpc-s');
     await scan(store, t, ['i-1'], { minute: 0 });
     const runId = await store.startRun({ target: t, jobId: 'j', attempt: 1, startedAt: at(90) });
@@ -141,7 +134,7 @@ describe('staleness alerts', () => {
     });
 
     const dispatcher = testDispatcher(store, channelConfig([hook, slack]));
-    cleanups.push(() => dispatcher.close());
+    defer(() => dispatcher.close());
     await checkStaleness({ store, channels, staleAfterMs: HOUR, now: at(120) });
     expect(await dispatcher.deliverDue()).toEqual({ delivered: 2, failed: 0, dead: 0 });
     await scan(store, t, ['i-1'], { minute: 130 });
@@ -178,7 +171,7 @@ describe('staleness alerts', () => {
       log: silentLog,
       now: () => at(120),
     });
-    cleanups.push(() => monitor.stop());
+    defer(() => monitor.stop());
     await expect.poll(() => alerts(pool)).toEqual(['stale vpc-m webhook']);
     const stopping = monitor.stop();
     expect(monitor.stop()).toBe(stopping);

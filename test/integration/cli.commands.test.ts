@@ -7,19 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, capturedOutput, killChildren, runCli, spawnCli } from '../helpers/child.js';
-import {
-  adminQuery,
-  createTestDb,
-  dropDatabase,
-  scan,
-  testDatabaseUrl,
-  uniqueDbName,
-  uniqueTarget,
-} from '../helpers/db.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { changedRun } from '../helpers/receivers.js';
+import { describe, expect, it } from 'vitest';
+import { type CliResult, expectOneLine, runCli, spawnCli } from '../helpers/child.js';
+import { createTestDb, useAbsentDbs } from '../helpers/db.js';
+import { useFilePipeline } from '../helpers/pipeline.js';
+import { changedRun, scan, uniqueTarget } from '../helpers/store.js';
 
 const COMMANDS = [
   'migrate',
@@ -34,32 +26,11 @@ const COMMANDS = [
   'demo',
 ];
 
-let pl: Pipeline;
-beforeAll(async () => {
-  pl = await startPipeline({ workers: false });
-});
-afterEach(async () => {
-  await killChildren();
-  pl.sim.setFaults({});
-});
-afterAll(async () => {
-  await killChildren();
-  const secret = pl.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET ?? '';
-  await pl.close();
-  // Every byte every child of this file wrote, including a trace-level run.
-  expect(secret.length).toBeGreaterThan(10);
-  expect(capturedOutput()).not.toContain(secret);
-});
+// No child of this file, a trace-level run included, prints the AccessKey secret.
+const pl = useFilePipeline({ workers: false }, { checkSecret: true });
 
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...pl.childEnv, ...env });
-
-/** stderr of a clean failure: one line, no stack trace. */
-function expectOneLine(r: CliResult): string {
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  return lines[0] ?? '';
-}
+const absentDb = useAbsentDbs();
 
 function noStack(r: CliResult): void {
   expect(r.stderr).not.toMatch(/^\s+at /m);
@@ -504,36 +475,32 @@ describe('configuration and dependency errors: exit 1, one line', () => {
   });
 
   it('read commands on a missing or unmigrated database say to run migrate, and create nothing', async () => {
-    const missing = uniqueDbName('classiclink_missing_');
-    const empty = uniqueDbName('classiclink_empty_');
-    const where = new URL(testDatabaseUrl(missing)).host;
-    await adminQuery(`CREATE DATABASE ${empty}`);
+    const missing = absentDb('classiclink_missing_');
+    const empty = await createTestDb({ migrated: false });
+    const where = new URL(missing.url).host;
     try {
       const reads = [['links'], ['events'], ['history', '--vpc', 'vpc-abc'], ['status'], ['alerts']];
       const [onMissing, onEmpty] = await Promise.all(
-        [missing, empty].map((db) =>
-          Promise.all(reads.map((args) => cli(args, { DATABASE_URL: testDatabaseUrl(db) }))),
-        ),
+        [missing, empty].map((db) => Promise.all(reads.map((args) => cli(args, { DATABASE_URL: db.url })))),
       );
       for (const r of onMissing ?? []) {
         expect(r.code, r.stderr).toBe(1);
         expect(expectOneLine(r)).toContain(
-          `database "${missing}" does not exist on ${where}: run \`classiclink-sync migrate\``,
+          `database "${missing.name}" does not exist on ${where}: run \`classiclink-sync migrate\``,
         );
       }
       for (const r of onEmpty ?? []) {
         expect(r.code, r.stderr).toBe(1);
         const line = expectOneLine(r);
-        expect(line).toContain(`database "${empty}" on ${where} is not migrated`);
+        expect(line).toContain(`database "${empty.name}" on ${where} is not migrated`);
         expect(line).toMatch(/run `classiclink-sync migrate`$/);
         expect(line).not.toMatch(/SQLSTATE/);
       }
       // Nothing was created: the missing database is still missing.
-      const again = await cli(['status'], { DATABASE_URL: testDatabaseUrl(missing) });
+      const again = await cli(['status'], { DATABASE_URL: missing.url });
       expect(expectOneLine(again)).toMatch(/does not exist/);
     } finally {
-      await dropDatabase(empty);
-      await dropDatabase(missing);
+      await empty.drop();
     }
   });
 });

@@ -2,28 +2,30 @@
  * `sync --once` delivers the alerts of its own runs before it exits; what it cannot deliver in
  * time stays in the outbox for the service.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { killChildren, runCli } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { type Receiver, startReceiver } from '../helpers/receivers.js';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/child.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { type PipelineOptions, usePipeline } from '../helpers/pipeline.js';
+import { channelEnv, startReceiver } from '../helpers/receivers.js';
 
-let pl: Pipeline | undefined;
-let receiver: Receiver | undefined;
-afterEach(async () => {
-  await killChildren();
-  await pl?.close();
-  await receiver?.close();
-  pl = undefined;
-  receiver = undefined;
-});
+// Registered first, so it runs last: receivers close after the pipeline and its children.
+const defer = useCleanup();
+const startPipeline = usePipeline();
+
+/** A webhook receiver, and a pipeline (no workers in this process) whose alerts go to it. */
+async function withReceiver(sim: PipelineOptions['sim']) {
+  const receiver = await startReceiver('webhook');
+  defer(() => receiver.close());
+  const pl = await startPipeline({ workers: false, sim, env: channelEnv([receiver]) });
+  return { receiver, pl };
+}
 
 describe('sync --once and alerts', () => {
   it('delivers the alert of a changed run before exiting, none for the baseline', async () => {
-    receiver = await startReceiver('webhook');
-    pl = await startPipeline({
-      workers: false,
-      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 2 },
-      env: { ALERT_WEBHOOK_URL: receiver.url, ALERT_WEBHOOK_SECRET: receiver.secret ?? '' },
+    const { receiver, pl } = await withReceiver({
+      regions: ['cn-hangzhou'],
+      vpcsPerRegion: 2,
+      linksPerVpc: 2,
     });
     const baseline = await runCli(['sync', '--once'], pl.childEnv);
     expect(baseline.code, baseline.stderr).toBe(0);
@@ -46,11 +48,10 @@ describe('sync --once and alerts', () => {
   });
 
   it('a receiver that is down: exit 0 for the sync, the alert stays pending in the outbox', async () => {
-    receiver = await startReceiver('webhook');
-    pl = await startPipeline({
-      workers: false,
-      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 2 },
-      env: { ALERT_WEBHOOK_URL: receiver.url, ALERT_WEBHOOK_SECRET: receiver.secret ?? '' },
+    const { receiver, pl } = await withReceiver({
+      regions: ['cn-hangzhou'],
+      vpcsPerRegion: 1,
+      linksPerVpc: 2,
     });
     expect((await runCli(['sync', '--once'], pl.childEnv)).code).toBe(0);
     await receiver.stop();

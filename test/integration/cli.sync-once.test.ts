@@ -3,27 +3,17 @@
  * API client's retries inside API_RETRY_DEADLINE), not after the service's job-level retries; it
  * logs only what went wrong unless LOG_LEVEL asks for more; each applied scan is one log line.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killChildren, type LogLine, runCli, runs } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { describe, expect, it } from 'vitest';
+import { type LogLine, runCli } from '../helpers/child.js';
+import { useFilePipeline } from '../helpers/pipeline.js';
+import { runs } from '../helpers/rows.js';
 
-let pl: Pipeline;
-beforeAll(async () => {
-  pl = await startPipeline({
-    workers: false,
-    sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 2 },
-    // Short, so one job attempt of a failing target is short; the service's job-level retries
-    // (5 attempts, 5 s backoff doubling) would still take over a minute.
-    env: { API_RETRY_DEADLINE: '2s' },
-  });
-});
-afterEach(async () => {
-  await killChildren();
-  pl.sim.setFaults({});
-});
-afterAll(async () => {
-  await killChildren();
-  await pl.close();
+const pl = useFilePipeline({
+  workers: false,
+  sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 2 },
+  // Short, so one job attempt of a failing target is short; the service's job-level retries
+  // (5 attempts, 5 s backoff doubling) would still take over a minute.
+  env: { API_RETRY_DEADLINE: '2s' },
 });
 
 /** The child's env without LOG_LEVEL (the pipeline sets one), plus `over`. */

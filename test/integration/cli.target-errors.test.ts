@@ -4,22 +4,12 @@
  * failed run with the API's code (never "0 links"), and `status` says a target is failing while
  * its consecutive failures last, and marks an error a later success left behind as old.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killChildren, runCli, runs } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/child.js';
+import { useFilePipeline } from '../helpers/pipeline.js';
+import { linkEvents, runs } from '../helpers/rows.js';
 
-let pl: Pipeline;
-beforeAll(async () => {
-  pl = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2 } });
-});
-afterEach(async () => {
-  await killChildren();
-  pl.sim.setFaults({});
-});
-afterAll(async () => {
-  await killChildren();
-  await pl.close();
-});
+const pl = useFilePipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2 } });
 
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...pl.childEnv, ...env });
 
@@ -92,8 +82,7 @@ describe('a VPC named in SYNC_TARGETS that the API does not know', () => {
       },
     ]);
     // No baseline was recorded for it: its first real scan will still be the baseline.
-    const { rows: events } = await pl.db.pool.query('SELECT 1 FROM link_events WHERE vpc_id = $1', [typo]);
-    expect(events).toEqual([]);
+    expect((await linkEvents(pl.db.pool)).filter((e) => e.vpc_id === typo)).toEqual([]);
 
     const json = await cli(['sync', '--once', '--json'], env);
     expect(json.code, json.stderr).toBe(1);

@@ -9,38 +9,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { killChildren, runCli } from '../helpers/child.js';
-import { adminUrl, dropDatabase, testDatabaseUrl, uniqueDbName } from '../helpers/db.js';
+import { type CliResult, killChildren, runCli } from '../helpers/child.js';
+import { useAbsentDbs } from '../helpers/db.js';
+import { scanKeys } from '../helpers/redis.js';
 
 const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
 afterEach(() => killChildren());
 afterAll(async () => {
   await redis.quit().catch(() => redis.disconnect());
 });
-
-async function databaseExists(name: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: adminUrl() });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    return (rowCount ?? 0) > 0;
-  } finally {
-    await client.end();
-  }
-}
-
-async function redisKeys(prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
 
 const accountsDir = mkdtempSync(join(tmpdir(), 'classiclink-accounts-'));
 function accountsFile(content: unknown): string {
@@ -58,6 +36,36 @@ const GOOD = {
   VPC_ENDPOINT: 'http://127.0.0.1:9',
   HTTP_PORT: '0',
 };
+
+const absentDb = useAbsentDbs();
+
+/**
+ * A fresh queue prefix and a database that does not exist, in `GOOD` plus `over`; `untouched()`
+ * asserts that nothing was written under the prefix and the database was never created.
+ */
+function freshEnv(over: Record<string, string> = {}) {
+  const prefix = `startup-${randomUUID()}`;
+  const db = absentDb('classiclink_startup_');
+  return {
+    env: { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: db.url, ...over },
+    async untouched(): Promise<void> {
+      expect(await scanKeys(redis, `{${prefix}}*`)).toEqual([]);
+      expect(await db.exists()).toBe(false);
+    },
+  };
+}
+
+/** Each command failed with exit 1 and one stderr line matching `line`, nothing on stdout. */
+function expectRefused(commands: string[][], results: CliResult[], line: RegExp): void {
+  for (const [i, r] of results.entries()) {
+    const args = commands[i] ?? [];
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(line);
+    expect(r.stdout).toBe('');
+  }
+}
 
 const cases: [string, () => Record<string, string>, RegExp][] = [
   [
@@ -94,26 +102,14 @@ const cases: [string, () => Record<string, string>, RegExp][] = [
 
 describe('a bad value starts nothing', () => {
   it.each(cases)('start with %s: one line, exit 1, no Redis key, no database', async (_name, bad, line) => {
-    const prefix = `startup-${randomUUID()}`;
-    const dbName = uniqueDbName('classiclink_startup_');
-    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName), ...bad() };
-    try {
-      const commands = [['start'], ['sync', '--once']];
-      const results = await Promise.all(commands.map((args) => runCli(args, env)));
-      for (const [i, r] of results.entries()) {
-        const args = commands[i] ?? [];
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
-        const lines = r.stderr.trim().split('\n');
-        expect(lines, r.stderr).toHaveLength(1);
-        expect(lines[0]).toMatch(line);
-        expect(r.stdout).toBe('');
-        expect(`${r.stdout}${r.stderr}`).not.toContain(GOOD.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
-      }
-      expect(await redisKeys(prefix)).toEqual([]);
-      expect(await databaseExists(dbName)).toBe(false);
-    } finally {
-      await dropDatabase(dbName);
+    const { env, untouched } = freshEnv(bad());
+    const commands = [['start'], ['sync', '--once']];
+    const results = await Promise.all(commands.map((args) => runCli(args, env)));
+    expectRefused(commands, results, line);
+    for (const r of results) {
+      expect(`${r.stdout}${r.stderr}`).not.toContain(GOOD.ALIBABA_CLOUD_ACCESS_KEY_SECRET);
     }
+    await untouched();
   });
 });
 
@@ -123,24 +119,10 @@ describe('credentials and API endpoints are checked before anything is written',
     over: Record<string, string>,
     line: RegExp,
   ): Promise<void> {
-    const prefix = `startup-${randomUUID()}`;
-    const dbName = uniqueDbName('classiclink_startup_');
-    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName), ...over };
-    try {
-      const results = await Promise.all(commands.map((args) => runCli(args, env)));
-      for (const [i, r] of results.entries()) {
-        const args = commands[i] ?? [];
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
-        const lines = r.stderr.trim().split('\n');
-        expect(lines, r.stderr).toHaveLength(1);
-        expect(lines[0]).toMatch(line);
-        expect(r.stdout).toBe('');
-      }
-      expect(await redisKeys(prefix)).toEqual([]);
-      expect(await databaseExists(dbName)).toBe(false);
-    } finally {
-      await dropDatabase(dbName);
-    }
+    const { env, untouched } = freshEnv(over);
+    const results = await Promise.all(commands.map((args) => runCli(args, env)));
+    expectRefused(commands, results, line);
+    await untouched();
   }
 
   it('no credentials: start and sync --once say so in one line; no database, no Redis key', async () => {
@@ -161,45 +143,26 @@ describe('credentials and API endpoints are checked before anything is written',
   });
 
   it('sync --once --region that is not configured: a usage error before anything is written', async () => {
-    const prefix = `startup-${randomUUID()}`;
-    const dbName = uniqueDbName('classiclink_startup_');
-    const env = { ...GOOD, QUEUE_PREFIX: prefix, DATABASE_URL: testDatabaseUrl(dbName) };
-    try {
-      const r = await runCli(['sync', '--once', '--region', 'cn-beijing'], env);
-      expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr.trim()).toMatch(/^classiclink-sync sync: region cn-beijing is not configured/);
-      expect(await redisKeys(prefix)).toEqual([]);
-      expect(await databaseExists(dbName)).toBe(false);
-    } finally {
-      await dropDatabase(dbName);
-    }
+    const { env, untouched } = freshEnv();
+    const r = await runCli(['sync', '--once', '--region', 'cn-beijing'], env);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim()).toMatch(/^classiclink-sync sync: region cn-beijing is not configured/);
+    await untouched();
   });
 });
 
 describe('HTTP_TOKEN', () => {
   it('start (http role) with HTTP_HOST beyond loopback and no token: one line, exit 1, nothing created', async () => {
-    const prefix = `startup-${randomUUID()}`;
-    const dbName = uniqueDbName('classiclink_startup_');
-    const env = {
-      ...GOOD,
-      QUEUE_PREFIX: prefix,
-      DATABASE_URL: testDatabaseUrl(dbName),
-      HTTP_HOST: '0.0.0.0',
-    };
-    try {
-      for (const args of [['start'], ['start', '--role', 'http']]) {
-        const r = await runCli(args, env);
-        expect(r.code, r.stderr).toBe(1);
-        const lines = r.stderr.trim().split('\n');
-        expect(lines, r.stderr).toHaveLength(1);
-        expect(lines[0]).toMatch(
-          /^classiclink-sync: invalid configuration: HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
-        );
-      }
-      expect(await redisKeys(prefix)).toEqual([]);
-      expect(await databaseExists(dbName)).toBe(false);
-    } finally {
-      await dropDatabase(dbName);
+    const { env, untouched } = freshEnv({ HTTP_HOST: '0.0.0.0' });
+    for (const args of [['start'], ['start', '--role', 'http']]) {
+      const r = await runCli(args, env);
+      expect(r.code, r.stderr).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^classiclink-sync: invalid configuration: HTTP_TOKEN: required when HTTP_HOST \(0\.0\.0\.0\) is not a loopback address/,
+      );
     }
+    await untouched();
   });
 });

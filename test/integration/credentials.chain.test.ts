@@ -10,14 +10,10 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { credentialsProviderFor, defaultCredentialsChain } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
-import {
-  captureLog,
-  type FakeMetadata,
-  type FakeSts,
-  refusedUrl,
-  startFakeMetadata,
-  startFakeSts,
-} from '../helpers/fake-cloud.js';
+import { type FakeMetadata, startFakeMetadata } from '../helpers/fake-cloud/metadata.js';
+import { refusedUrl } from '../helpers/fake-cloud/server.js';
+import { type FakeSts, startFakeSts } from '../helpers/fake-cloud/sts.js';
+import { captureLog } from '../helpers/log.js';
 
 const ROLE = 'acs:ram::1234567890123456:role/classiclink-sync';
 const OIDC_ARN = 'acs:ram::1234567890123456:oidc-provider/ack-rrsa';

@@ -6,13 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ecsRamRoleFromEnv, ecsRamRoleProvider, metadataEndpoint } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
-import {
-  captureLog,
-  type FakeMetadata,
-  fakeClock,
-  refusedUrl,
-  startFakeMetadata,
-} from '../helpers/fake-cloud.js';
+import { fakeClock } from '../helpers/clock.js';
+import { type FakeMetadata, startFakeMetadata } from '../helpers/fake-cloud/metadata.js';
+import { refusedUrl } from '../helpers/fake-cloud/server.js';
+import { captureLog } from '../helpers/log.js';
 
 const ROLE = 'ClassicLinkSyncRole';
 

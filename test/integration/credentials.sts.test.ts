@@ -16,7 +16,10 @@ import {
   stsEndpoint,
 } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
-import { captureLog, type FakeSts, fakeClock, refusedUrl, startFakeSts } from '../helpers/fake-cloud.js';
+import { fakeClock } from '../helpers/clock.js';
+import { refusedUrl } from '../helpers/fake-cloud/server.js';
+import { type FakeSts, startFakeSts } from '../helpers/fake-cloud/sts.js';
+import { captureLog } from '../helpers/log.js';
 
 const AK = 'LTAI5tExampleCaller';
 const SECRET = 'caller-secret-NEVER-LOGGED';

@@ -10,7 +10,9 @@ import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type Metrics, storeCollectors } from '../../src/metrics.js';
 import { createStore, type Store } from '../../src/store/index.js';
-import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
+import { at } from '../helpers/clock.js';
+import { useTestDb } from '../helpers/db.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });

@@ -3,35 +3,24 @@
  * and Redis (and closed ports for the down cases), the bearer token, the dashboard, and close().
  */
 import { randomUUID } from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer, type HttpServerOptions } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { createQueues } from '../../src/queue/queues.js';
 import { createStore } from '../../src/store/index.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { useTestDb } from '../helpers/db.js';
+import { captureLog } from '../helpers/log.js';
+import { freePort } from '../helpers/servers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const db = useTestDb({ checkLeaks: true });
 
 /** Released after each test, last first. */
-const releasers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (releasers.length > 0) await releasers.pop()?.();
-});
-
-/** A port nothing listens on: bound, then closed. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-  return port;
-}
+const defer = useCleanup();
 
 /** A Redis client that fails at once when its server is away (no offline queue, no retries). */
 function redisClient(port: number): Redis {
@@ -44,24 +33,23 @@ function redisClient(port: number): Redis {
     retryStrategy: () => null,
   });
   redis.on('error', () => {});
-  releasers.push(async () => redis.disconnect());
+  defer(async () => redis.disconnect());
   return redis;
+}
+
+/** Queues under a fresh prefix for the dashboard, obliterated and closed after the test. */
+function dashboardQueues() {
+  const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+  defer(async () => connection.quit());
+  const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
+  defer(() => queues.close());
+  defer(() => queues.obliterate());
+  return queues;
 }
 
 async function pingRedis(redis: Redis): Promise<void> {
   if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
   await redis.ping();
-}
-
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { lines, log: createLogger({ level: 'trace', destination }) };
 }
 
 async function start(
@@ -84,7 +72,7 @@ async function start(
     staleAfterMs: 3_600_000,
     ...overrides,
   });
-  releasers.push(() => server.close());
+  defer(() => server.close());
   const { url } = await server.listen();
   return { url, server, pool };
 }
@@ -106,7 +94,7 @@ describe('probes', () => {
 
   it('/readyz answers 503 naming Redis when Redis is unreachable', async () => {
     const { pool } = await db();
-    const down = redisClient(await closedPort());
+    const down = redisClient(await freePort());
     const { url } = await start({
       ready: { postgres: async () => void (await pool.query('SELECT 1')), redis: () => pingRedis(down) },
     });
@@ -120,10 +108,10 @@ describe('probes', () => {
 
   it('/readyz answers 503 naming Postgres when Postgres is unreachable', async () => {
     const downPool = new pg.Pool({
-      connectionString: `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`,
+      connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`,
       connectionTimeoutMillis: 5_000,
     });
-    releasers.push(() => downPool.end());
+    defer(() => downPool.end());
     const redis = redisClient(6379);
     const { url } = await start({
       ready: {
@@ -195,11 +183,7 @@ describe('GET /', () => {
   });
 
   it('names the dashboard when there is one', async () => {
-    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    releasers.push(async () => connection.quit());
-    const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
-    releasers.push(() => queues.close());
-    releasers.push(() => queues.obliterate());
+    const queues = dashboardQueues();
     const { url } = await start({ queues: [queues.plan, queues.sync] });
     const body = (await (await fetch(`${url}/`)).json()) as { endpoints: { path: string }[] };
     expect(body.endpoints.map((e) => e.path)).toContain('/admin/queues/');
@@ -252,7 +236,7 @@ describe('bearer token', () => {
   });
 
   it('never logs or echoes the token', async () => {
-    const { lines, log } = capture();
+    const { lines, log } = captureLog('trace');
     const { url } = await start({ token: TOKEN, log });
     for (const auth of [
       `Bearer ${TOKEN}`,
@@ -270,11 +254,7 @@ describe('bearer token', () => {
 
 describe('the BullMQ dashboard', () => {
   it('is served at /admin/queues behind the token (Bearer, or Basic for browsers)', async () => {
-    const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    releasers.push(async () => connection.quit());
-    const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
-    releasers.push(() => queues.close());
-    releasers.push(() => queues.obliterate());
+    const queues = dashboardQueues();
     await queues.enqueuePlan({ account: 'acct-http', regionId: 'cn-hangzhou' });
     const { url } = await start({ token: TOKEN, queues: [queues.plan, queues.sync] });
 

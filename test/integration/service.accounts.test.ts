@@ -2,17 +2,13 @@
  * Several accounts in one deployment: each with its own credentials, limiter and targets, syncing
  * into one database without mixing rows; and a clean close leaves nothing open.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { openAccount, openMessaging, startWorkers } from '../../src/service.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { usePipeline } from '../helpers/pipeline.js';
 
-let pl: Pipeline | undefined;
-afterEach(async () => {
-  await pl?.close();
-  pl = undefined;
-});
+const startPipeline = usePipeline();
 
 describe('two accounts in one deployment', () => {
   it('sync into one database without mixing rows, each with its own key and targets', async () => {
@@ -20,8 +16,10 @@ describe('two accounts in one deployment', () => {
       { accessKeyId: 'LTAI-account-a', accessKeySecret: 'secret-a-0123456789' },
       { accessKeyId: 'LTAI-account-b', accessKeySecret: 'secret-b-0123456789' },
     ];
-    pl = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, keys } });
-    const p = pl;
+    const p = await startPipeline({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, keys },
+    });
     const [vpcA1, , vpcA3] = p.sim.world.vpcs('cn-hangzhou');
     const lifecycle = new Lifecycle();
     try {
@@ -96,8 +94,7 @@ describe('two accounts in one deployment', () => {
 describe("an account's fleet backs off when the API throttles", () => {
   /** Which of the limiter's lanes for one region's DescribeClassicLinkInstances are closed. */
   async function closedLanes(code: string): Promise<number> {
-    pl = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1 } });
-    const p = pl;
+    const p = await startPipeline({ workers: false, sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1 } });
     const [vpcId = ''] = p.sim.world.vpcs('cn-hangzhou');
     const key = p.sim.keys[0];
     if (!key) throw new Error('no key');

@@ -51,6 +51,19 @@ function links(
   });
 }
 
+/** The official SDK's ECS client, pointed at the simulator with its first key. */
+function sdkClient(sim: RunningSimulator) {
+  return new EcsClient(
+    new $OpenApiUtil.Config({
+      accessKeyId: key(sim).accessKeyId,
+      accessKeySecret: key(sim).accessKeySecret,
+      endpoint: new URL(sim.url).host,
+      protocol: 'http',
+      regionId: REGION,
+    }),
+  );
+}
+
 function parsed(r: RawResponse): Record<string, unknown> {
   return JSON.parse(r.text) as Record<string, unknown>;
 }
@@ -70,15 +83,7 @@ describe('error faults', () => {
     expect(parsed(r)).toMatchObject({ Code: 'Throttling.User', HostId: `ecs.${REGION}.aliyuncs.com` });
     expect(sim.requests.at(-1)).toMatchObject({ status: 400, code: 'Throttling.User', fault: 'throttle' });
 
-    const client = new EcsClient(
-      new $OpenApiUtil.Config({
-        accessKeyId: key(sim).accessKeyId,
-        accessKeySecret: key(sim).accessKeySecret,
-        endpoint: new URL(sim.url).host,
-        protocol: 'http',
-        regionId: REGION,
-      }),
-    );
+    const client = sdkClient(sim);
     const err = await client.describeRegions(new DescribeRegionsRequest({})).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ThrottlingError);
     expect((err as ThrottlingError).retryAfter).toBe(1500);
@@ -228,15 +233,7 @@ describe('malformed bodies', () => {
 
   it('the SDK fails on a non-JSON body', async () => {
     const sim = await start({ malformedRate: 1, malformedKind: 'non-json' });
-    const client = new EcsClient(
-      new $OpenApiUtil.Config({
-        accessKeyId: key(sim).accessKeyId,
-        accessKeySecret: key(sim).accessKeySecret,
-        endpoint: new URL(sim.url).host,
-        protocol: 'http',
-        regionId: REGION,
-      }),
-    );
+    const client = sdkClient(sim);
     const vpcId = sim.world.vpcs(REGION)[0] as string;
     await expect(
       client.describeClassicLinkInstances(

@@ -4,7 +4,10 @@ import { RetryableError } from '../../src/errors.js';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { type ChangesAlertPayload, type ChangesNotification, createStore } from '../../src/store/index.js';
-import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
+import { at } from '../helpers/clock.js';
+import { useTestDb } from '../helpers/db.js';
+import { linkEvents } from '../helpers/rows.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });
@@ -17,18 +20,15 @@ async function setup(opts: { notifyChannel?: string; max?: number } = {}) {
   return { pool, storePool, store };
 }
 
+/** The target's events without their ids and VPC (one VPC per test target). */
 async function events(pool: pg.Pool, t: TargetRef) {
-  const { rows } = await pool.query<{
-    instance_id: string;
-    change: string;
-    baseline: boolean;
-    sync_run_id: string;
-  }>(
-    `SELECT instance_id, change, baseline, sync_run_id::text FROM link_events
-      WHERE account = $1 ORDER BY id`,
-    [t.account],
-  );
-  return rows;
+  const rows = await linkEvents(pool, { account: t.account });
+  return rows.map(({ instance_id, change, baseline, sync_run_id }) => ({
+    instance_id,
+    change,
+    baseline,
+    sync_run_id,
+  }));
 }
 
 async function outbox(pool: pg.Pool, runId: string) {

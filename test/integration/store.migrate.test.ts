@@ -2,10 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { defaultMigrationsFolder, migrateDatabase } from '../../src/store/migrate.js';
-import { dropDatabase, testDatabaseUrl, uniqueDbName, useTestDb } from '../helpers/db.js';
+import { useAbsentDbs, useTestDb } from '../helpers/db.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb();
@@ -14,11 +14,8 @@ const journal = JSON.parse(readFileSync(`${defaultMigrationsFolder()}/meta/_jour
 };
 const MIGRATIONS = journal.entries.length;
 
-/** Fresh databases this file creates through migrateDatabase; dropped after each test. */
-const created: string[] = [];
-afterEach(async () => {
-  for (const name of created.splice(0)) await dropDatabase(name);
-});
+/** Databases that do not exist yet, for migrateDatabase to create; dropped after each test. */
+const absentDb = useAbsentDbs();
 
 async function tables(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
@@ -46,9 +43,7 @@ describe('migrateDatabase', () => {
   });
 
   it('creates a missing database and applies every migration', async () => {
-    const name = uniqueDbName('classiclink_mig_');
-    created.push(name);
-    const url = testDatabaseUrl(name);
+    const { url } = absentDb('classiclink_mig_');
     expect(await migrateDatabase({ databaseUrl: url, log })).toEqual({ applied: MIGRATIONS });
     expect(await tables(url)).toEqual([
       'active_links',
@@ -61,9 +56,7 @@ describe('migrateDatabase', () => {
   });
 
   it('lets several processes migrate one fresh database at once', async () => {
-    const name = uniqueDbName('classiclink_mig_');
-    created.push(name);
-    const url = testDatabaseUrl(name);
+    const { url } = absentDb('classiclink_mig_');
     const results = await Promise.all(
       Array.from({ length: 4 }, () => migrateDatabase({ databaseUrl: url, log })),
     );
@@ -107,9 +100,7 @@ describe('migrateDatabase', () => {
       join(folder, '0000_bad.sql'),
       'CREATE TABLE half_done (id int);\n--> statement-breakpoint\nSELECT * FROM no_such_table;',
     );
-    const name = uniqueDbName('classiclink_mig_');
-    created.push(name);
-    const url = testDatabaseUrl(name);
+    const { url } = absentDb('classiclink_mig_');
     const err = await migrateDatabase({ databaseUrl: url, log, migrationsFolder: folder }).catch((e) => e);
     expect(err).toMatchObject({ name: 'FatalError', code: 'SQLSTATE_42P01' });
     expect(err.message).toContain('no_such_table');

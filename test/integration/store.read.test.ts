@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TargetRef } from '../../src/links.js';
 import { createLogger } from '../../src/log.js';
 import { createStore, type Store } from '../../src/store/index.js';
-import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
+import { at } from '../helpers/clock.js';
+import { useTestDb } from '../helpers/db.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });

@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { startRetention } from '../../src/service.js';
 import { createStore } from '../../src/store/index.js';
-import { at, scan, uniqueTarget, useTestDb } from '../helpers/db.js';
+import { at } from '../helpers/clock.js';
+import { useTestDb } from '../helpers/db.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });

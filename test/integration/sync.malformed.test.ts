@@ -8,17 +8,14 @@
  * them), and pages that are well-formed one by one but wrong together (the completeness rules of
  * sync.ts must refuse the scan).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Link } from '../../src/links.js';
 import type { MalformedKind } from '../../src/simulator/index.js';
 import type { LinkPage, LinkSource } from '../../src/sync/source.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { type Pipeline, type RoundOutcome, usePipeline } from '../helpers/pipeline.js';
+import { dbLinks, linkEvents, runs } from '../helpers/rows.js';
 
-let p: Pipeline | undefined;
-afterEach(async () => {
-  await p?.close();
-  p = undefined;
-});
+const startPipeline = usePipeline();
 
 type PageTamper = (page: LinkPage, pageNumber: number) => LinkPage;
 const tamper: { fn: PageTamper | undefined } = { fn: undefined };
@@ -33,7 +30,7 @@ async function open(): Promise<{
   gone: string;
   fresh: string;
 }> {
-  p = await startPipeline({
+  const pl = await startPipeline({
     sim: { regions: [REGION], vpcsPerRegion: 1, linksPerVpc: 150 },
     env: { ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hooks/never-called' },
     wrapSource: (s): LinkSource => ({
@@ -44,12 +41,11 @@ async function open(): Promise<{
       },
     }),
   });
-  const pl = p;
   tamper.fn = undefined;
   const baseline = await pl.round();
   expect(baseline.every((o) => o.ok)).toBe(true);
   const vpcId = pl.sim.world.vpcs(REGION)[0] ?? '';
-  const before = await activeLinks(pl);
+  const before = await dbLinks(pl.db.pool);
   const gone = pl.sim.world.links(REGION, vpcId)[0]?.instanceId ?? '';
   pl.sim.world.detach(REGION, gone, vpcId);
   const fresh = pl.sim.world.createInstance(REGION);
@@ -57,15 +53,8 @@ async function open(): Promise<{
   return { pl, vpcId, before, gone, fresh };
 }
 
-async function activeLinks(pl: Pipeline): Promise<string[]> {
-  const { rows } = await pl.db.pool.query<{ k: string }>(
-    `SELECT vpc_id || '/' || instance_id AS k FROM classic_links WHERE removed_at IS NULL ORDER BY 1`,
-  );
-  return rows.map((r) => r.k);
-}
-
 async function nothingApplied(pl: Pipeline, before: string[]): Promise<void> {
-  expect(await activeLinks(pl)).toEqual(before);
+  expect(await dbLinks(pl.db.pool)).toEqual(before);
   const counts = await pl.db.pool.query<{ events: number; outbox: number; rows: number }>(
     `SELECT (SELECT count(*)::int FROM link_events WHERE NOT baseline) AS events,
             (SELECT count(*)::int FROM alert_outbox) AS outbox,
@@ -74,11 +63,15 @@ async function nothingApplied(pl: Pipeline, before: string[]): Promise<void> {
   expect(counts.rows[0]).toEqual({ events: 0, outbox: 0, rows: before.length });
 }
 
-async function failedRuns(pl: Pipeline): Promise<{ error_code: string; error_message: string }[]> {
-  const { rows } = await pl.db.pool.query<{ error_code: string; error_message: string }>(
-    `SELECT error_code, error_message FROM sync_runs WHERE status = 'failed' ORDER BY sync_runs.id`,
-  );
-  return rows;
+/** The round failed, and every failed run says `code` with a message matching `message`. */
+async function failedWith(pl: Pipeline, outcomes: RoundOutcome[], code: string, message: RegExp) {
+  expect(outcomes[0]?.ok).toBe(false);
+  const failed = (await runs(pl.db.pool)).filter((r) => r.status === 'failed');
+  expect(failed.length).toBeGreaterThan(0);
+  for (const run of failed) {
+    expect(run.error_code).toBe(code);
+    expect(run.error_message).toMatch(message);
+  }
 }
 
 /** After the broken round, a sound round records exactly the one detach and the one attach. */
@@ -87,10 +80,11 @@ async function recovers(pl: Pipeline, vpcId: string, gone: string, fresh: string
   tamper.fn = undefined;
   const [outcome] = await pl.round();
   expect(outcome?.ok && outcome.result).toMatchObject({ outcome: 'applied', added: 1, removed: 1 });
-  const { rows } = await pl.db.pool.query<{ e: string }>(
-    `SELECT change || ' ' || vpc_id || '/' || instance_id AS e FROM link_events WHERE NOT baseline ORDER BY 1`,
-  );
-  expect(rows.map((r) => r.e)).toEqual([`added ${vpcId}/${fresh}`, `removed ${vpcId}/${gone}`]);
+  const changes = (await linkEvents(pl.db.pool))
+    .filter((e) => !e.baseline)
+    .map((e) => `${e.change} ${e.vpc_id}/${e.instance_id}`)
+    .sort();
+  expect(changes).toEqual([`added ${vpcId}/${fresh}`, `removed ${vpcId}/${gone}`]);
 }
 
 describe('malformed bodies on the wire: the run fails with a clear code, nothing applied', () => {
@@ -110,14 +104,7 @@ describe('malformed bodies on the wire: the run fails with a clear code, nothing
   it.each(cases)('%s → %s', async (kind, code, message) => {
     const { pl, vpcId, before, gone, fresh } = await open();
     pl.sim.setFaults({ malformedRate: 1, malformedKind: kind, actions: ['DescribeClassicLinkInstances'] });
-    const [outcome] = await pl.round();
-    expect(outcome?.ok).toBe(false);
-    const failed = await failedRuns(pl);
-    expect(failed.length).toBeGreaterThan(0);
-    for (const run of failed) {
-      expect(run.error_code).toBe(code);
-      expect(run.error_message).toMatch(message);
-    }
+    await failedWith(pl, await pl.round(), code, message);
     expect(pl.sim.requests.some((r) => r.fault === `malformed:${kind}`)).toBe(true);
     await nothingApplied(pl, before);
     await recovers(pl, vpcId, gone, fresh);
@@ -169,14 +156,7 @@ describe('pages sound one by one but wrong together: the scan is incomplete, not
   it.each(cases)('%s → %s', async (_what, code, message, fn) => {
     const { pl, vpcId, before, gone, fresh } = await open();
     tamper.fn = fn;
-    const [outcome] = await pl.round();
-    expect(outcome?.ok).toBe(false);
-    const failed = await failedRuns(pl);
-    expect(failed.length).toBeGreaterThan(0);
-    for (const run of failed) {
-      expect(run.error_code).toBe(code);
-      expect(run.error_message).toMatch(message);
-    }
+    await failedWith(pl, await pl.round(), code, message);
     await nothingApplied(pl, before);
     await recovers(pl, vpcId, gone, fresh);
   });

@@ -3,15 +3,11 @@
  * budget does not take every job slot while another region, with budget of its own, waits in the
  * queue behind it. Checked by the order in which runs finish, against real Redis and Postgres.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { captureLog } from '../helpers/fake-cloud.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { describe, expect, it } from 'vitest';
+import { captureLog } from '../helpers/log.js';
+import { usePipeline } from '../helpers/pipeline.js';
 
-let p: Pipeline | undefined;
-afterEach(async () => {
-  await p?.close();
-  p = undefined;
-});
+const startPipeline = usePipeline();
 
 const BUSY = 'cn-hangzhou';
 const OTHER = 'cn-shanghai';
@@ -24,11 +20,10 @@ describe('pacing sync jobs to the API budget', () => {
     // enqueued first, OTHER's 12 right after. Unpaced, BUSY's jobs would fill both job slots and
     // wait for BUSY's budget one after another: OTHER's first run could finish only after ~10 of
     // BUSY's. Paced, each region's jobs become ready at its own 3 per second, so they interleave.
-    p = await startPipeline({
+    const pl = await startPipeline({
       sim: { regions: [BUSY, OTHER], vpcsPerRegion: VPCS, linksPerVpc: 2 },
       env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1' },
     });
-    const pl = p;
     const planBusy = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: BUSY });
     const busy = (await pl.queues.waitFor('plan', planBusy, 30_000)).targets;
     const planOther = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: OTHER });
@@ -61,13 +56,12 @@ describe('pacing sync jobs to the API budget', () => {
     // Four VPCs of 250 links: three pages each. The first plan knows nothing (one call a job); the
     // second expects three, so its jobs start three calls (one second at 3 calls/s) apart.
     const captured = captureLog();
-    p = await startPipeline({
+    const pl = await startPipeline({
       sim: { regions: [BUSY], vpcsPerRegion: 4, linksPerVpc: 250 },
       env: { API_MAX_QPS: String(QPS), SYNC_CONCURRENCY: '1', SYNC_INTERVAL: '2s' },
       log: captured.log,
     });
     const tooSlow = () => captured.lines.filter((l) => l.includes('longer than SYNC_INTERVAL'));
-    const pl = p;
     const planAndSync = async () => {
       const id = await pl.queues.enqueuePlan({ account: pl.config.SYNC_ACCOUNT, regionId: BUSY });
       const { targets } = await pl.queues.waitFor('plan', id, 30_000);

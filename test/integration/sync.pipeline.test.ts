@@ -3,51 +3,14 @@
  * the simulator as the API, a cloned database. Each test checks Postgres against the
  * simulator's truth and the exact events recorded.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
 import { PAGE_PARALLEL, runSync } from '../../src/sync/scan.js';
 import type { LinkSource } from '../../src/sync/source.js';
-import { type Pipeline, type PipelineOptions, startPipeline } from '../helpers/pipeline.js';
+import { type Pipeline, usePipeline } from '../helpers/pipeline.js';
+import { dbLinks, linkEvents, truthLinks } from '../helpers/rows.js';
 
-let p: Pipeline | undefined;
-afterEach(async () => {
-  await p?.close();
-  p = undefined;
-});
-
-async function open(opts: PipelineOptions = {}): Promise<Pipeline> {
-  p = await startPipeline(opts);
-  return p;
-}
-
-/** Active links in Postgres as `vpc/instance` strings, sorted. */
-async function dbLinks(pl: Pipeline, regionId?: string): Promise<string[]> {
-  const { rows } = await pl.db.pool.query<{ k: string }>(
-    `SELECT vpc_id || '/' || instance_id AS k FROM classic_links
-      WHERE removed_at IS NULL AND ($1::text IS NULL OR region_id = $1) ORDER BY 1`,
-    [regionId ?? null],
-  );
-  return rows.map((r) => r.k);
-}
-
-function truth(pl: Pipeline, regionId?: string): string[] {
-  const regions = regionId ? [regionId] : pl.sim.world.regions();
-  return regions
-    .flatMap((r) => pl.sim.world.links(r))
-    .map((l) => `${l.vpcId}/${l.instanceId}`)
-    .sort();
-}
-
-async function events(pl: Pipeline) {
-  const { rows } = await pl.db.pool.query<{
-    change: string;
-    vpc_id: string;
-    instance_id: string;
-    baseline: boolean;
-    sync_run_id: string;
-  }>('SELECT change, vpc_id, instance_id, baseline, sync_run_id::text FROM link_events ORDER BY id');
-  return rows;
-}
+const open = usePipeline();
 
 function firstVpc(pl: Pipeline, regionId = 'cn-hangzhou'): string {
   const vpc = pl.sim.world.vpcs(regionId)[0];
@@ -61,9 +24,9 @@ describe('sync pipeline', () => {
     const outcomes = await pl.round();
     expect(outcomes.length).toBe(6); // 2 regions × 3 VPCs
     expect(outcomes.every((o) => o.ok && o.result.outcome === 'applied' && o.result.baseline)).toBe(true);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
-    const ev = await events(pl);
-    expect(ev.length).toBe(truth(pl).length);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+    const ev = await linkEvents(pl.db.pool);
+    expect(ev.length).toBe(truthLinks(pl.sim).length);
     expect(ev.every((e) => e.baseline && e.change === 'added')).toBe(true);
     const outbox = await pl.db.pool.query('SELECT 1 FROM alert_outbox');
     expect(outbox.rowCount).toBe(0);
@@ -81,8 +44,8 @@ describe('sync pipeline', () => {
 
     const outcomes = await pl.round();
     expect(outcomes.every((o) => o.ok)).toBe(true);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
-    const changes = (await events(pl)).filter((e) => !e.baseline);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+    const changes = (await linkEvents(pl.db.pool)).filter((e) => !e.baseline);
     expect(changes.map((e) => `${e.change} ${e.vpc_id}/${e.instance_id}`).sort()).toEqual(
       [`added ${vpc}/${fresh}`, `removed ${vpc}/${gone.instanceId}`].sort(),
     );
@@ -107,7 +70,7 @@ describe('sync pipeline', () => {
       'SELECT xmin::text, * FROM classic_links ORDER BY vpc_id, instance_id',
     );
     expect(after.rows).toEqual(before.rows);
-    expect((await events(pl)).filter((e) => !e.baseline)).toHaveLength(0);
+    expect((await linkEvents(pl.db.pool)).filter((e) => !e.baseline)).toHaveLength(0);
   });
 
   it('a page that fails for good: the run fails with the code, nothing is applied', async () => {
@@ -131,7 +94,7 @@ describe('sync pipeline', () => {
     const bad = outcomes.find((o) => o.target.vpcId === broken.vpc);
     expect(bad?.ok).toBe(false);
     expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
-    expect((await dbLinks(pl)).filter((k) => k.startsWith(broken.vpc))).toEqual([]);
+    expect((await dbLinks(pl.db.pool)).filter((k) => k.startsWith(broken.vpc))).toEqual([]);
     const run = await pl.db.pool.query(
       'SELECT status, error_code, request_id FROM sync_runs WHERE vpc_id = $1 ORDER BY id',
       [broken.vpc],
@@ -167,8 +130,8 @@ describe('sync pipeline', () => {
     expect(most).toBe(PAGE_PARALLEL);
     const pages = pl.sim.requests.filter((r) => r.params.VpcId !== undefined).map((r) => r.params.PageNumber);
     expect(pages.map(Number).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(await dbLinks(pl)).toHaveLength(1_000);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
+    expect(await dbLinks(pl.db.pool)).toHaveLength(1_000);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
   });
 
   it('TotalCount changing mid-scan triggers a rescan and no false event', async () => {
@@ -201,8 +164,8 @@ describe('sync pipeline', () => {
     // The drifted scan: page 1, then pages 2 and 3 together (judged in order: it stops at page 2);
     // then a full rescan of 3 pages.
     expect(pagesServed).toBe(6);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
-    const changes = (await events(pl)).filter((e) => !e.baseline);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+    const changes = (await linkEvents(pl.db.pool)).filter((e) => !e.baseline);
     expect(changes.map((e) => e.change)).toEqual(['added']);
   });
 
@@ -228,8 +191,8 @@ describe('sync pipeline', () => {
     const outcomes = await pl.round();
     expect(outcomes[0]?.ok).toBe(true);
     expect(pl.sim.requests.filter((r) => r.params.InstanceId).length).toBe(lookupsBefore + 1);
-    expect((await events(pl)).filter((e) => e.change === 'removed')).toHaveLength(0);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
+    expect((await linkEvents(pl.db.pool)).filter((e) => e.change === 'removed')).toHaveLength(0);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
   });
 
   it('a detach confirmed by the lookup is removed', async () => {
@@ -242,9 +205,9 @@ describe('sync pipeline', () => {
     await pl.round();
     const lookups = pl.sim.requests.filter((r) => r.params.InstanceId);
     expect(lookups.map((r) => r.params.InstanceId)).toEqual([l.instanceId]);
-    expect((await events(pl)).filter((e) => e.change === 'removed').map((e) => e.instance_id)).toEqual([
-      l.instanceId,
-    ]);
+    expect(
+      (await linkEvents(pl.db.pool)).filter((e) => e.change === 'removed').map((e) => e.instance_id),
+    ).toEqual([l.instanceId]);
   });
 
   it('a VPC deleted with its links between two rounds: each link is recorded removed once, after a lookup', async () => {
@@ -259,14 +222,14 @@ describe('sync pipeline', () => {
     expect(second.every((o) => o.ok)).toBe(true);
     // The deleted VPC was scanned once more although DescribeVpcs no longer lists it.
     expect(second.map((o) => o.target.vpcId)).toContain(gone);
-    const removed = (await events(pl)).filter((e) => e.change === 'removed');
+    const removed = (await linkEvents(pl.db.pool)).filter((e) => e.change === 'removed');
     expect(removed.map((e) => `${e.vpc_id}/${e.instance_id}`).sort()).toEqual(
       lost.map((i) => `${gone}/${i}`),
     );
     // Each removal was confirmed by an InstanceId lookup first.
     const looked = pl.sim.requests.flatMap((r) => r.params.InstanceId?.split(',') ?? []).sort();
     expect(looked).toEqual(lost);
-    expect(await dbLinks(pl)).toEqual(truth(pl));
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
     const target = (await pl.database.store.listTargets({ account: pl.config.SYNC_ACCOUNT })).find(
       (t) => t.vpcId === gone,
     );
@@ -275,7 +238,7 @@ describe('sync pipeline', () => {
     // Nothing left to record: the next round leaves the gone VPC alone and adds no event.
     const third = await pl.round();
     expect(third.map((o) => o.target.vpcId)).not.toContain(gone);
-    expect((await events(pl)).filter((e) => e.change === 'removed')).toHaveLength(4);
+    expect((await linkEvents(pl.db.pool)).filter((e) => e.change === 'removed')).toHaveLength(4);
     const retired = (await pl.database.store.listTargets({ account: pl.config.SYNC_ACCOUNT })).find(
       (t) => t.vpcId === gone,
     );
@@ -295,7 +258,7 @@ describe('sync pipeline', () => {
       const [job] = await pl.queues.enqueueSync([target]);
       await pl.queues.waitFor('sync', job?.jobId ?? '', 30_000);
     }
-    const added = (await events(pl)).filter((e) => !e.baseline);
+    const added = (await linkEvents(pl.db.pool)).filter((e) => !e.baseline);
     expect(added.map((e) => e.instance_id)).toEqual([fresh]);
     const runs = await pl.db.pool.query(
       "SELECT count(*)::int AS n FROM sync_runs WHERE status = 'succeeded'",
@@ -326,7 +289,9 @@ describe('sync pipeline', () => {
     );
     const again = await runSync(deps, { target, jobId: 'j1', attempt: 2, log: pl.log });
     expect(again).toMatchObject({ outcome: 'applied', added: 0, removed: 0 });
-    expect((await events(pl)).filter((e) => !e.baseline).map((e) => e.instance_id)).toEqual([fresh]);
+    expect((await linkEvents(pl.db.pool)).filter((e) => !e.baseline).map((e) => e.instance_id)).toEqual([
+      fresh,
+    ]);
   });
 
   it('an older scan finishing after a newer one is superseded and applies nothing', async () => {
@@ -372,7 +337,7 @@ describe('sync pipeline', () => {
     expect(newer.outcome).toBe('applied');
     release();
     expect((await older).outcome).toBe('superseded');
-    expect(await dbLinks(pl)).toEqual(truth(pl));
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
     const statuses = await pl.db.pool.query('SELECT job_id, status FROM sync_runs ORDER BY job_id');
     expect(statuses.rows).toEqual([
       { job_id: 'new', status: 'succeeded' },
@@ -398,6 +363,8 @@ describe('sync pipeline', () => {
       { status: 'failed', error_code: 'InternalError' },
       { status: 'failed', error_code: 'InternalError' },
     ]);
-    expect(await dbLinks(pl, 'cn-hangzhou')).toEqual(truth(pl).filter((k) => !k.startsWith(vpc)));
+    expect(await dbLinks(pl.db.pool, 'cn-hangzhou')).toEqual(
+      truthLinks(pl.sim).filter((k) => !k.startsWith(vpc)),
+    );
   });
 });

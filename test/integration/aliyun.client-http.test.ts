@@ -5,7 +5,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CallEvent,
@@ -16,7 +15,8 @@ import {
 import { parseV3Authorization, signV1, signV3 } from '../../src/aliyun/signer.js';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
+import { caught } from '../helpers/errors.js';
+import { captureLog } from '../helpers/log.js';
 
 const SECRET = 'test-secret-DO-NOT-LOG';
 const REGION = 'cn-hangzhou';
@@ -128,19 +128,8 @@ function vpcListing(total: number): Handler {
   };
 }
 
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  return { lines, log: createLogger({ level: 'debug', destination }) };
-}
-
 function client(server: TestServer, over: Partial<EcsClientOptions> = {}) {
-  const { lines, log } = capture();
+  const { lines, log } = captureLog();
   const events: CallEvent[] = [];
   const c = createEcsClient({
     credentials: staticCredentialsProvider({ accessKeyId: 'testid', accessKeySecret: SECRET }),
@@ -156,16 +145,6 @@ function client(server: TestServer, over: Partial<EcsClientOptions> = {}) {
   });
   clients.push(c);
   return { c, lines, events };
-}
-
-async function caught(p: Promise<unknown>): Promise<RetryableError | FatalError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RetryableError || e instanceof FatalError) return e;
-    throw new Error(`expected a typed error, got ${String(e)}`);
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('wire format', () => {

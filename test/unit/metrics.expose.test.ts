@@ -1,7 +1,7 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, type MetricsCollectors } from '../../src/metrics.js';
+import { captureLog } from '../helpers/log.js';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -11,17 +11,6 @@ function sample(text: string, series: string): number | undefined {
     if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
   }
   return undefined;
-}
-
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  return { lines, log: createLogger({ level: 'debug', destination }) };
 }
 
 describe('createMetrics', () => {
@@ -149,7 +138,7 @@ describe('createMetrics', () => {
   });
 
   it('a failing or hanging callback blanks its gauge, is logged and counted, and the rest still answer', async () => {
-    const { lines, log } = capture();
+    const { lines, log } = captureLog();
     let fail = true;
     const collect: MetricsCollectors = {
       activeLinks: async () => {

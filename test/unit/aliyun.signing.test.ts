@@ -9,8 +9,9 @@ import { canonicalQuery, signV1 } from '../../src/aliyun/signer.js';
 const PARAMS = { PageNumber: '1', PageSize: '100', RegionId: 'cn-hangzhou', VpcId: 'vpc-bp1exampleid' };
 const CREDS = { accessKeyId: 'testid', accessKeySecret: 'testsecret' };
 
-describe('V3 request construction', () => {
-  const req = buildSignedRequest({
+/** A V3 DescribeClassicLinkInstances request of vector V3-B, with `over` changed. */
+function v3(over: Partial<Parameters<typeof buildSignedRequest>[0]> = {}) {
+  return buildSignedRequest({
     signature: 'v3',
     host: 'ecs.cn-hangzhou.aliyuncs.com',
     api: 'ecs',
@@ -19,7 +20,12 @@ describe('V3 request construction', () => {
     credentials: CREDS,
     now: new Date('2024-01-02T03:04:05.678Z'),
     nonce: '3c8b5f1e2d9a4b7c8e6f0a1b2c3d4e5f',
+    ...over,
   });
+}
+
+describe('V3 request construction', () => {
+  const req = v3();
 
   it('matches vector V3-B', () => {
     expect(req.headers.authorization).toBe(
@@ -43,13 +49,11 @@ describe('V3 request construction', () => {
   });
 
   it('uses the VPC API version for vpc calls', () => {
-    const vpc = buildSignedRequest({
-      signature: 'v3',
+    const vpc = v3({
       host: 'vpc.cn-hangzhou.aliyuncs.com',
       api: 'vpc',
       action: 'DescribeVpcs',
       params: { RegionId: 'cn-hangzhou' },
-      credentials: CREDS,
       now: new Date(0),
       nonce: 'n',
     });
@@ -57,11 +61,8 @@ describe('V3 request construction', () => {
   });
 
   it('sends and signs the STS token', () => {
-    const sts = buildSignedRequest({
-      signature: 'v3',
+    const sts = v3({
       host: 'ecs.cn-beijing.aliyuncs.com',
-      api: 'ecs',
-      action: 'DescribeClassicLinkInstances',
       params: { InstanceId: 'i-bp1 a*b~c', RegionId: 'cn-beijing' },
       credentials: { ...CREDS, securityToken: 'CAIS+token/with=chars&more' },
       now: new Date('2024-06-30T23:59:59Z'),
@@ -76,16 +77,7 @@ describe('V3 request construction', () => {
   });
 
   it('changes the signature when the nonce changes', () => {
-    const other = buildSignedRequest({
-      signature: 'v3',
-      host: 'ecs.cn-hangzhou.aliyuncs.com',
-      api: 'ecs',
-      action: 'DescribeClassicLinkInstances',
-      params: PARAMS,
-      credentials: CREDS,
-      now: new Date('2024-01-02T03:04:05Z'),
-      nonce: 'another',
-    });
+    const other = v3({ now: new Date('2024-01-02T03:04:05Z'), nonce: 'another' });
     expect(other.headers.authorization).not.toBe(req.headers.authorization);
   });
 });

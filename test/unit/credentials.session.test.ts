@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { type SessionCredentials, STALE_MS, sessionProvider } from '../../src/credentials/index.js';
 import { parseExpiration } from '../../src/credentials/session.js';
 import { RetryableError } from '../../src/errors.js';
-import { captureLog, fakeClock } from '../helpers/fake-cloud.js';
+import { fakeClock } from '../helpers/clock.js';
+import { captureLog } from '../helpers/log.js';
 
 function setup(lifetimeMs = 3600_000) {
   const clock = fakeClock();

@@ -9,20 +9,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { capturedOutput, killChildren, runCli, spawnCli } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { type Receiver, startReceiver } from '../helpers/receivers.js';
+import { describe, expect, it } from 'vitest';
+import { capturedOutput, runCli, spawnCli } from '../helpers/child.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { usePipeline } from '../helpers/pipeline.js';
+import { startReceiver } from '../helpers/receivers.js';
+import { scanKeys } from '../helpers/redis.js';
+import { pollRuns } from '../helpers/rows.js';
 
-let pl: Pipeline | undefined;
-let receiver: Receiver | undefined;
-afterEach(async () => {
-  await killChildren();
-  await pl?.close();
-  await receiver?.close();
-  pl = undefined;
-  receiver = undefined;
-});
+// Registered first, so it runs last: the receiver closes after the pipeline and its children.
+const defer = useCleanup();
+const startPipeline = usePipeline();
 
 const mark = (what: string) => `${what}${randomBytes(8).toString('hex')}`;
 
@@ -32,22 +29,17 @@ async function dumpRedis(url: string, prefix: string): Promise<string> {
   redis.on('error', () => {});
   const out: string[] = [];
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
-      cursor = next;
-      for (const k of keys) {
-        const type = await redis.type(k);
-        let value: unknown;
-        if (type === 'string') value = await redis.get(k);
-        else if (type === 'hash') value = await redis.hgetall(k);
-        else if (type === 'list') value = await redis.lrange(k, 0, -1);
-        else if (type === 'set') value = await redis.smembers(k);
-        else if (type === 'zset') value = await redis.zrange(k, 0, -1, 'WITHSCORES');
-        else if (type === 'stream') value = await redis.xrange(k, '-', '+');
-        out.push(`${k} ${type} ${JSON.stringify(value)}`);
-      }
-    } while (cursor !== '0');
+    for (const k of await scanKeys(redis, `{${prefix}}*`)) {
+      const type = await redis.type(k);
+      let value: unknown;
+      if (type === 'string') value = await redis.get(k);
+      else if (type === 'hash') value = await redis.hgetall(k);
+      else if (type === 'list') value = await redis.lrange(k, 0, -1);
+      else if (type === 'set') value = await redis.smembers(k);
+      else if (type === 'zset') value = await redis.zrange(k, 0, -1, 'WITHSCORES');
+      else if (type === 'stream') value = await redis.xrange(k, '-', '+');
+      out.push(`${k} ${type} ${JSON.stringify(value)}`);
+    }
   } finally {
     await redis.quit().catch(() => redis.disconnect());
   }
@@ -66,19 +58,19 @@ describe('secrets', () => {
     };
     const whsecBytes = `whsecbytes-${randomBytes(8).toString('hex')}`;
     secrets.webhookSecret = `whsec_${Buffer.from(whsecBytes).toString('base64')}`;
-    receiver = await startReceiver('webhook', { secret: secrets.webhookSecret });
+    const receiver = await startReceiver('webhook', { secret: secrets.webhookSecret });
+    defer(() => receiver.close());
     const key = {
       accessKeyId: `LTAI5tSecurity${randomBytes(4).toString('hex')}`,
       accessKeySecret: secrets.accessKeySecret,
       securityToken: secrets.stsToken,
     };
     const redisUrl = `redis://:${secrets.redisPassword}@127.0.0.1:6379`;
-    pl = await startPipeline({
+    const p = await startPipeline({
       workers: false,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3, keys: [key] },
       env: { REDIS_URL: redisUrl },
     });
-    const p = pl;
     const dbUrl = new URL(p.db.url);
     dbUrl.password = secrets.dbPassword;
     const [good, bad] = p.sim.world.vpcs('cn-hangzhou');
@@ -99,26 +91,15 @@ describe('secrets', () => {
     const listening = await svc.waitForLog('HTTP server listening');
     const base = String(listening.url);
     // The baseline, then a change that alerts, while the other target keeps failing.
-    await expect
-      .poll(
-        async () => (await p.db.pool.query(`SELECT 1 FROM sync_runs WHERE status = 'succeeded'`)).rowCount,
-        {
-          timeout: 20_000,
-        },
-      )
-      .toBeGreaterThan(0);
+    await pollRuns(p.db.pool, (rs) => rs.filter((r) => r.status === 'succeeded').length, {
+      timeout: 20_000,
+    }).toBeGreaterThan(0);
     const fresh = p.sim.world.createInstance('cn-hangzhou');
     p.sim.world.attach('cn-hangzhou', fresh, good ?? '');
     await receiver.waitForAccepted(1);
-    await expect
-      .poll(
-        async () =>
-          (await p.db.pool.query(`SELECT 1 FROM sync_runs WHERE error_code = 'Forbidden.RAM'`)).rowCount,
-        {
-          timeout: 20_000,
-        },
-      )
-      .toBeGreaterThan(0);
+    await pollRuns(p.db.pool, (rs) => rs.filter((r) => r.error_code === 'Forbidden.RAM').length, {
+      timeout: 20_000,
+    }).toBeGreaterThan(0);
 
     const auth = { authorization: `Bearer ${secrets.httpToken}` };
     const answers: string[] = [];

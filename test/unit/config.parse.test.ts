@@ -161,7 +161,7 @@ const WRONG: Record<string, [string, RegExp] | string> = {
   ALERT_STALE_AFTER: ['1w', /ALERT_STALE_AFTER: expected a duration/],
   EVENT_RETENTION: ['30m', /EVENT_RETENTION: must be at least 3600000ms/],
   ACCOUNTS_FILE:
-    'a path; a missing or bad file is refused by the accounts loader (test/unit/accounts.test.ts)',
+    'a path; a missing or bad file is refused by the accounts loader (test/unit/accounts.load.test.ts)',
   LOG_LEVEL: ['INFO', /LOG_LEVEL: expected fatal, error/],
   ALERT_ON_BASELINE: ['2', /ALERT_ON_BASELINE: expected true or false/],
   ALERT_WEBHOOK_URL: ['javascript:SECRETVALUE', /ALERT_WEBHOOK_URL: expected a http or https URL/],

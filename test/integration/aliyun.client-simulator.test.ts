@@ -20,6 +20,7 @@ import {
   startSimulator,
 } from '../../src/simulator/index.js';
 import type { LinkPage } from '../../src/sync/source.js';
+import { caught } from '../helpers/errors.js';
 
 const REGION = 'cn-hangzhou';
 const silent = createLogger({ level: 'silent' });
@@ -61,16 +62,6 @@ async function all(it: AsyncIterable<LinkPage>): Promise<{ pages: LinkPage[]; li
   const pages: LinkPage[] = [];
   for await (const p of it) pages.push(p);
   return { pages, links: pages.flatMap((p) => p.links) };
-}
-
-async function caught(p: Promise<unknown>): Promise<RetryableError | FatalError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RetryableError || e instanceof FatalError) return e;
-    throw new Error(`expected a typed error, got ${String(e)}`);
-  }
-  throw new Error('expected the call to fail');
 }
 
 const truth = (s: RunningSimulator, regionId: string, vpcId?: string) =>

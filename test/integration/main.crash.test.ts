@@ -3,35 +3,24 @@
  * another worker process's stall check puts the job back, and the re-run leaves Postgres exact,
  * with no missing and no duplicate events.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { capturedOutput, dbLinks, killChildren, runs, spawnCli, truthLinks } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { describe, expect, it } from 'vitest';
+import { startCli } from '../helpers/child.js';
+import { usePipeline } from '../helpers/pipeline.js';
+import { dbLinks, linkEvents, pollRuns, runs, truthLinks } from '../helpers/rows.js';
 
-let pl: Pipeline | undefined;
-afterEach(async () => {
-  await killChildren();
-  const secret = pl?.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
-  await pl?.close();
-  pl = undefined;
-  if (secret) expect(capturedOutput()).not.toContain(secret);
-});
+const startPipeline = usePipeline({ checkSecret: true });
 
 describe('SIGKILL of a worker process mid-scan', () => {
   it('the stalled job is recovered by another process; links and events are exact', async () => {
-    pl = await startPipeline({
+    const p = await startPipeline({
       workers: false,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 5 },
       env: { LOG_LEVEL: 'info', JOB_LOCK_DURATION: '2s' },
     });
-    const p = pl;
     const vpcId = p.sim.world.vpcs('cn-hangzhou')[0];
     if (!vpcId) throw new Error('no VPC');
     const target = { account: 'default', regionId: 'cn-hangzhou', vpcId };
-    const spawnWorker = async (name: string) => {
-      const w = spawnCli(['start', '--role', 'worker'], p.childEnv, name);
-      await w.waitForLog('classiclink-sync started');
-      return w;
-    };
+    const spawnWorker = (name: string) => startCli(['start', '--role', 'worker'], p.childEnv, name);
 
     // Round 1 (baseline) by worker A.
     const a = await spawnWorker('worker A');
@@ -50,12 +39,10 @@ describe('SIGKILL of a worker process mid-scan', () => {
     p.sim.setFaults({ latencyMs: 30_000 });
     const [second] = await p.queues.enqueueSync([target]);
     const jobId = second?.jobId ?? '';
-    await expect
-      .poll(async () => (await runs(p.db.pool)).filter((r) => r.status === 'running').length, {
-        timeout: 20_000,
-        interval: 50,
-      })
-      .toBe(1);
+    await pollRuns(p.db.pool, (rs) => rs.filter((r) => r.status === 'running').length, {
+      timeout: 20_000,
+      interval: 50,
+    }).toBe(1);
     a.signal('SIGKILL');
     expect((await a.waitForExit()).signal).toBe('SIGKILL');
     p.sim.setFaults({});
@@ -69,11 +56,7 @@ describe('SIGKILL of a worker process mid-scan', () => {
     expect(result).toMatchObject({ outcome: 'applied', added: 1, removed: 1 });
 
     expect(await dbLinks(p.db.pool)).toEqual(truthLinks(p.sim));
-    const { rows: events } = await p.db.pool.query<{
-      instance_id: string;
-      change: string;
-      baseline: boolean;
-    }>('SELECT instance_id, change, baseline FROM link_events ORDER BY id');
+    const events = await linkEvents(p.db.pool);
     // Per link: events alternate added/removed, start with added, and end as the truth says.
     const truth = new Set(p.sim.world.links('cn-hangzhou', vpcId).map((l) => l.instanceId));
     const perLink = new Map<string, string[]>();

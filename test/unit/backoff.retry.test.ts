@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, retryWithin } from '../../src/backoff.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
+import { fakeClock } from '../helpers/clock.js';
 
 describe('backoffDelay: capped exponential with full jitter', () => {
   const opts = { baseMs: 100, capMs: 5_000 };
@@ -17,12 +18,6 @@ describe('backoffDelay: capped exponential with full jitter', () => {
 });
 
 describe('retryWithin', () => {
-  // A fake clock: sleeping 0 ms (random() = 0) keeps tests instant while time is counted explicitly.
-  function clock() {
-    let t = 0;
-    return { now: () => t, advance: (ms: number) => (t += ms) };
-  }
-
   it('retries retryable errors until success', async () => {
     let calls = 0;
     const result = await retryWithin(
@@ -52,7 +47,8 @@ describe('retryWithin', () => {
   });
 
   it('gives up with the last error when the next wait would pass the deadline', async () => {
-    const c = clock();
+    // Sleeping 0 ms (random() = 0) keeps the test instant while the fake clock counts the time.
+    const c = fakeClock();
     let calls = 0;
     await expect(
       retryWithin(
@@ -61,7 +57,7 @@ describe('retryWithin', () => {
           c.advance(400); // each attempt "takes" 400 ms
           throw new RetryableError('down', { code: 'ServiceUnavailable', httpStatus: 503 });
         },
-        { baseMs: 1, capMs: 1, deadlineMs: 1_000, random: () => 0, now: c.now },
+        { baseMs: 1, capMs: 1, deadlineMs: 1_000, random: () => 0, now: c.ms },
       ),
     ).rejects.toBeInstanceOf(RetryableError);
     expect(calls).toBe(3); // 400, 800, 1200 ≥ deadline

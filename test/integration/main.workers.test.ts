@@ -9,21 +9,20 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatorKey } from '../../src/simulator/index.js';
-import { capturedOutput, killChildren, runs, spawnCli } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { capturedOutput, startCli } from '../helpers/child.js';
+import { type Pipeline, usePipeline } from '../helpers/pipeline.js';
+import { pollRuns, runs } from '../helpers/rows.js';
 
 const INTERVAL_MS = 2_000;
 const ROUNDS = 3;
 
-let pl: Pipeline | undefined;
+// The workers' own keys: no child prints their secrets (checked once the children are gone).
 let secrets: string[] = [];
-afterEach(async () => {
-  await killChildren();
-  await pl?.close();
-  pl = undefined;
+afterEach(() => {
   for (const s of secrets) expect(capturedOutput()).not.toContain(s);
   secrets = [];
 });
+const startPipeline = usePipeline();
 
 const key = (name: string): SimulatorKey => ({
   accessKeyId: `LTAI5t${name}${randomBytes(6).toString('hex')}`,
@@ -33,7 +32,7 @@ const key = (name: string): SimulatorKey => ({
 async function open(): Promise<{ pl: Pipeline; keys: [SimulatorKey, SimulatorKey] }> {
   const keys: [SimulatorKey, SimulatorKey] = [key('WorkerA'), key('WorkerB')];
   secrets = keys.map((k) => k.accessKeySecret);
-  pl = await startPipeline({
+  const pl = await startPipeline({
     workers: false,
     // 2 regions × 3 VPCs; every answer takes a little while, so both workers get jobs.
     sim: { keys, faults: { latencyMs: 50 } },
@@ -42,8 +41,8 @@ async function open(): Promise<{ pl: Pipeline; keys: [SimulatorKey, SimulatorKey
   return { pl, keys };
 }
 
-function spawnRole(p: Pipeline, role: string, name: string, env: Record<string, string> = {}) {
-  return spawnCli(['start', '--role', role], { ...p.childEnv, ...env }, name);
+function startRole(p: Pipeline, role: string, name: string, env: Record<string, string> = {}) {
+  return startCli(['start', '--role', role], { ...p.childEnv, ...env }, name);
 }
 
 function workerEnv(k: SimulatorKey): Record<string, string> {
@@ -59,11 +58,9 @@ async function stopRounds(p: Pipeline): Promise<void> {
       interval: 100,
     })
     .toBe(0);
-  await expect
-    .poll(async () => (await runs(p.db.pool)).filter((r) => r.status === 'running').length, {
-      timeout: 10_000,
-    })
-    .toBe(0);
+  await pollRuns(p.db.pool, (rs) => rs.filter((r) => r.status === 'running').length, {
+    timeout: 10_000,
+  }).toBe(0);
 }
 
 /** Completed plan jobs per region, in the order they were processed. */
@@ -94,11 +91,11 @@ function allTargets(p: Pipeline): string[] {
 describe('several service processes on one prefix', () => {
   it('two workers and a scheduler: one succeeded run per target per round, work shared', async () => {
     const { pl: p, keys } = await open();
-    const a = spawnRole(p, 'worker', 'worker A', workerEnv(keys[0]));
-    const b = spawnRole(p, 'worker', 'worker B', workerEnv(keys[1]));
-    await Promise.all([a.waitForLog('classiclink-sync started'), b.waitForLog('classiclink-sync started')]);
-    const s = spawnRole(p, 'scheduler', 'scheduler');
-    await s.waitForLog('classiclink-sync started');
+    await Promise.all([
+      startRole(p, 'worker', 'worker A', workerEnv(keys[0])),
+      startRole(p, 'worker', 'worker B', workerEnv(keys[1])),
+    ]);
+    const s = await startRole(p, 'scheduler', 'scheduler');
 
     // Wait for ROUNDS complete rounds: every target synced at least that often.
     await expect
@@ -141,12 +138,12 @@ describe('several service processes on one prefix', () => {
 
   it('two schedulers at once keep one schedule per account+region and do not double the rounds', async () => {
     const { pl: p, keys } = await open();
-    const w = spawnRole(p, 'worker', 'worker', workerEnv(keys[0]));
-    await w.waitForLog('classiclink-sync started');
+    await startRole(p, 'worker', 'worker', workerEnv(keys[0]));
     // Started together, so their first reconcile races.
-    const s1 = spawnRole(p, 'scheduler', 'scheduler 1');
-    const s2 = spawnRole(p, 'scheduler', 'scheduler 2');
-    await Promise.all([s1.waitForLog('classiclink-sync started'), s2.waitForLog('classiclink-sync started')]);
+    const [s1, s2] = await Promise.all([
+      startRole(p, 'scheduler', 'scheduler 1'),
+      startRole(p, 'scheduler', 'scheduler 2'),
+    ]);
 
     await expect
       .poll(

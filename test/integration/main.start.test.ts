@@ -3,22 +3,16 @@
  * receiver, real Postgres and Redis: metrics move as scans run, a change is alerted once with the
  * outbox id as idempotency key, the read API and `history` see it, and SIGTERM exits 0.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { capturedOutput, killChildren, runCli, spawnCli, truthLinks } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
-import { type Receiver, startReceiver } from '../helpers/receivers.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, spawnCli } from '../helpers/child.js';
+import { useCleanup } from '../helpers/cleanup.js';
+import { usePipeline } from '../helpers/pipeline.js';
+import { channelEnv, startReceiver } from '../helpers/receivers.js';
+import { truthLinks } from '../helpers/rows.js';
 
-let pl: Pipeline | undefined;
-let receiver: Receiver | undefined;
-afterEach(async () => {
-  await killChildren();
-  const secret = pl?.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
-  await pl?.close();
-  await receiver?.close();
-  pl = undefined;
-  receiver = undefined;
-  if (secret) expect(capturedOutput()).not.toContain(secret);
-});
+// Registered first, so it runs last: receivers close after the pipeline and its children.
+const defer = useCleanup();
+const startPipeline = usePipeline({ checkSecret: true });
 
 /** The value of one sample of the Prometheus text, or undefined. */
 function sample(text: string, name: string): number | undefined {
@@ -36,8 +30,9 @@ function labelled(text: string, prefix: string): number {
 
 describe('start (all roles)', () => {
   it('syncs on schedule, exposes moving metrics, alerts a change once, and drains on SIGTERM', async () => {
-    receiver = await startReceiver('webhook');
-    pl = await startPipeline({
+    const receiver = await startReceiver('webhook');
+    defer(() => receiver.close());
+    const p = await startPipeline({
       workers: false,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3 },
       env: {
@@ -45,11 +40,9 @@ describe('start (all roles)', () => {
         SYNC_INTERVAL: '1s',
         HTTP_PORT: '0',
         HTTP_TOKEN: 'test-token-0123456789',
-        ALERT_WEBHOOK_URL: receiver.url,
-        ALERT_WEBHOOK_SECRET: receiver.secret ?? '',
+        ...channelEnv([receiver]),
       },
     });
-    const p = pl;
     const service = spawnCli(['start'], p.childEnv, 'service');
     const listening = await service.waitForLog('HTTP server listening', 30_000);
     const url = String(listening.url);

@@ -16,8 +16,11 @@ import { createQueues } from '../../src/queue/queues.js';
 import { createStore } from '../../src/store/index.js';
 import { reconcileSchedules } from '../../src/sync/scheduler.js';
 import { type Child, killChildren, spawnCli } from '../helpers/child.js';
-import { adminQuery, dropDatabase, scan, testDatabaseUrl, uniqueTarget, useTestDb } from '../helpers/db.js';
-import { type Receiver, silentLog, startReceiver } from '../helpers/receivers.js';
+import { createTestDb, dropDatabase, testDatabaseUrl, useTestDb } from '../helpers/db.js';
+import { silentLog } from '../helpers/log.js';
+import { type Receiver, startReceiver } from '../helpers/receivers.js';
+import { scanKeys } from '../helpers/redis.js';
+import { scan, uniqueTarget } from '../helpers/store.js';
 
 const DEMO_DB = 'classiclink_demo';
 const DEMO_TAG = '{classiclink-demo}';
@@ -28,16 +31,7 @@ const SERVER_NAME = SERVER.replace(/^postgres(ql)?:\/\//, '');
 
 let redis: Redis;
 
-async function keysUnder(tag: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${tag}*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys.sort();
-}
+const keysUnder = (tag: string) => scanKeys(redis, `${tag}*`);
 
 /** Every key under a tag with a hash of its value: equal snapshots mean nothing was touched. */
 async function redisSnapshot(tag: string): Promise<Record<string, string>> {
@@ -88,6 +82,19 @@ async function waitForOutput(child: Child, re: RegExp, timeout = 60_000): Promis
 }
 
 const db = useTestDb();
+
+/** `demo` on this file's database (no deployment exported) exits 1 with one line matching `line`. */
+async function demoRefuses(line: RegExp): Promise<void> {
+  const demo = spawnCli(['demo', '--duration', '1s'], {
+    DATABASE_URL: (await db()).url,
+    REDIS_URL,
+    LOG_LEVEL: 'warn',
+  });
+  const exit = await demo.waitForExit(60_000);
+  expect(exit.code, demo.stdout()).toBe(1);
+  expect(demo.stderr().trim().split('\n'), demo.stderr()).toHaveLength(1);
+  expect(demo.stderr()).toMatch(line);
+}
 let receiver: Receiver | undefined;
 /** The deployment's prefix of the running test, removed after it. */
 let userTag: string | undefined;
@@ -207,23 +214,14 @@ describe('demo isolation', () => {
   }, 180_000);
 
   it('refuses to drop a classiclink_demo database it did not create', async () => {
-    await adminQuery(`CREATE DATABASE ${DEMO_DB}`);
-    const foreign = new pg.Pool({ connectionString: testDatabaseUrl(DEMO_DB), max: 1 });
+    const foreign = await createTestDb({ name: DEMO_DB, migrated: false });
     try {
-      await foreign.query('CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)');
-      const demo = spawnCli(['demo', '--duration', '1s'], {
-        DATABASE_URL: (await db()).url,
-        REDIS_URL,
-        LOG_LEVEL: 'warn',
-      });
-      const exit = await demo.waitForExit(60_000);
-      expect(exit.code, demo.stdout()).toBe(1);
-      expect(demo.stderr().trim().split('\n'), demo.stderr()).toHaveLength(1);
-      expect(demo.stderr()).toMatch(/classiclink_demo .*not created by the demo/);
-      const { rows } = await foreign.query<{ x: number }>('SELECT x FROM precious');
+      await foreign.pool.query('CREATE TABLE precious (x int); INSERT INTO precious VALUES (42)');
+      await demoRefuses(/classiclink_demo .*not created by the demo/);
+      const { rows } = await foreign.pool.query<{ x: number }>('SELECT x FROM precious');
       expect(rows).toEqual([{ x: 42 }]);
     } finally {
-      await foreign.end();
+      await foreign.drop();
     }
   });
 
@@ -232,15 +230,7 @@ describe('demo isolation', () => {
     await scheduleUnder('classiclink-demo', 'staging');
     const before = await redisSnapshot(DEMO_TAG);
     expect(Object.keys(before).length).toBeGreaterThan(0);
-    const demo = spawnCli(['demo', '--duration', '1s'], {
-      DATABASE_URL: (await db()).url,
-      REDIS_URL,
-      LOG_LEVEL: 'warn',
-    });
-    const exit = await demo.waitForExit(60_000);
-    expect(exit.code, demo.stdout()).toBe(1);
-    expect(demo.stderr().trim().split('\n'), demo.stderr()).toHaveLength(1);
-    expect(demo.stderr()).toMatch(/\{classiclink-demo\} .*not created by the demo/);
+    await demoRefuses(/\{classiclink-demo\} .*not created by the demo/);
     expect(await redisSnapshot(DEMO_TAG)).toEqual(before);
   });
 });

@@ -1,26 +1,37 @@
 /**
- * Private Redis and Postgres servers for the scenarios that restart one: each on a spare loopback
+ * Private Redis and Postgres servers of the machine's own packages, for the tests that restart
+ * one (the fault suite) or need one configured otherwise (TLS only): each on a spare loopback
  * port, in a temp directory, never the machine's shared 127.0.0.1:5432 / :6379. Every process is
  * stopped by `close()` (call it in cleanup); waits are on the server's own readiness, never sleeps.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { afterAll, beforeAll } from 'vitest';
+import { type Certificates, has } from './tls.js';
 
 const run = promisify(execFile);
 
 /** A free loopback port (the kernel picks it; closed before use). */
-export async function sparePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
 }
@@ -54,6 +65,7 @@ function waitForOutput(proc: ChildProcess, pattern: RegExp, timeoutMs: number, w
 }
 
 export interface OwnRedis {
+  /** `redis://…`, or `rediss://…` with TLS. */
   url: string;
   port: number;
   /** SIGKILLs the server and starts a fresh, EMPTY one on the same port (no persistence). */
@@ -62,14 +74,44 @@ export interface OwnRedis {
   close(): Promise<void>;
 }
 
-export async function startOwnRedis(): Promise<OwnRedis> {
-  const port = await sparePort();
+/**
+ * A private server for the calling file: started before its first test (only `when` it runs),
+ * closed after its last.
+ */
+export function useOwnServer<T extends { close(): Promise<void> }>(
+  when: boolean,
+  start: () => Promise<T>,
+): () => T {
+  let server: T | undefined;
+  beforeAll(async () => {
+    if (when) server = await start();
+  }, 90_000);
+  afterAll(async () => {
+    await server?.close();
+  });
+  return () => {
+    if (!server) throw new Error('no server: it is started before the first test');
+    return server;
+  };
+}
+
+/** True where the machine has redis-server (a laptop running Redis in Docker may not). */
+export const ownRedisAvailable = (): boolean => has('redis-server', ['--version']);
+
+/** A redis-server of its own; with `tls`, it listens with TLS only, on that certificate. */
+export async function startOwnRedis(opts: { tls?: Certificates } = {}): Promise<OwnRedis> {
+  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'classiclink-redis-'));
+  const listen = opts.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no']
+        .concat(['--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key])
+        .concat(['--tls-ca-cert-file', opts.tls.ca])
+    : ['--port', String(port)];
   let proc: ChildProcess | undefined;
   const start = async () => {
     const p = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     proc = p;
@@ -85,7 +127,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     port,
     async restart() {
       await stop();
@@ -108,7 +150,8 @@ export interface OwnPostgres {
   close(): Promise<void>;
 }
 
-function pgBinDir(): string {
+/** The server binaries of the machine's Postgres package (Debian keeps them off PATH), newest first. */
+function pgBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)
@@ -116,23 +159,45 @@ function pgBinDir(): string {
         .sort((a, b) => Number(b) - Number(a))
     : [];
   const v = versions[0];
-  if (!v) throw new Error(`no initdb under ${root}/*/bin`);
-  return join(root, v, 'bin');
+  return v === undefined ? undefined : join(root, v, 'bin');
 }
 
-/** Postgres refuses to run as root: run its tools as the `postgres` user then. */
+// Postgres refuses to run as root: as root, its tools run as the package's `postgres` user.
+const asRoot = process.getuid?.() === 0;
+
+/** True where the machine has a Postgres package this test process can run. */
+export const ownPostgresAvailable = (): boolean =>
+  pgBinDir() !== undefined && (!asRoot || has('runuser', ['-u', 'postgres', '--', 'true']));
+
 async function asPostgres(bin: string, args: string[]): Promise<void> {
-  const asRoot = process.getuid?.() === 0;
   const [cmd, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
   await run(cmd, argv, { timeout: 60_000 });
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
+/**
+ * A Postgres of its own (user postgres, trust on loopback). With `tls`: `ssl=on` on that
+ * certificate, and pg_hba.conf admits TCP connections over TLS only (`hostssl`), so a connection
+ * that works went through TLS.
+ */
+export async function startOwnPostgres(opts: { tls?: Certificates } = {}): Promise<OwnPostgres> {
   const bin = pgBinDir();
-  const port = await sparePort();
+  if (!bin) throw new Error('no initdb under /usr/lib/postgresql/*/bin');
+  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'classiclink-pg-'));
   const data = join(dir, 'data');
-  if (process.getuid?.() === 0) chownSync(dir, uidOf('postgres'), gidOf('postgres'));
+  let ssl = '';
+  if (opts.tls) {
+    // The server reads its key as the postgres user, and only a key no one else can read.
+    copyFileSync(opts.tls.cert, join(dir, 'server.pem'));
+    copyFileSync(opts.tls.key, join(dir, 'server.key'));
+    chmodSync(join(dir, 'server.key'), 0o600);
+    if (asRoot) {
+      for (const f of ['server.pem', 'server.key'])
+        chownSync(join(dir, f), uidOf('postgres'), gidOf('postgres'));
+    }
+    ssl = ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.pem')} -c ssl_key_file=${join(dir, 'server.key')}`;
+  }
+  if (asRoot) chownSync(dir, uidOf('postgres'), gidOf('postgres'));
   chmodSync(dir, 0o700);
   await asPostgres(join(bin, 'initdb'), [
     '-D',
@@ -145,13 +210,19 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     '-E',
     'UTF8',
   ]);
-  const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60`;
+  if (opts.tls) {
+    // TCP only over TLS; the Unix socket (in `dir`) for pg_ctl's own readiness check.
+    const hba = join(data, 'pg_hba.conf');
+    writeFileSync(hba, 'local all all trust\nhostssl all all 127.0.0.1/32 trust\n');
+    if (asRoot) chownSync(hba, uidOf('postgres'), gidOf('postgres'));
+  }
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60${ssl}`;
   const start = () =>
     asPostgres(join(bin, 'pg_ctl'), [
       '-D',
       data,
       '-o',
-      opts,
+      options,
       '-w',
       '-t',
       '30',

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseIni, resolveCliProfile, resolveIniProfile } from '../../src/credentials/index.js';
 import { FatalError } from '../../src/errors.js';
-import { captureLog } from '../helpers/fake-cloud.js';
+import { captureLog } from '../helpers/log.js';
 
 const SECRET = 'file-secret-NEVER-ECHOED';
 

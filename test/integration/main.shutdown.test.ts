@@ -5,22 +5,16 @@
  * first signal stops the plan and sync workers together: a job queued during the drain is left
  * for another process, one deadline cuts both, and the last line is `stopped`.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TargetRef } from '../../src/links.js';
-import { capturedOutput, dbLinks, killChildren, runs, spawnCli, truthLinks } from '../helpers/child.js';
-import { type Pipeline, startPipeline } from '../helpers/pipeline.js';
+import { startCli } from '../helpers/child.js';
+import { type Pipeline, usePipeline } from '../helpers/pipeline.js';
+import { dbLinks, pollRuns, runs, truthLinks } from '../helpers/rows.js';
 
-let pl: Pipeline | undefined;
-afterEach(async () => {
-  await killChildren();
-  const secret = pl?.childEnv.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
-  await pl?.close();
-  pl = undefined;
-  if (secret) expect(capturedOutput()).not.toContain(secret);
-});
+const startPipeline = usePipeline({ checkSecret: true });
 
 async function open(env: Record<string, string> = {}): Promise<{ pl: Pipeline; target: TargetRef }> {
-  pl = await startPipeline({
+  const pl = await startPipeline({
     workers: false,
     sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 5 },
     env: { LOG_LEVEL: 'info', ...env },
@@ -30,26 +24,28 @@ async function open(env: Record<string, string> = {}): Promise<{ pl: Pipeline; t
   return { pl, target: { account: 'default', regionId: 'cn-hangzhou', vpcId } };
 }
 
-async function startWorker(p: Pipeline, name: string, env: Record<string, string> = {}) {
-  const w = spawnCli(['start', '--role', 'worker'], { ...p.childEnv, ...env }, name);
-  await w.waitForLog('classiclink-sync started');
-  return w;
+function startWorker(p: Pipeline, name: string, env: Record<string, string> = {}) {
+  return startCli(['start', '--role', 'worker'], { ...p.childEnv, ...env }, name);
 }
 
-/** Waits until the target's newest run has `status` (and optionally `attempt`). */
+/** Waits until a run has `status`. */
 async function pollRun(p: Pipeline, status: string, timeout = 20_000) {
-  await expect
-    .poll(async () => (await runs(p.db.pool)).map((r) => r.status), { timeout, interval: 50 })
-    .toContain(status);
+  await pollRuns(p.db.pool, (rs) => rs.map((r) => r.status), { timeout, interval: 50 }).toContain(status);
+}
+
+/** A worker process with the target's scan in flight: every answer takes `latencyMs`. */
+async function workerMidScan(opts: { latencyMs: number; name?: string; env?: Record<string, string> }) {
+  const { pl, target } = await open();
+  const w = await startWorker(pl, opts.name ?? 'worker', opts.env);
+  pl.sim.setFaults({ latencyMs: opts.latencyMs });
+  await pl.queues.enqueueSync([target]);
+  await pollRun(pl, 'running');
+  return { pl, w };
 }
 
 describe('SIGTERM on a worker process', () => {
   it('drains a scan in flight: the run succeeds after the signal, exit 0, data exact', async () => {
-    const { pl, target } = await open();
-    const w = await startWorker(pl, 'worker');
-    pl.sim.setFaults({ latencyMs: 1_500 });
-    await pl.queues.enqueueSync([target]);
-    await pollRun(pl, 'running');
+    const { pl, w } = await workerMidScan({ latencyMs: 1_500 });
     // The page request is in flight (1.5 s of latency) when the signal lands.
     const signalledAt = Date.now();
     w.signal('SIGTERM');
@@ -71,11 +67,11 @@ describe('SIGTERM on a worker process', () => {
   });
 
   it('past SHUTDOWN_TIMEOUT: exits 0 promptly and the job is finished by another process', async () => {
-    const { pl, target } = await open();
-    const w = await startWorker(pl, 'worker A', { SHUTDOWN_TIMEOUT: '200ms' });
-    pl.sim.setFaults({ latencyMs: 30_000 });
-    await pl.queues.enqueueSync([target]);
-    await pollRun(pl, 'running');
+    const { pl, w } = await workerMidScan({
+      latencyMs: 30_000,
+      name: 'worker A',
+      env: { SHUTDOWN_TIMEOUT: '200ms' },
+    });
     const signalledAt = Date.now();
     w.signal('SIGTERM');
     // Far less than the 30 s the page would take: the drain deadline cut the scan short.
@@ -107,11 +103,7 @@ describe('SIGTERM on a worker process', () => {
   });
 
   it('a second SIGTERM forces the exit (non-zero) without waiting for the drain', async () => {
-    const { pl, target } = await open();
-    const w = await startWorker(pl, 'worker');
-    pl.sim.setFaults({ latencyMs: 30_000 });
-    await pl.queues.enqueueSync([target]);
-    await pollRun(pl, 'running');
+    const { pl, w } = await workerMidScan({ latencyMs: 30_000 });
     w.signal('SIGTERM');
     await w.waitForLog('stopping: draining running jobs');
     w.signal('SIGTERM');
@@ -126,7 +118,7 @@ describe('SIGTERM on a worker process', () => {
 
 describe('SIGTERM on a process with every role', () => {
   it('stops every worker taking jobs at once; they drain together within one SHUTDOWN_TIMEOUT', async () => {
-    pl = await startPipeline({
+    const p = await startPipeline({
       workers: false,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3 },
       // debug: the workers' own drain lines; the schedule's first plan job runs at start; no
@@ -139,7 +131,6 @@ describe('SIGTERM on a process with every role', () => {
         API_TIMEOUT: '5m',
       },
     });
-    const p = pl;
     const regionId = 'cn-hangzhou';
     const [vpc1, vpc2] = p.sim.world.vpcs(regionId);
     if (!vpc1 || !vpc2) throw new Error('two VPCs expected');
@@ -149,8 +140,7 @@ describe('SIGTERM on a process with every role', () => {
     // Every answer hangs: the schedule's plan job (DescribeVpcs) and a sync job (its first page)
     // are both in flight when the signal lands, and neither can finish before the deadline.
     p.sim.setFaults({ latencyMs: 60_000 });
-    const w = spawnCli(['start'], p.childEnv, 'service');
-    await w.waitForLog('classiclink-sync started');
+    const w = await startCli(['start'], p.childEnv, 'service');
     await p.queues.enqueueSync([{ account: 'default', regionId, vpcId: vpc1 }]);
     await expect.poll(() => calls('DescribeVpcs').length, { timeout: 20_000 }).toBe(1);
     await expect.poll(() => calls('DescribeClassicLinkInstances', vpc1).length, { timeout: 20_000 }).toBe(1);
@@ -188,8 +178,7 @@ describe('SIGTERM on a process with every role', () => {
 
     // Another process takes what was left: the queued plan and sync jobs, and the aborted ones.
     p.sim.setFaults({});
-    const b = spawnCli(['start', '--role', 'worker'], p.childEnv, 'worker B');
-    await b.waitForLog('classiclink-sync started');
+    await startWorker(p, 'worker B');
     await p.queues.waitFor('plan', plan2, 30_000);
     await p.queues.waitFor('sync', sync2?.jobId ?? '', 30_000);
     await expect.poll(() => dbLinks(p.db.pool), { timeout: 30_000 }).toEqual(truthLinks(p.sim));

@@ -1,0 +1,74 @@
+/**
+ * Store fixtures: drive the store the way a sync job does (startRun, then applyScan of what a
+ * scan saw), with times chosen by the test, for one target of its own per test.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ChannelName } from '../../src/alerts/index.js';
+import type { Link, TargetRef } from '../../src/links.js';
+import { diffLinks, linkKey } from '../../src/links.js';
+import type { ApplyScanResult, Store } from '../../src/store/index.js';
+import { at } from './clock.js';
+
+/** A target of its own per test (a fresh account), so tests sharing a database never meet. */
+export function uniqueTarget(vpcId = 'vpc-1'): TargetRef {
+  return { account: `acct-${randomUUID().slice(0, 8)}`, regionId: 'cn-hangzhou', vpcId };
+}
+
+interface ScanOptions {
+  /** Scan start; default `at(minute)`. */
+  minute: number;
+  /** Removal keys to confirm; default: every removal the diff against activeLinks() finds. */
+  confirm?: Iterable<string>;
+  channels?: readonly ChannelName[];
+  alertOnBaseline?: boolean;
+  runId?: string;
+}
+
+/**
+ * startRun + applyScan of a scan that saw `instances` in the target's VPC, starting at
+ * `at(minute)` and detected 30 seconds later.
+ */
+export async function scan(
+  store: Store,
+  target: TargetRef,
+  instances: readonly string[],
+  opts: ScanOptions,
+): Promise<{ runId: string; result: ApplyScanResult }> {
+  const startedAt = at(opts.minute);
+  const links: Link[] = instances.map((instanceId) => ({ vpcId: target.vpcId, instanceId }));
+  const runId =
+    opts.runId ?? (await store.startRun({ target, jobId: `job-${randomUUID()}`, attempt: 1, startedAt }));
+  const confirm = opts.confirm ?? diffLinks(await store.activeLinks(target), links).removed.map(linkKey);
+  const result = await store.applyScan({
+    runId,
+    target,
+    scanStartedAt: startedAt,
+    links,
+    pages: Math.max(1, Math.ceil(links.length / 100)),
+    requestId: `req-${opts.minute}`,
+    confirmedRemovals: new Set(confirm),
+    channels: opts.channels ?? [],
+    alertOnBaseline: opts.alertOnBaseline ?? false,
+    detectedAt: new Date(startedAt.getTime() + 30_000),
+  });
+  return { runId, result };
+}
+
+/**
+ * A target with a baseline of `before` (no alert) and then a run that sees `after`: one outbox
+ * row per channel for the second run. Returns the target and the changing run's id.
+ */
+export async function changedRun(
+  store: Store,
+  channels: readonly ChannelName[],
+  opts: { before?: string[]; after?: string[]; target?: TargetRef; minute?: number } = {},
+): Promise<{ target: TargetRef; runId: string }> {
+  const target = opts.target ?? uniqueTarget();
+  const minute = opts.minute ?? 0;
+  await scan(store, target, opts.before ?? ['i-old'], { minute, channels });
+  const { runId } = await scan(store, target, opts.after ?? ['i-new1', 'i-new2'], {
+    minute: minute + 1,
+    channels,
+  });
+  return { target, runId };
+}
