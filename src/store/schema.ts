@@ -4,7 +4,8 @@
  * Grafana and BI — so add columns, never rename one.
  *
  * Only the store's own files import this module. What drizzle cannot express (the `links_at()`
- * point-in-time function and the `active_links` view) lives in the custom migration `0001_*`.
+ * point-in-time function and the `active_links` view) lives in the custom migration `0001_*`; the
+ * `link_history` view in `0003_*` (declared below as `.existing()`, so drizzle can read it).
  *
  * Timestamps are `timestamptz`; the times of links and events are the caller's `detectedAt`, so
  * `classic_links`, `link_events` and `links_at()` agree with each other to the microsecond.
@@ -20,6 +21,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  pgView,
   primaryKey,
   text,
   timestamp,
@@ -33,6 +35,8 @@ export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'superseded'] as 
 export const LINK_CHANGES = ['added', 'removed'] as const;
 export const ALERT_KINDS = ['changes', 'stale', 'recovered'] as const;
 export const OUTBOX_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
+export const CAUSE_STATUSES = ['found', 'not_found', 'unavailable'] as const;
+export const RECEIVED_VIA = ['poll', 'hook'] as const;
 
 /** Per target (one VPC of one region of one account): the state of its syncs. */
 export const syncTargets = pgTable(
@@ -97,6 +101,10 @@ export const syncRuns = pgTable(
     }),
     index('sync_runs_target_started_idx').on(t.account, t.regionId, t.vpcId, t.startedAt),
     index('sync_runs_running_idx').on(t.startedAt).where(sql`status = 'running'`),
+    // Attribution: "the target's previous applied scan" of a change is one probe (max below a time).
+    index('sync_runs_applied_idx')
+      .on(t.account, t.regionId, t.vpcId, t.scanStartedAt)
+      .where(sql`status = 'succeeded'`),
   ],
 );
 
@@ -148,6 +156,9 @@ export const linkEvents = pgTable(
     // Serves per-target and per-link history, and links_at() (latest event per link before T).
     index('link_events_link_idx').on(t.account, t.regionId, t.vpcId, t.instanceId, t.detectedAt),
     index('link_events_instance_idx').on(t.instanceId, t.detectedAt),
+    // Attribution's pending set: the non-baseline events of one account+region (baseline events,
+    // most of the table, never get a cause).
+    index('link_events_attribution_idx').on(t.account, t.regionId, t.detectedAt).where(sql`not baseline`),
   ],
 );
 
@@ -178,3 +189,154 @@ export const alertOutbox = pgTable(
     index('alert_outbox_due_idx').on(t.status, t.nextAttemptAt),
   ],
 );
+
+/**
+ * The attributes of every classic instance that was ever in a link, as DescribeInstances last
+ * answered. A row is written only when an attribute changed (`updated_at` is that change), so a
+ * refresh that finds nothing new writes nothing.
+ */
+export const instances = pgTable(
+  'instances',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    instanceId: text('instance_id').notNull(),
+    instanceName: text('instance_name'),
+    status: text('status'),
+    privateIp: text('private_ip'),
+    zoneId: text('zone_id'),
+    resourceGroupId: text('resource_group_id'),
+    /** Tag key → value. */
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    /** When the API stopped knowing the instance; NULL while it exists. */
+    releasedAt: tstz('released_at'),
+    /** Last change of any attribute. */
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'instances_pkey', columns: [t.account, t.regionId, t.instanceId] }),
+    check('instances_tags_check', sql`jsonb_typeof(tags) = 'object'`),
+  ],
+);
+
+/** The attributes of every watched VPC, as DescribeVpcs last answered. Same write rule as `instances`. */
+export const vpcs = pgTable(
+  'vpcs',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    vpcId: text('vpc_id').notNull(),
+    vpcName: text('vpc_name'),
+    cidrBlock: text('cidr_block'),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    /** When the API stopped knowing the VPC; NULL while it exists. */
+    deletedAt: tstz('deleted_at'),
+    updatedAt: tstz('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ name: 'vpcs_pkey', columns: [t.account, t.regionId, t.vpcId] }),
+    check('vpcs_tags_check', sql`jsonb_typeof(tags) = 'object'`),
+  ],
+);
+
+/**
+ * Link-relevant ActionTrail records, however they arrived (poll or hook), each stored once. Failed
+ * calls (`error_code` set) are kept for the audit but never matched as a cause.
+ */
+export const cloudEvents = pgTable(
+  'cloud_events',
+  {
+    /** The record's `eventId`. */
+    eventId: text('event_id').primaryKey(),
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    eventName: text('event_name').notNull(),
+    eventTime: tstz('event_time').notNull(),
+    /** Every instance the call named (`InstanceId`, `InstanceIds`, `InstanceId.N`). */
+    instanceIds: text('instance_ids').array().notNull().default(sql`'{}'::text[]`),
+    vpcId: text('vpc_id'),
+    actorType: text('actor_type'),
+    actorName: text('actor_name'),
+    actorPrincipalId: text('actor_principal_id'),
+    actorAccountId: text('actor_account_id'),
+    accessKeyId: text('access_key_id'),
+    sourceIp: text('source_ip'),
+    userAgent: text('user_agent'),
+    apiRequestId: text('api_request_id'),
+    errorCode: text('error_code'),
+    receivedVia: text('received_via', { enum: RECEIVED_VIA }).notNull(),
+    receivedAt: tstz('received_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('cloud_events_received_via_check', sql`received_via in ('poll', 'hook')`),
+    // Attribution: the records of one action in one account+region over a time window …
+    index('cloud_events_lookup_idx').on(t.account, t.regionId, t.eventName, t.eventTime),
+    // … or those naming one instance (`instance_ids @> ARRAY[…]`). fastupdate off: a GIN pending
+    // list is read in full by every search, and settling probes this index once per pending event.
+    index('cloud_events_instance_ids_idx').using('gin', t.instanceIds).with({ fastupdate: 'off' }),
+  ],
+);
+
+/** The settled cause of a non-baseline link event (no row yet = still pending). */
+export const linkEventCauses = pgTable(
+  'link_event_causes',
+  {
+    // Pruned with its event: a cause means nothing without it.
+    linkEventId: bigint('link_event_id', { mode: 'bigint' })
+      .primaryKey()
+      .references(() => linkEvents.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: CAUSE_STATUSES }).notNull(),
+    /** The matched record; NULL unless `found`. */
+    cloudEventId: text('cloud_event_id').references(() => cloudEvents.eventId),
+    resolvedAt: tstz('resolved_at').notNull(),
+  },
+  (t) => [
+    check('link_event_causes_status_check', sql`status in ('found', 'not_found', 'unavailable')`),
+    check('link_event_causes_found_check', sql`(status = 'found') = (cloud_event_id is not null)`),
+    // Serves the foreign key's checks when cloud_events are pruned.
+    index('link_event_causes_cloud_event_idx').on(t.cloudEventId),
+  ],
+);
+
+/**
+ * The `link_history` view (created by the custom migration `0003_*`): every link event with its
+ * instance's and VPC's attributes and its settled cause. Declared here so the read side queries it
+ * typed; `.existing()` keeps drizzle-kit from generating it.
+ */
+export const linkHistory = pgView('link_history', {
+  id: bigint('id', { mode: 'bigint' }).notNull(),
+  account: text('account').notNull(),
+  regionId: text('region_id').notNull(),
+  vpcId: text('vpc_id').notNull(),
+  instanceId: text('instance_id').notNull(),
+  change: text('change', { enum: LINK_CHANGES }).notNull(),
+  detectedAt: tstz('detected_at').notNull(),
+  syncRunId: bigint('sync_run_id', { mode: 'bigint' }).notNull(),
+  baseline: boolean('baseline').notNull(),
+  instanceName: text('instance_name'),
+  instanceStatus: text('instance_status'),
+  instancePrivateIp: text('instance_private_ip'),
+  instanceZoneId: text('instance_zone_id'),
+  instanceResourceGroupId: text('instance_resource_group_id'),
+  instanceTags: jsonb('instance_tags').$type<Record<string, string>>(),
+  instanceReleasedAt: tstz('instance_released_at'),
+  /** NULL when the instance was never described. */
+  instanceUpdatedAt: tstz('instance_updated_at'),
+  vpcName: text('vpc_name'),
+  vpcCidrBlock: text('vpc_cidr_block'),
+  vpcTags: jsonb('vpc_tags').$type<Record<string, string>>(),
+  vpcDeletedAt: tstz('vpc_deleted_at'),
+  /** NULL when the VPC was never described. */
+  vpcUpdatedAt: tstz('vpc_updated_at'),
+  /** NULL while the cause is pending (and for baseline events, which have none). */
+  causeStatus: text('cause_status', { enum: CAUSE_STATUSES }),
+  causeResolvedAt: tstz('cause_resolved_at'),
+  causeEventId: text('cause_event_id'),
+  causeEventName: text('cause_event_name'),
+  causeEventTime: tstz('cause_event_time'),
+  causeActorType: text('cause_actor_type'),
+  causeActorName: text('cause_actor_name'),
+  causeActorPrincipalId: text('cause_actor_principal_id'),
+  causeActorAccountId: text('cause_actor_account_id'),
+  causeSourceIp: text('cause_source_ip'),
+}).existing();
