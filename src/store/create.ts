@@ -6,6 +6,17 @@
 
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { applyScan } from './apply-scan.js';
+import {
+  instancesMissingAttributes,
+  instancesToRefresh,
+  markInstancesReleased,
+  markVpcsDeleted,
+  upsertInstances,
+  upsertVpcs,
+} from './attributes.js';
+import { markCausesUnavailable, pendingCauses, settleCauses } from './causes.js';
+import { recordCloudEvents } from './cloud-events.js';
+import { contextForRun } from './context.js';
 import { eventsPage } from './events-page.js';
 import { watchChanges } from './listen.js';
 import { outboxVerbs } from './outbox.js';
@@ -38,10 +49,21 @@ export function createStore(deps: StoreDeps): Store {
     eventsPage: (input) => eventsPage(read, input),
     listTargets: (filter) => listTargets(read, filter),
     getRun: (runId) => getRun(read, runId),
+    contextForRun: (runId) => contextForRun(read, runId),
     syncTargetList: (input) => syncTargetList(full, input),
     pruneHistory: (input) => pruneHistory(full, input),
     watchChanges: (onChange) => watchChanges(full, onChange),
     checkStaleness: (input) => checkStaleness(full, input),
+    upsertInstances: (input) => upsertInstances(full, input),
+    markInstancesReleased: (input) => markInstancesReleased(full, input),
+    upsertVpcs: (input) => upsertVpcs(full, input),
+    markVpcsDeleted: (input) => markVpcsDeleted(full, input),
+    instancesToRefresh: (input) => instancesToRefresh(full, input),
+    instancesMissingAttributes: (input) => instancesMissingAttributes(full, input),
+    recordCloudEvents: (records, receivedVia) => recordCloudEvents(full, records, receivedVia),
+    pendingCauses: (input) => pendingCauses(full, input),
+    settleCauses: (input) => settleCauses(full, input),
+    markCausesUnavailable: (input) => markCausesUnavailable(full, input),
     ...outboxVerbs(full),
   };
 }

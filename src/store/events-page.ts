@@ -4,8 +4,9 @@
  * it); the id breaks the tie, so a walk returns every event exactly once.
  */
 import { and, asc, gt, gte, or, sql } from 'drizzle-orm';
+import { eventRowOf, type HistoryRow } from './context.js';
 import { eventConditions, type ReadDeps } from './read.js';
-import { linkEvents } from './schema.js';
+import { linkHistory } from './schema.js';
 import { coerceDbError } from './tx.js';
 import type { EventsPage, EventsPageInput } from './types.js';
 
@@ -17,24 +18,22 @@ export async function eventsPage(deps: ReadDeps, input: EventsPageInput): Promis
     after === undefined
       ? undefined
       : and(
-          gte(linkEvents.detectedAt, after.detectedAt),
-          or(gt(linkEvents.detectedAt, after.detectedAt), sql`${linkEvents.id} > ${after.id}::numeric`),
+          gte(linkHistory.detectedAt, after.detectedAt),
+          or(gt(linkHistory.detectedAt, after.detectedAt), sql`${linkHistory.id} > ${after.id}::numeric`),
         );
-  const conditions = eventConditions(input.filter);
-  let rows: (typeof linkEvents.$inferSelect)[];
+  const conditions = eventConditions(input.filter, linkHistory);
+  let rows: HistoryRow[];
   try {
     rows = await deps.db
       .select()
-      .from(linkEvents)
+      .from(linkHistory)
       .where(keyset === undefined ? conditions : and(conditions, keyset))
-      .orderBy(asc(linkEvents.detectedAt), asc(linkEvents.id))
+      .orderBy(asc(linkHistory.detectedAt), asc(linkHistory.id))
       .limit(limit + 1);
   } catch (err) {
     throw coerceDbError(err);
   }
-  const events = rows
-    .slice(0, limit)
-    .map((r) => ({ ...r, id: r.id.toString(), syncRunId: r.syncRunId.toString() }));
+  const events = rows.slice(0, limit).map(eventRowOf);
   const last = events[events.length - 1];
   return {
     events,

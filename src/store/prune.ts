@@ -48,6 +48,20 @@ const PRUNE_RUNS = `
   )
   DELETE FROM sync_runs WHERE id IN (SELECT id FROM doomed)`;
 
+/**
+ * ActionTrail records from before the cutoff that no settled cause refers to. A record that is a
+ * cause stays while its event does (pruning the event drops the cause row with it, and the record
+ * goes in a later pass).
+ */
+const PRUNE_CLOUD_EVENTS = `
+  WITH doomed AS (
+    SELECT ce.event_id FROM cloud_events ce
+     WHERE ce.event_time < $1
+       AND NOT EXISTS (SELECT 1 FROM link_event_causes c WHERE c.cloud_event_id = ce.event_id)
+     LIMIT $2
+  )
+  DELETE FROM cloud_events WHERE event_id IN (SELECT event_id FROM doomed)`;
+
 async function inBatches(deps: StoreDeps, sql: string, input: PruneInput): Promise<number> {
   const batch = input.batchSize ?? 5_000;
   let total = 0;
@@ -63,5 +77,6 @@ export async function pruneHistory(deps: StoreDeps, input: PruneInput): Promise<
   const events = await inBatches(deps, PRUNE_EVENTS, input);
   const outbox = await inBatches(deps, PRUNE_OUTBOX, input);
   const runs = await inBatches(deps, PRUNE_RUNS, input);
-  return { events, outbox, runs };
+  const cloudEvents = await inBatches(deps, PRUNE_CLOUD_EVENTS, input);
+  return { events, outbox, runs, cloudEvents };
 }

@@ -1,5 +1,6 @@
 /** Types of the read side: the filters of the read verbs and the rows they return. */
-import type { RunStatus } from './run-types.js';
+import type { CauseStatus, CloudEventActor } from './cause-types.js';
+import type { LinkChange, RunStatus } from './run-types.js';
 
 export interface LinkFilter {
   account?: string | undefined;
@@ -33,6 +34,61 @@ export interface LinkRow {
   linkedSince: Date;
   /** First time this link was ever seen; null for point-in-time (`at`) answers. */
   firstSeenAt: Date | null;
+  /** The instance as last described; absent when it never was. */
+  instance?: InstanceContext;
+  /** The VPC as last described; absent when it never was. */
+  vpc?: VpcContext;
+  /** The cause of the change that linked it (the start of `linkedSince`); absent while pending or for a baseline. */
+  cause?: CauseContext;
+}
+
+/** What is known of an instance (`instances`). */
+export interface InstanceContext {
+  name: string | null;
+  status: string | null;
+  privateIp: string | null;
+  zoneId: string | null;
+  resourceGroupId: string | null;
+  tags: Record<string, string>;
+  /** When the API stopped knowing it; null while it exists. */
+  releasedAt: Date | null;
+}
+
+/** What is known of a VPC (`vpcs`). */
+export interface VpcContext {
+  name: string | null;
+  cidr: string | null;
+  tags: Record<string, string>;
+  /** When the API stopped knowing it; null while it exists. */
+  deletedAt: Date | null;
+}
+
+/**
+ * The settled cause of a change (`link_event_causes`): the ActionTrail call behind it when
+ * `found`; otherwise only that it is unknown, and why (`not_found`: no record within the window;
+ * `unavailable`: the identity may not read ActionTrail).
+ */
+export type CauseContext =
+  | {
+      status: 'found';
+      /** The `cloud_events.event_id` matched. */
+      eventId: string;
+      eventName: string;
+      eventTime: Date;
+      actor: CloudEventActor;
+      sourceIp: string | null;
+      resolvedAt: Date;
+    }
+  | { status: Exclude<CauseStatus, 'found'>; resolvedAt: Date };
+
+/** The context of a run's changes, for the alert that tells of them. */
+export interface RunContext {
+  /** The run's events (added, then removed; by VPC and instance), each with what is known. */
+  events: EventRow[];
+  /** Events whose cause is not settled yet (baseline events never get one and are not counted). */
+  causesPending: number;
+  /** Events whose instance was never described. */
+  instancesUnknown: number;
 }
 
 export interface EventRow {
@@ -41,10 +97,16 @@ export interface EventRow {
   regionId: string;
   vpcId: string;
   instanceId: string;
-  change: 'added' | 'removed';
+  change: LinkChange;
   detectedAt: Date;
   syncRunId: string;
   baseline: boolean;
+  /** The instance as last described; absent when it never was. */
+  instance?: InstanceContext;
+  /** The VPC as last described; absent when it never was. */
+  vpc?: VpcContext;
+  /** The settled cause; absent while pending, and for baseline events (never attributed). */
+  cause?: CauseContext;
 }
 
 export interface TargetStatusRow {

@@ -1,12 +1,15 @@
 /**
  * The read side (CLI `links` / `events` / `status`, the HTTP read API, and the sync's removal
- * candidates). Typed drizzle queries over schema.ts where they fit; raw SQL for links_at().
+ * candidates). Typed drizzle queries over schema.ts. Events and links carry their context (the
+ * instance's and VPC's attributes and the cause) from the `link_history` view (context.ts).
  */
-import { and, asc, desc, eq, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getViewSelectedFields, gte, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Link, TargetRef } from '../links.js';
-import { classicLinks, linkEvents, syncRuns, syncTargets } from './schema.js';
-import { coerceDbError, query } from './tx.js';
+import { contextOf, eventRowOf } from './context.js';
+import { classicLinks, linkEvents, linkHistory, syncRuns, syncTargets } from './schema.js';
+import { coerceDbError } from './tx.js';
 import type {
   EventFilter,
   EventRow,
@@ -52,6 +55,8 @@ export async function activeLinks(deps: ReadDeps, target: TargetRef): Promise<Li
 
 export async function listLinks(deps: ReadDeps, filter: LinkFilter): Promise<LinkRow[]> {
   if (filter.at !== undefined) return linksAt(deps, filter.at, filter);
+  // The context of an active link is that of the event that added it: an active row is only
+  // written when (re-)added, at that event's detected_at (and pruning keeps that event).
   const rows = await guarded(() =>
     deps.db
       .select({
@@ -62,8 +67,20 @@ export async function listLinks(deps: ReadDeps, filter: LinkFilter): Promise<Lin
         // An active row is only written when (re-)added, so updated_at starts its interval.
         linkedSince: classicLinks.updatedAt,
         firstSeenAt: classicLinks.firstSeenAt,
+        history: getViewSelectedFields(linkHistory),
       })
       .from(classicLinks)
+      .leftJoin(
+        linkHistory,
+        and(
+          eq(linkHistory.account, classicLinks.account),
+          eq(linkHistory.regionId, classicLinks.regionId),
+          eq(linkHistory.vpcId, classicLinks.vpcId),
+          eq(linkHistory.instanceId, classicLinks.instanceId),
+          eq(linkHistory.detectedAt, classicLinks.updatedAt),
+          eq(linkHistory.change, 'added'),
+        ),
+      )
       .where(
         defined([
           isNull(classicLinks.removedAt),
@@ -79,45 +96,80 @@ export async function listLinks(deps: ReadDeps, filter: LinkFilter): Promise<Lin
         asc(classicLinks.instanceId),
       ),
   );
-  return rows;
+  return rows.map(({ history, ...link }) => ({ ...link, ...(history === null ? {} : contextOf(history)) }));
 }
 
 async function linksAt(deps: ReadDeps, at: Date, filter: LinkFilter): Promise<LinkRow[]> {
-  // pool.query, not drizzle's execute: drizzle's driver hands timestamptz back as strings.
-  const res = await query<{
-    account: string;
-    region_id: string;
-    vpc_id: string;
-    instance_id: string;
-    linked_since: Date;
-  }>(
-    deps.pool,
-    `SELECT account, region_id, vpc_id, instance_id, linked_since
-       FROM links_at($1)
-      WHERE ($2::text IS NULL OR account = $2)
-        AND ($3::text IS NULL OR region_id = $3)
-        AND ($4::text IS NULL OR vpc_id = $4)
-      ORDER BY account, region_id, vpc_id, instance_id`,
-    [at, filter.account ?? null, filter.regionId ?? null, filter.vpcId ?? null],
+  // links_at() (the one definition of "linked at T") names each link and the detection time of the
+  // event that added it; that event's link_history row carries the link's context.
+  const inner = defined([
+    filter.account === undefined ? undefined : sql`account = ${filter.account}`,
+    filter.regionId === undefined ? undefined : sql`region_id = ${filter.regionId}`,
+    filter.vpcId === undefined ? undefined : sql`vpc_id = ${filter.vpcId}`,
+  ]);
+  const rows = await guarded(() =>
+    deps.db
+      .select()
+      .from(linkHistory)
+      .where(
+        and(
+          eq(linkHistory.change, 'added'),
+          sql`(${linkHistory.account}, ${linkHistory.regionId}, ${linkHistory.vpcId}, ${linkHistory.instanceId},
+               ${linkHistory.detectedAt}) IN (
+            SELECT account, region_id, vpc_id, instance_id, linked_since FROM links_at(${at.toISOString()}::timestamptz)
+             ${inner === undefined ? sql`` : sql`WHERE ${inner}`})`,
+        ),
+      )
+      .orderBy(
+        asc(linkHistory.account),
+        asc(linkHistory.regionId),
+        asc(linkHistory.vpcId),
+        asc(linkHistory.instanceId),
+        desc(linkHistory.id),
+      ),
   );
-  return res.rows.map((r) => ({
-    account: r.account,
-    regionId: r.region_id,
-    vpcId: r.vpc_id,
-    instanceId: r.instance_id,
-    linkedSince: r.linked_since,
-    firstSeenAt: null,
-  }));
+  // Two events adding one link at one instant cannot both exist (the second scan would find it
+  // linked); should they, the link is still listed once.
+  const out: LinkRow[] = [];
+  for (const h of rows) {
+    const last = out[out.length - 1];
+    if (
+      last?.account === h.account &&
+      last.regionId === h.regionId &&
+      last.vpcId === h.vpcId &&
+      last.instanceId === h.instanceId
+    )
+      continue;
+    out.push({
+      account: h.account,
+      regionId: h.regionId,
+      vpcId: h.vpcId,
+      instanceId: h.instanceId,
+      linkedSince: h.detectedAt,
+      firstSeenAt: null,
+      ...contextOf(h),
+    });
+  }
+  return out;
 }
 
-export function eventConditions(filter: EventFilter): SQL | undefined {
+/** The columns an event filter reads: of `link_events`, or of the `link_history` view over it. */
+interface EventColumns {
+  account: AnyPgColumn;
+  regionId: AnyPgColumn;
+  vpcId: AnyPgColumn;
+  instanceId: AnyPgColumn;
+  detectedAt: AnyPgColumn;
+}
+
+export function eventConditions(filter: EventFilter, cols: EventColumns = linkEvents): SQL | undefined {
   return defined([
-    filter.account === undefined ? undefined : eq(linkEvents.account, filter.account),
-    filter.regionId === undefined ? undefined : eq(linkEvents.regionId, filter.regionId),
-    filter.vpcId === undefined ? undefined : eq(linkEvents.vpcId, filter.vpcId),
-    filter.instanceId === undefined ? undefined : eq(linkEvents.instanceId, filter.instanceId),
-    filter.since === undefined ? undefined : gte(linkEvents.detectedAt, filter.since),
-    filter.until === undefined ? undefined : lt(linkEvents.detectedAt, filter.until),
+    filter.account === undefined ? undefined : eq(cols.account, filter.account),
+    filter.regionId === undefined ? undefined : eq(cols.regionId, filter.regionId),
+    filter.vpcId === undefined ? undefined : eq(cols.vpcId, filter.vpcId),
+    filter.instanceId === undefined ? undefined : eq(cols.instanceId, filter.instanceId),
+    filter.since === undefined ? undefined : gte(cols.detectedAt, filter.since),
+    filter.until === undefined ? undefined : lt(cols.detectedAt, filter.until),
   ]);
 }
 
@@ -126,16 +178,16 @@ export async function listEvents(deps: ReadDeps, filter: EventFilter): Promise<E
   const newest = filter.newest === true && filter.limit !== undefined;
   const q = deps.db
     .select()
-    .from(linkEvents)
-    .where(eventConditions(filter))
+    .from(linkHistory)
+    .where(eventConditions(filter, linkHistory))
     .orderBy(
       ...(newest
-        ? [desc(linkEvents.detectedAt), desc(linkEvents.id)]
-        : [asc(linkEvents.detectedAt), asc(linkEvents.id)]),
+        ? [desc(linkHistory.detectedAt), desc(linkHistory.id)]
+        : [asc(linkHistory.detectedAt), asc(linkHistory.id)]),
     );
   const rows = await guarded(() => (filter.limit === undefined ? q : q.limit(filter.limit)));
   if (newest) rows.reverse();
-  return rows.map((r) => ({ ...r, id: r.id.toString(), syncRunId: r.syncRunId.toString() }));
+  return rows.map(eventRowOf);
 }
 
 export async function countEvents(deps: ReadDeps, filter: EventFilter): Promise<number> {

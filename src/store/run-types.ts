@@ -5,9 +5,10 @@
 
 import type { ChannelName } from '../alerts/index.js';
 import type { Link, TargetRef } from '../links.js';
-import type { RUN_STATUSES } from './schema.js';
+import type { LINK_CHANGES, RUN_STATUSES } from './schema.js';
 
 export type RunStatus = (typeof RUN_STATUSES)[number];
+export type LinkChange = (typeof LINK_CHANGES)[number];
 
 export interface StartRunInput {
   target: TargetRef;

@@ -76,3 +76,20 @@ export function targetLockText(t: TargetRef): string {
 export function truncate(text: string, max = 2000): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+/**
+ * Text Postgres can store: a NUL (U+0000) is refused in `text` and `jsonb` alike, and one NUL in
+ * one tag would fail the whole batch for ever. It becomes U+FFFD; everything else is kept verbatim.
+ */
+export function storable(text: string): string;
+export function storable(text: string | null): string | null;
+export function storable(text: string | null): string | null {
+  return text === null || !text.includes('\0') ? text : text.replaceAll('\0', '\uFFFD');
+}
+
+/** A tag map as storable JSON text (keys and values through `storable`). */
+export function storableTags(tags: Record<string, string>): string {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(tags)) out[storable(k)] = storable(v);
+  return JSON.stringify(out);
+}

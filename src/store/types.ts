@@ -6,6 +6,23 @@
 import type pg from 'pg';
 import type { Link, TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
+import type {
+  AccountRegion,
+  MarkInstancesReleasedInput,
+  MarkVpcsDeletedInput,
+  MissingAttributesInput,
+  UpsertInstancesInput,
+  UpsertVpcsInput,
+} from './attribute-types.js';
+import type {
+  CloudEventRecord,
+  MarkCausesUnavailableInput,
+  PendingCause,
+  PendingCausesInput,
+  ReceivedVia,
+  SettleCausesInput,
+  SettleCausesResult,
+} from './cause-types.js';
 import type { OutboxStore, OutboxWatch } from './outbox-types.js';
 import type {
   EventFilter,
@@ -14,6 +31,7 @@ import type {
   EventsPageInput,
   LinkFilter,
   LinkRow,
+  RunContext,
   RunRow,
   TargetStatusRow,
 } from './read-types.js';
@@ -27,6 +45,8 @@ import type {
   SyncTargetListResult,
 } from './run-types.js';
 
+export type * from './attribute-types.js';
+export type * from './cause-types.js';
 export type * from './outbox-types.js';
 export type * from './read-types.js';
 export type * from './run-types.js';
@@ -51,6 +71,8 @@ export interface PruneResult {
   events: number;
   outbox: number;
   runs: number;
+  /** ActionTrail records no settled cause refers to. */
+  cloudEvents: number;
 }
 
 export interface Store extends OutboxStore {
@@ -62,9 +84,12 @@ export interface Store extends OutboxStore {
   applyScan(input: ApplyScanInput): Promise<ApplyScanResult>;
   /** Marks a running run failed and bumps its target's failure state, atomically; no-op for a finished run. */
   failRun(input: FailRunInput): Promise<void>;
-  /** Links now, or at `filter.at`. Sorted by account, region, VPC, instance. */
+  /**
+   * Links now, or at `filter.at`. Sorted by account, region, VPC, instance. Each carries what is
+   * known of its instance and VPC, and the cause of the change that linked it.
+   */
   listLinks(filter: LinkFilter): Promise<LinkRow[]>;
-  /** The change log, oldest first. */
+  /** The change log, oldest first; each event with what is known of its instance, VPC and cause. */
   listEvents(filter: EventFilter): Promise<EventRow[]>;
   /** How many events match the filter (its `limit` and `newest` aside). */
   countEvents(filter: EventFilter): Promise<number>;
@@ -73,10 +98,62 @@ export interface Store extends OutboxStore {
   /** Every target with its sync state. */
   listTargets(filter?: { account?: string | undefined }): Promise<TargetStatusRow[]>;
   getRun(runId: string): Promise<RunRow | undefined>;
+  /**
+   * The changes of a run with their context, for the alert that tells of them: the alert renderer
+   * waits (ALERT_CONTEXT_WAIT) while `causesPending` or `instancesUnknown` is above zero.
+   */
+  contextForRun(runId: string): Promise<RunContext>;
   /** Records discovery's answer: creates new targets, retires the missing, un-retires the found. */
   syncTargetList(input: SyncTargetListInput): Promise<SyncTargetListResult>;
   /** EVENT_RETENTION: prunes events, delivered alerts and unreferenced runs before a cutoff, in batches. */
   pruneHistory(input: PruneInput): Promise<PruneResult>;
   /** LISTENs for applied scans that changed something: `onChange` gets each one's NOTIFY. */
   watchChanges(onChange: (note: ChangesNotification) => void): Promise<OutboxWatch>;
+
+  // Attributes (attributes.ts). Each write is one statement that writes only the rows whose
+  // attributes changed, and returns how many it wrote: a refresh that finds nothing new returns 0.
+
+  /** Records what DescribeInstances said; clears `released_at` of an instance the API knows again. */
+  upsertInstances(input: UpsertInstancesInput): Promise<number>;
+  /** Sets `released_at` of instances the API no longer knows (a row is created for one never described). */
+  markInstancesReleased(input: MarkInstancesReleasedInput): Promise<number>;
+  /** Records what DescribeVpcs said; clears `deleted_at` of a VPC the API knows again. */
+  upsertVpcs(input: UpsertVpcsInput): Promise<number>;
+  /** Sets `deleted_at` of VPCs the API no longer knows. */
+  markVpcsDeleted(input: MarkVpcsDeletedInput): Promise<number>;
+  /** Instances in an active link of the account and region, sorted: what the periodic refresh describes. */
+  instancesToRefresh(input: AccountRegion): Promise<string[]>;
+  /**
+   * Instances ever in a link of the account and region that have no `instances` row yet (linked
+   * ones first): what is described right after a change is applied.
+   */
+  instancesMissingAttributes(input: MissingAttributesInput): Promise<string[]>;
+
+  // Attribution (cloud-events.ts, causes.ts).
+
+  /**
+   * Stores ActionTrail records, each once (by `eventId`), however often and by whichever path they
+   * arrive. Returns the records that were new (input order; the first of a repeated id).
+   */
+  recordCloudEvents(
+    records: readonly CloudEventRecord[],
+    receivedVia: ReceivedVia,
+  ): Promise<CloudEventRecord[]>;
+  /**
+   * Non-baseline link events of the account and region whose cause is not settled, oldest first,
+   * with the time window rule 7 searches (`previousScanStartedAt` … `detectedAt`): what the caller
+   * queries LookupEvents for before `settleCauses`.
+   */
+  pendingCauses(input: PendingCausesInput): Promise<PendingCause[]>;
+  /**
+   * Applies DESIGN.md rule 7 to every pending event of the account and region in one statement:
+   * `found` with the latest matching record, or `not_found` once `windowMs` has passed since
+   * detection. Call it after recording the records of the window the pending events need.
+   */
+  settleCauses(input: SettleCausesInput): Promise<SettleCausesResult>;
+  /**
+   * Settles pending events as `unavailable` (the identity lacks actiontrail:LookupEvents): never
+   * `not_found`, since nothing was looked at. Returns how many.
+   */
+  markCausesUnavailable(input: MarkCausesUnavailableInput): Promise<number>;
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChannelName } from '../../src/alerts/index.js';
 import type { Link, TargetRef } from '../../src/links.js';
 import { diffLinks, linkKey } from '../../src/links.js';
-import type { ApplyScanResult, Store } from '../../src/store/index.js';
+import type { ApplyScanResult, CloudEventRecord, InstanceAttributes, Store } from '../../src/store/index.js';
 import { at } from './clock.js';
 
 /** A target of its own per test (a fresh account), so tests sharing a database never meet. */
@@ -71,4 +71,44 @@ export async function changedRun(
     channels,
   });
   return { target, runId };
+}
+
+/** An instance as DescribeInstances would describe it; `overrides` change what a test needs. */
+export function instanceAttrs(
+  instanceId: string,
+  overrides: Partial<InstanceAttributes> = {},
+): InstanceAttributes {
+  return {
+    instanceId,
+    name: `name-${instanceId}`,
+    status: 'Running',
+    privateIp: '10.0.0.1',
+    zoneId: 'cn-hangzhou-h',
+    resourceGroupId: 'rg-1',
+    tags: { env: 'prod' },
+    ...overrides,
+  };
+}
+
+/**
+ * An ActionTrail record of `target`'s account and region, of a successful call by the RAM user
+ * `alice` from 192.0.2.1 (a fresh eventId each time); `overrides` change what a test needs.
+ */
+export function cloudEvent(
+  target: TargetRef,
+  overrides: Partial<CloudEventRecord> & Pick<CloudEventRecord, 'eventName' | 'eventTime' | 'instanceIds'>,
+): CloudEventRecord {
+  return {
+    eventId: randomUUID(),
+    account: target.account,
+    regionId: target.regionId,
+    vpcId: overrides.eventName.startsWith('Delete') ? null : target.vpcId,
+    actor: { type: 'ram-user', name: 'alice', principalId: '2741806465482', accountId: '1547353256850' },
+    accessKeyId: 'LTAI-alice',
+    sourceIp: '192.0.2.1',
+    userAgent: 'aliyun-cli/3.0',
+    apiRequestId: `req-${randomUUID()}`,
+    errorCode: null,
+    ...overrides,
+  };
 }

@@ -1,16 +1,19 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
+import { createStore } from '../../src/store/index.js';
 import { defaultMigrationsFolder, migrateDatabase } from '../../src/store/migrate.js';
+import { at } from '../helpers/clock.js';
 import { useAbsentDbs, useTestDb } from '../helpers/db.js';
+import { instanceAttrs, scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb();
 const journal = JSON.parse(readFileSync(`${defaultMigrationsFolder()}/meta/_journal.json`, 'utf8')) as {
-  entries: unknown[];
+  entries: { tag: string }[];
 };
 const MIGRATIONS = journal.entries.length;
 
@@ -49,9 +52,14 @@ describe('migrateDatabase', () => {
       'active_links',
       'alert_outbox',
       'classic_links',
+      'cloud_events',
+      'instances',
+      'link_event_causes',
       'link_events',
+      'link_history',
       'sync_runs',
       'sync_targets',
+      'vpcs',
     ]);
   });
 
@@ -106,6 +114,54 @@ describe('migrateDatabase', () => {
     expect(err.message).toContain('no_such_table');
     expect(await tables(url)).toEqual([]);
     rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('applies the attribution migrations to a database that already holds history', async () => {
+    // The migrations as released before them (0000-0001), in a folder of their own.
+    const folder = mkdtempSync(join(tmpdir(), 'cl-migrations-'));
+    mkdirSync(join(folder, 'meta'));
+    const released = journal.entries.slice(0, 2) as { tag: string }[];
+    writeFileSync(join(folder, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: released }));
+    for (const { tag } of released) {
+      copyFileSync(join(defaultMigrationsFolder(), `${tag}.sql`), join(folder, `${tag}.sql`));
+    }
+    const { url } = absentDb('classiclink_mig_');
+    expect(await migrateDatabase({ databaseUrl: url, log, migrationsFolder: folder })).toEqual({
+      applied: 2,
+    });
+    rmSync(folder, { recursive: true, force: true });
+
+    const pool = new pg.Pool({ connectionString: url });
+    try {
+      const store = createStore({ pool, log });
+      const t = uniqueTarget();
+      await scan(store, t, ['i-1'], { minute: 0 });
+      await scan(store, t, ['i-2'], { minute: 10 });
+
+      expect(await migrateDatabase({ databaseUrl: url, log })).toEqual({ applied: MIGRATIONS - 2 });
+      const { rows } = await pool.query(
+        `SELECT instance_id, change, baseline, instance_name, vpc_name, cause_status FROM link_history ORDER BY id`,
+      );
+      const unknown = { instance_name: null, vpc_name: null, cause_status: null };
+      expect(rows).toEqual([
+        { instance_id: 'i-1', change: 'added', baseline: true, ...unknown },
+        { instance_id: 'i-2', change: 'added', baseline: false, ...unknown },
+        { instance_id: 'i-1', change: 'removed', baseline: false, ...unknown },
+      ]);
+      // The history from before is attributed like any other.
+      const scope = { account: t.account, regionId: t.regionId };
+      const pending = await store.pendingCauses(scope);
+      expect(pending.map((p) => [p.change, p.instanceId, p.previousScanStartedAt])).toEqual([
+        ['added', 'i-2', at(0)],
+        ['removed', 'i-1', at(0)],
+      ]);
+      expect(await store.instancesMissingAttributes(scope)).toEqual(['i-2', 'i-1']);
+      await store.upsertInstances({ ...scope, instances: [instanceAttrs('i-2')], seenAt: at(11) });
+      const events = await store.listEvents({ account: t.account, instanceId: 'i-2' });
+      expect(events.map((e) => e.instance?.name)).toEqual(['name-i-2']);
+    } finally {
+      await pool.end();
+    }
   });
 
   it('reports a missing migrations folder clearly', async () => {

@@ -55,7 +55,12 @@ describe('pruneHistory', () => {
     expect(await store.getRun(target?.lastRunId ?? '')).toBeDefined();
 
     // Idempotent: a second pass finds nothing.
-    expect(await store.pruneHistory({ olderThan: cutoff })).toEqual({ events: 0, outbox: 0, runs: 0 });
+    expect(await store.pruneHistory({ olderThan: cutoff })).toEqual({
+      events: 0,
+      outbox: 0,
+      runs: 0,
+      cloudEvents: 0,
+    });
   });
 
   it('never prunes pending alerts', async () => {
