@@ -1,7 +1,7 @@
 /**
- * The ECS / VPC API client: signed RPC calls over one keep-alive undici Pool per origin, and the
- * attempt / retry loop around each. The request is built in request.ts, the answer read in
- * answer.ts, the actions live in actions.ts.
+ * The Alibaba Cloud API client (ECS, VPC, ActionTrail): signed RPC calls over one keep-alive undici
+ * Pool per origin, and the attempt / retry loop around each. The request is built in request.ts,
+ * the answer read in answer.ts; the actions live in actions.ts.
  *
  * Every call is `POST /?<all parameters>` with an empty body — what `@alicloud/ecs20140526` sends.
  * Each attempt takes a limiter slot, fetches credentials, and gets a fresh nonce, timestamp and
@@ -35,6 +35,7 @@ const ECS_CLIENT_DEFAULTS = {
 } as const;
 
 export interface CallEvent {
+  api: ApiName;
   action: string;
   regionId: string;
   /** `OK`, or the error code of this attempt (API `Code`, undici code, or one of ours). */
@@ -57,6 +58,11 @@ export interface EcsClientOptions {
   ecsEndpoint?: string | undefined;
   /** `VPC_ENDPOINT` override; may contain `{region}`. Default `https://vpc.<region>.aliyuncs.com`. */
   vpcEndpoint?: string | undefined;
+  /**
+   * `ACTIONTRAIL_ENDPOINT` override; may contain `{region}` and a path.
+   * Default `https://actiontrail.<region>.aliyuncs.com`.
+   */
+  actiontrailEndpoint?: string | undefined;
   /** `API_TIMEOUT`: connect, headers and body (idle) timeouts of one request, ms. */
   timeoutMs: number;
   /** `API_RETRY_DEADLINE`: no retry starts after this many ms from the first attempt. */
@@ -103,9 +109,11 @@ export interface EcsClient extends EcsActions {
   close(): Promise<void>;
 }
 
-/** An origin the client talks to: its host and its pool. */
+/** An origin the client talks to: its host, the path requests go to, and its pool. */
 interface Origin {
   host: string;
+  /** `/`, or an ActionTrail override's path. */
+  path: string;
   /** The origin's pool, composed with `writeHooks` (the limiter's window starts at the write). */
   dispatcher: Dispatcher;
 }
@@ -127,8 +135,12 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
   const origins = new Map<string, Origin>();
   let closing: Promise<void> | undefined;
 
-  const endpoint = (api: ApiName, regionId: string): URL =>
-    resolveEndpoint(api, regionId, api === 'ecs' ? opts.ecsEndpoint : opts.vpcEndpoint);
+  const overrides: Readonly<Record<ApiName, string | undefined>> = {
+    ecs: opts.ecsEndpoint,
+    vpc: opts.vpcEndpoint,
+    actiontrail: opts.actiontrailEndpoint,
+  };
+  const endpoint = (api: ApiName, regionId: string): URL => resolveEndpoint(api, regionId, overrides[api]);
 
   function origin(api: ApiName, regionId: string): Origin {
     const key = `${api} ${regionId}`;
@@ -147,7 +159,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
       });
       pools.set(url.origin, pool);
     }
-    const t = { host: url.host, dispatcher: pool.compose(writeHooks) };
+    const t = { host: url.host, path: url.pathname, dispatcher: pool.compose(writeHooks) };
     origins.set(key, t);
     return t;
   }
@@ -156,11 +168,11 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
   async function attemptOnce<T>(c: ApiCall<T>, attempt: number): Promise<T> {
     const { api, regionId, action, signal } = c;
     if (closing) throw new FatalError('the ECS client is closed', { code: 'ClientClosed' });
-    const admission = await opts.limiter?.acquire({ regionId, action }, signal);
+    const admission = await opts.limiter?.acquire({ api, regionId, action }, signal);
     let started = performance.now();
     let httpStatus: number | undefined;
     const report = (e: Pick<CallEvent, 'code' | 'httpStatus' | 'requestId'>) =>
-      opts.onCall?.({ action, regionId, ...e, durationMs: performance.now() - started, attempt });
+      opts.onCall?.({ api, action, regionId, ...e, durationMs: performance.now() - started, attempt });
     try {
       const answer = await inFlight(async () => {
         signal?.throwIfAborted();
@@ -170,6 +182,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
         const req = buildSignedRequest({
           signature: opts.signature,
           host: t.host,
+          path: t.path,
           api,
           action,
           params: c.params,
