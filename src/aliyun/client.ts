@@ -1,7 +1,8 @@
 /**
  * The Alibaba Cloud API client (ECS, VPC, ActionTrail): signed RPC calls over one keep-alive undici
  * Pool per origin, and the attempt / retry loop around each. The request is built in request.ts,
- * the answer read in answer.ts; the actions live in actions.ts.
+ * the answer read in answer.ts; the actions live in actions.ts (links, regions, VPCs),
+ * instances.ts (instance attributes) and actiontrail.ts (LookupEvents).
  *
  * Every call is `POST /?<all parameters>` with an empty body — what `@alicloud/ecs20140526` sends.
  * Each attempt takes a limiter slot, fetches credentials, and gets a fresh nonce, timestamp and
@@ -15,8 +16,10 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { coerceError, FatalError, isUnreachable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type ApiCall, type EcsActions, ecsActions } from './actions.js';
+import { type ActionTrailActions, actionTrailActions } from './actiontrail.js';
 import { interpret, readAnswer } from './answer.js';
 import { type ApiName, resolveEndpoint, unreachableMessage } from './endpoints.js';
+import { type InstanceActions, instanceActions } from './instances.js';
 import type { ApiLimiter } from './limiter.js';
 import { buildSignedRequest } from './request.js';
 import { onWrite, writeHooks } from './write-hook.js';
@@ -104,7 +107,7 @@ export interface EcsClientOptions {
   random?: (() => number) | undefined;
 }
 
-export interface EcsClient extends EcsActions {
+export interface EcsClient extends EcsActions, InstanceActions, ActionTrailActions {
   /** Closes every Pool; idempotent (returns the same promise). Later calls fail with `ClientClosed`. */
   close(): Promise<void>;
 }
@@ -270,5 +273,5 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     return closing;
   }
 
-  return { ...ecsActions(call), close };
+  return { ...ecsActions(call), ...instanceActions(call), ...actionTrailActions(call), close };
 }
