@@ -7,15 +7,18 @@
 import { z } from 'zod';
 import { accountName, DURATION_EXPECTED, parseDuration, parseTarget, REGION_ID } from './ids.js';
 
-const duration = (min: number) =>
+/** A duration of at least `min` ms; with `zero`, a bare `0` (off / at once) is allowed too. */
+const duration = (min: number, { zero = false }: { zero?: boolean } = {}) =>
   z.string().transform((s, ctx) => {
+    if (zero && s.trim() === '0') return 0;
     const ms = parseDuration(s);
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: `${DURATION_EXPECTED} (got "${s}")` });
       return z.NEVER;
     }
-    if (ms < min) {
-      ctx.addIssue({ code: 'custom', message: `must be at least ${min}ms (got "${s}")` });
+    if (ms < min && !(zero && ms === 0)) {
+      const floor = zero ? `0 or at least ${min}ms` : `at least ${min}ms`;
+      ctx.addIssue({ code: 'custom', message: `must be ${floor} (got "${s}")` });
       return z.NEVER;
     }
     return ms;
@@ -53,13 +56,16 @@ const url = (protocols: readonly string[]) =>
   );
 
 /** An endpoint override: an http(s) URL that may contain `{region}`. */
-const endpointTemplate = z.string().refine((s) => {
-  try {
-    return ['http:', 'https:'].includes(new URL(s.replaceAll('{region}', 'cn-hangzhou')).protocol);
-  } catch {
-    return false;
-  }
-}, 'expected an http(s) URL, optionally with {region}, e.g. https://ecs-vpc.{region}.aliyuncs.com');
+const endpointTemplate = (example: string) =>
+  z.string().refine((s) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(s.replaceAll('{region}', 'cn-hangzhou')).protocol);
+    } catch {
+      return false;
+    }
+  }, `expected an http(s) URL, optionally with {region}, e.g. ${example}`);
+
+const ON_OFF = z.enum(['on', 'off'], { message: 'expected on or off' });
 
 /** A comma list, trimmed, without empty items. */
 const commaList = z.string().transform((s) =>
@@ -111,9 +117,14 @@ export const envSchema = z
     /** How often each region is synced. Default 5m. */
     SYNC_INTERVAL: duration(1_000).prefault('5m'),
     /** ECS endpoint override (may contain `{region}`). Default `https://ecs.{region}.aliyuncs.com`. */
-    ECS_ENDPOINT: optional(endpointTemplate),
+    ECS_ENDPOINT: optional(endpointTemplate('https://ecs-vpc.{region}.aliyuncs.com')),
     /** VPC endpoint override (may contain `{region}`). Default `https://vpc.{region}.aliyuncs.com`. */
-    VPC_ENDPOINT: optional(endpointTemplate),
+    VPC_ENDPOINT: optional(endpointTemplate('https://ecs-vpc.{region}.aliyuncs.com')),
+    /**
+     * ActionTrail endpoint override (may contain `{region}` and a path, which is kept).
+     * Default `https://actiontrail.{region}.aliyuncs.com`.
+     */
+    ACTIONTRAIL_ENDPOINT: optional(endpointTemplate('https://actiontrail-vpc.{region}.aliyuncs.com')),
     /** Request signature scheme: `v3` (ACS3-HMAC-SHA256) or `v1` (RPC HMAC-SHA1). Default v3. */
     API_SIGNATURE: z.enum(['v3', 'v1'], { message: 'expected v3 or v1' }).default('v3'),
     /** Calls per second per account+region+API, across every process. Default 5. */
@@ -154,6 +165,17 @@ export const envSchema = z
       })
       .default('info'),
     ALERT_ON_BASELINE: bool.default(false),
+    /** Find the ActionTrail call behind each change (`on`), or not (`off`). Default on. */
+    ATTRIBUTION: ON_OFF.default('on'),
+    /** How long after detection a change's cause is still looked for before it is `not_found`. Default 15m. */
+    ATTRIBUTION_WINDOW: duration(1_000).prefault('15m'),
+    /** How often the attributes of linked instances and watched VPCs are refreshed. Default 1h. */
+    ENRICH_INTERVAL: duration(1_000).prefault('1h'),
+    /**
+     * How long an alert may wait for its changes' causes and instance attributes before it is sent
+     * with what is known; `0` sends at once. Default 60s.
+     */
+    ALERT_CONTEXT_WAIT: duration(1_000, { zero: true }).prefault('60s'),
     ALERT_WEBHOOK_URL: optional(url(['http:', 'https:'])),
     ALERT_WEBHOOK_SECRET: optional(
       z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected the whsec_<base64> form'),

@@ -17,6 +17,11 @@ export const ErrorCode = {
   VpcNotFound: 'InvalidVpcId.NotFound',
   /** The work stopped because the process is stopping (an abort signal), not because it failed. */
   Aborted: 'Aborted',
+  /**
+   * The API's answer to a call with `DryRun=true` that would have succeeded: the identity may make
+   * it. An error for every other call; the permission probe reads it as "allowed".
+   */
+  DryRunPassed: 'DryRunOperation',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -80,6 +85,19 @@ const RETRYABLE_API_CODES: readonly (string | RegExp)[] = [
   'RequestTimeout',
 ];
 
+/**
+ * API error codes that mean the identity lacks the RAM permission for the call: fatal, like every
+ * code not in the retryable table, and told apart because a missing permission must never read as
+ * "nothing there" (an attribution `unavailable`, never `not_found`). ECS answers `Forbidden.RAM`
+ * (and plain `Forbidden`, `Forbidden.SubUser`), other services and STS `NoPermission`.
+ */
+const PERMISSION_API_CODES: ReadonlySet<string> = new Set([
+  'Forbidden.RAM',
+  'Forbidden',
+  'Forbidden.SubUser',
+  'NoPermission',
+]);
+
 /** undici and Node socket codes that mean "the network failed us this time". */
 const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
@@ -140,6 +158,11 @@ export function classifyApiError(code: string | undefined, httpStatus: number): 
   if (code !== undefined && code !== '' && httpStatus < 500) return 'fatal';
   if (httpStatus === 429 || httpStatus >= 500) return 'retryable';
   return 'fatal';
+}
+
+/** The API refused the call for a missing RAM permission (see `PERMISSION_API_CODES`). */
+export function isPermissionDenied(e: { code: string }): boolean {
+  return PERMISSION_API_CODES.has(e.code);
 }
 
 /** The error reached no server (see `UNREACHABLE_NETWORK_CODES`): the code it carries. */

@@ -140,13 +140,14 @@ export function openAccount(
     signature: config.API_SIGNATURE,
     ecsEndpoint: config.ECS_ENDPOINT,
     vpcEndpoint: config.VPC_ENDPOINT,
+    actiontrailEndpoint: config.ACTIONTRAIL_ENDPOINT,
     timeoutMs: config.API_TIMEOUT,
     retryDeadlineMs: config.API_RETRY_DEADLINE,
     unreachableAttempts: deps.unreachableAttempts,
     limiter,
     inFlight: deps.apiSlots ?? openApiSlots(config),
     onCall: (e) => {
-      if (isThrottled(e)) void limiter.throttled({ regionId: e.regionId, action: e.action });
+      if (isThrottled(e)) void limiter.throttled({ api: e.api, regionId: e.regionId, action: e.action });
       deps.onCall?.(e);
     },
     log: deps.log.child({ component: 'ecs', account: spec.name }),

@@ -16,6 +16,10 @@ import {
   describeClassicLinkInstancesSchema,
   describeRegionsSchema,
   describeVpcsSchema,
+  type FieldIssue,
+  firstIssue,
+  tagRecord,
+  vpcAttributesSchema,
 } from './schemas.js';
 
 /** DescribeVpcs pages at most 50. */
@@ -44,11 +48,31 @@ export interface RegionInfo {
   endpoint?: string;
 }
 
+/** A VPC's context for people: the `vpcs` table's attributes. */
+export interface VpcAttributes {
+  vpcId: string;
+  /** `''` when the VPC has no name. */
+  vpcName: string;
+  /** The primary CIDR (the only one ClassicLink reaches); `''` when the answer has none. */
+  cidrBlock: string;
+  tags: Record<string, string>;
+}
+
+/** A VPC's attributes that did not validate: the VPC is still listed (discovery never fails on them). */
+export interface VpcRefusal extends FieldIssue {
+  vpcId: string;
+}
+
+/**
+ * One VPC of a DescribeVpcs listing. Discovery reads `vpcId`; enrichment reads `attributes` from
+ * the same listing (no second call), or logs `refused` (exactly one of the two is set).
+ */
 export interface VpcInfo {
   vpcId: string;
   regionId: string;
   status: string;
-  name?: string;
+  attributes?: VpcAttributes;
+  refused?: VpcRefusal;
 }
 
 export interface EcsActions {
@@ -61,7 +85,10 @@ export interface EcsActions {
   classicLinkPages(req: Omit<ClassicLinkQuery, 'pageNumber'>, opts?: CallOptions): AsyncIterable<LinkPage>;
   /** ECS DescribeRegions (LocalName in English), sent to `regionId`'s endpoint (default cn-hangzhou). */
   describeRegions(opts?: CallOptions & { regionId?: string | undefined }): Promise<RegionInfo[]>;
-  /** VPC DescribeVpcs, every page (PageSize 50). */
+  /**
+   * VPC DescribeVpcs, every page (PageSize 50): each VPC with its attributes (name, CIDR, tags) or
+   * the refusal of them. One listing serves discovery (ids) and enrichment (attributes).
+   */
   describeVpcs(regionId: string, opts?: CallOptions): Promise<VpcInfo[]>;
 }
 
@@ -198,7 +225,17 @@ export function ecsActions(call: Call): EcsActions {
       }
       for (const v of page.Vpcs?.Vpc ?? []) {
         const info: VpcInfo = { vpcId: v.VpcId, regionId: v.RegionId, status: v.Status };
-        if (v.VpcName) info.name = v.VpcName;
+        const a = vpcAttributesSchema.safeParse(v);
+        if (a.success) {
+          info.attributes = {
+            vpcId: v.VpcId,
+            vpcName: a.data.VpcName ?? '',
+            cidrBlock: a.data.CidrBlock ?? '',
+            tags: tagRecord(a.data.Tags?.Tag, 'Key', 'Value'),
+          };
+        } else {
+          info.refused = { vpcId: v.VpcId, ...firstIssue(a.error) };
+        }
         byId.set(v.VpcId, info);
       }
     };

@@ -1,7 +1,8 @@
 /**
- * The ECS / VPC API client: signed RPC calls over one keep-alive undici Pool per origin, and the
- * attempt / retry loop around each. The request is built in request.ts, the answer read in
- * answer.ts, the actions live in actions.ts.
+ * The Alibaba Cloud API client (ECS, VPC, ActionTrail): signed RPC calls over one keep-alive undici
+ * Pool per origin, and the attempt / retry loop around each. The request is built in request.ts,
+ * the answer read in answer.ts; the actions live in actions.ts (links, regions, VPCs),
+ * instances.ts (instance attributes) and actiontrail.ts (LookupEvents).
  *
  * Every call is `POST /?<all parameters>` with an empty body — what `@alicloud/ecs20140526` sends.
  * Each attempt takes a limiter slot, fetches credentials, and gets a fresh nonce, timestamp and
@@ -15,8 +16,10 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { coerceError, FatalError, isUnreachable } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type ApiCall, type EcsActions, ecsActions } from './actions.js';
+import { type ActionTrailActions, actionTrailActions } from './actiontrail.js';
 import { interpret, readAnswer } from './answer.js';
 import { type ApiName, resolveEndpoint, unreachableMessage } from './endpoints.js';
+import { type InstanceActions, instanceActions } from './instances.js';
 import type { ApiLimiter } from './limiter.js';
 import { buildSignedRequest } from './request.js';
 import { onWrite, writeHooks } from './write-hook.js';
@@ -35,6 +38,7 @@ const ECS_CLIENT_DEFAULTS = {
 } as const;
 
 export interface CallEvent {
+  api: ApiName;
   action: string;
   regionId: string;
   /** `OK`, or the error code of this attempt (API `Code`, undici code, or one of ours). */
@@ -57,6 +61,11 @@ export interface EcsClientOptions {
   ecsEndpoint?: string | undefined;
   /** `VPC_ENDPOINT` override; may contain `{region}`. Default `https://vpc.<region>.aliyuncs.com`. */
   vpcEndpoint?: string | undefined;
+  /**
+   * `ACTIONTRAIL_ENDPOINT` override; may contain `{region}` and a path.
+   * Default `https://actiontrail.<region>.aliyuncs.com`.
+   */
+  actiontrailEndpoint?: string | undefined;
   /** `API_TIMEOUT`: connect, headers and body (idle) timeouts of one request, ms. */
   timeoutMs: number;
   /** `API_RETRY_DEADLINE`: no retry starts after this many ms from the first attempt. */
@@ -98,14 +107,16 @@ export interface EcsClientOptions {
   random?: (() => number) | undefined;
 }
 
-export interface EcsClient extends EcsActions {
+export interface EcsClient extends EcsActions, InstanceActions, ActionTrailActions {
   /** Closes every Pool; idempotent (returns the same promise). Later calls fail with `ClientClosed`. */
   close(): Promise<void>;
 }
 
-/** An origin the client talks to: its host and its pool. */
+/** An origin the client talks to: its host, the path requests go to, and its pool. */
 interface Origin {
   host: string;
+  /** `/`, or an ActionTrail override's path. */
+  path: string;
   /** The origin's pool, composed with `writeHooks` (the limiter's window starts at the write). */
   dispatcher: Dispatcher;
 }
@@ -127,8 +138,12 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
   const origins = new Map<string, Origin>();
   let closing: Promise<void> | undefined;
 
-  const endpoint = (api: ApiName, regionId: string): URL =>
-    resolveEndpoint(api, regionId, api === 'ecs' ? opts.ecsEndpoint : opts.vpcEndpoint);
+  const overrides: Readonly<Record<ApiName, string | undefined>> = {
+    ecs: opts.ecsEndpoint,
+    vpc: opts.vpcEndpoint,
+    actiontrail: opts.actiontrailEndpoint,
+  };
+  const endpoint = (api: ApiName, regionId: string): URL => resolveEndpoint(api, regionId, overrides[api]);
 
   function origin(api: ApiName, regionId: string): Origin {
     const key = `${api} ${regionId}`;
@@ -147,7 +162,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
       });
       pools.set(url.origin, pool);
     }
-    const t = { host: url.host, dispatcher: pool.compose(writeHooks) };
+    const t = { host: url.host, path: url.pathname, dispatcher: pool.compose(writeHooks) };
     origins.set(key, t);
     return t;
   }
@@ -156,11 +171,11 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
   async function attemptOnce<T>(c: ApiCall<T>, attempt: number): Promise<T> {
     const { api, regionId, action, signal } = c;
     if (closing) throw new FatalError('the ECS client is closed', { code: 'ClientClosed' });
-    const admission = await opts.limiter?.acquire({ regionId, action }, signal);
+    const admission = await opts.limiter?.acquire({ api, regionId, action }, signal);
     let started = performance.now();
     let httpStatus: number | undefined;
     const report = (e: Pick<CallEvent, 'code' | 'httpStatus' | 'requestId'>) =>
-      opts.onCall?.({ action, regionId, ...e, durationMs: performance.now() - started, attempt });
+      opts.onCall?.({ api, action, regionId, ...e, durationMs: performance.now() - started, attempt });
     try {
       const answer = await inFlight(async () => {
         signal?.throwIfAborted();
@@ -170,6 +185,7 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
         const req = buildSignedRequest({
           signature: opts.signature,
           host: t.host,
+          path: t.path,
           api,
           action,
           params: c.params,
@@ -257,5 +273,5 @@ export function createEcsClient(opts: EcsClientOptions): EcsClient {
     return closing;
   }
 
-  return { ...ecsActions(call), close };
+  return { ...ecsActions(call), ...instanceActions(call), ...actionTrailActions(call), close };
 }

@@ -1,8 +1,8 @@
 /**
- * Where to send ECS and VPC RPC calls for a region.
+ * Where to send ECS, VPC and ActionTrail RPC calls for a region.
  *
- * Default: the documented regional public host, `https://ecs.<region>.aliyuncs.com` and
- * `https://vpc.<region>.aliyuncs.com` (reference/alibaba-ecs-api.md §3).
+ * Default: the documented regional public host, `https://<api>.<region>.aliyuncs.com`
+ * (reference/alibaba-ecs-api.md §3, reference/alibaba-actiontrail.md §1.1).
  *
  * The official SDK's hard-coded map sends cn-hangzhou to `ecs-cn-hangzhou.aliyuncs.com` and
  * cn-hangzhou's VPC calls to the central `vpc.aliyuncs.com`. We deliberately do NOT copy those:
@@ -11,19 +11,29 @@
  * regions that have no regional host of their own (finance and gov clouds), since there the
  * regional rule would produce a host that does not exist.
  *
- * An override (`ECS_ENDPOINT` / `VPC_ENDPOINT`) wins; `{region}` in it is replaced by the region id,
- * e.g. `https://ecs-vpc.{region}.aliyuncs.com` for VPC-internal access or `http://127.0.0.1:8080`
- * for the simulator. RPC calls always go to `/`, so an override may not carry a path or query.
+ * An override (`ECS_ENDPOINT` / `VPC_ENDPOINT` / `ACTIONTRAIL_ENDPOINT`) wins; `{region}` in it is
+ * replaced by the region id, e.g. `https://ecs-vpc.{region}.aliyuncs.com` for VPC-internal access
+ * or `http://127.0.0.1:8080` for the simulator. ECS and VPC overrides must be bare origins (RPC
+ * calls go to `/`). An ActionTrail override may carry a path (DESIGN.md: "a path in the URL is
+ * kept"), for a gateway that routes by path: requests go to that path; the signature still covers
+ * `/`, the path the API behind the gateway sees.
  */
 import { connect } from 'node:net';
 import { FatalError } from '../errors.js';
 import { REGION_ID } from '../ids.js';
 
-export type ApiName = 'ecs' | 'vpc';
+export type ApiName = 'ecs' | 'vpc' | 'actiontrail';
+
+/** Per API: the variable that overrides its endpoint, and whether that override may carry a path. */
+const OVERRIDES: Readonly<Record<ApiName, { variable: string; keepsPath: boolean }>> = {
+  ecs: { variable: 'ECS_ENDPOINT', keepsPath: false },
+  vpc: { variable: 'VPC_ENDPOINT', keepsPath: false },
+  actiontrail: { variable: 'ACTIONTRAIL_ENDPOINT', keepsPath: true },
+};
 
 /** The variable that overrides an API's endpoint. */
-function endpointVariable(api: ApiName): string {
-  return api === 'ecs' ? 'ECS_ENDPOINT' : 'VPC_ENDPOINT';
+export function endpointVariable(api: ApiName): string {
+  return OVERRIDES[api].variable;
 }
 
 /** One line for an endpoint nothing answers at: its URL, why, and the variable to check. */
@@ -39,8 +49,14 @@ const SPECIAL_HOSTS: Readonly<Record<ApiName, Readonly<Record<string, string>>>>
     'cn-north-2-gov-1': 'ecs.aliyuncs.com',
   },
   vpc: {},
+  actiontrail: {},
 };
 
+/**
+ * The endpoint of `api` in `regionId`: an origin with path `/`, or (an ActionTrail override) the
+ * override's path. Refuses an invalid region id or override with a FatalError naming the variable
+ * (never the value: an override may hold credentials).
+ */
 export function resolveEndpoint(api: ApiName, regionId: string, override?: string): URL {
   // The region id goes into a host name, so it is checked strictly: a value like `evil.com/x`
   // must never redirect signed requests elsewhere.
@@ -62,12 +78,15 @@ export function resolveEndpoint(api: ApiName, regionId: string, override?: strin
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new FatalError(`${variable} must be an http or https URL`, { code: 'InvalidEndpoint' });
   }
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username || url.password) {
-    throw new FatalError(`${variable} must be a bare origin (RPC calls go to /), e.g. https://host:port`, {
-      code: 'InvalidEndpoint',
-    });
+  const { keepsPath } = OVERRIDES[api];
+  const hasPath = url.pathname !== '/' && url.pathname !== '';
+  if ((hasPath && !keepsPath) || url.search !== '' || url.username || url.password) {
+    const form = keepsPath
+      ? 'an http(s) URL without query or user info, e.g. https://host:port/path'
+      : 'a bare origin (RPC calls go to /), e.g. https://host:port';
+    throw new FatalError(`${variable} must be ${form}`, { code: 'InvalidEndpoint' });
   }
-  return new URL(`${url.origin}/`);
+  return new URL(keepsPath ? url.pathname : '/', url.origin);
 }
 
 /**

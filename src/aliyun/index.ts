@@ -1,12 +1,28 @@
 /**
- * The door of src/aliyun/: the Alibaba Cloud ECS / VPC API client, its rate limiter, the
- * ClassicLink link source, and the signing primitives the credentials (STS) and the simulator share.
+ * The door of src/aliyun/: the Alibaba Cloud API client (ECS, VPC, ActionTrail), its rate limiter,
+ * the ClassicLink link source, the ActionTrail record parser, and the signing primitives the
+ * credentials (STS) and the simulator share.
  */
 
+export type { VpcAttributes, VpcInfo, VpcRefusal } from './actions.js';
+export type { CloudEventPage, LookupEventsQuery } from './actiontrail.js';
 export { type CallEvent, createEcsClient, type EcsClient, type InFlightLimit } from './client.js';
+export {
+  type CloudEvent,
+  type CloudEventActor,
+  type CloudEventRefusal,
+  type ParsedCloudEvent,
+  parseCloudEvent,
+} from './cloud-event.js';
 export { type ApiName, probeEndpoint, resolveEndpoint, unreachableMessage } from './endpoints.js';
+export type {
+  DescribedInstances,
+  InstanceAttributes,
+  InstanceReadPermission,
+  InstanceRefusal,
+} from './instances.js';
 export { type ApiLimiter, createRedisLimiter } from './limiter.js';
-export { classicLinkSource } from './link-source.js';
+export { classicLinkSource, type VpcListingHook } from './link-source.js';
 export {
   canonicalQuery,
   formatTimestamp,

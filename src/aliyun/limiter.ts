@@ -1,6 +1,8 @@
 /**
  * API rate limiting shared by every process: at most API_MAX_QPS calls per (account, region, API)
- * in ANY one-second window — sliding, as Alibaba throttles — for the whole fleet together.
+ * in ANY one-second window — sliding, as Alibaba throttles — for the whole fleet together. An "API"
+ * is one action of one product (`ecs` DescribeInstances, `actiontrail` LookupEvents), the unit
+ * Alibaba throttles: the product is in the key, so equal action names of two products never share.
  *
  * Why not one fixed-window counter: it admits `qps` calls at the end of one window and `qps` more
  * at the start of the next. Why not one shared "next slot" time spacing calls 1/QPS apart: every
@@ -24,8 +26,11 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { sleep } from '../backoff.js';
+import type { ApiName } from './endpoints.js';
 
+/** What one budget covers: an API (`ecs`, `vpc`, `actiontrail`) action in a region (the account is the limiter's). */
 export interface LimitKey {
+  api: ApiName;
   regionId: string;
   action: string;
 }
@@ -86,7 +91,7 @@ export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
   });
   const ticketPrefix = `${opts.keyPrefix}:qps-ticket`;
   let localTicket = 0;
-  const keyOf = (k: LimitKey) => `${opts.account}:${k.regionId}:${k.action}`;
+  const keyOf = (k: LimitKey) => `${opts.account}:${k.regionId}:${k.api}:${k.action}`;
 
   async function ticket(id: string): Promise<number> {
     try {

@@ -10,7 +10,11 @@ import type { ApiName } from './endpoints.js';
 import { canonicalQuery, formatTimestamp, signedV1Query, signV3 } from './signer.js';
 
 /** `Version` / `x-acs-version` of each API. */
-const API_VERSIONS: Readonly<Record<ApiName, string>> = { ecs: '2014-05-26', vpc: '2016-04-28' };
+const API_VERSIONS: Readonly<Record<ApiName, string>> = {
+  ecs: '2014-05-26',
+  vpc: '2016-04-28',
+  actiontrail: '2020-07-06',
+};
 
 /** Hex SHA-256 of the empty body, sent as `x-acs-content-sha256` on every V3 request. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -24,6 +28,12 @@ export interface SignInput {
   method?: 'POST' | 'GET' | undefined;
   /** Host as undici sends it: the URL's `host` (with the port when not the default one). */
   host: string;
+  /**
+   * Where the request is sent: `/`, or an ActionTrail override's path (endpoints.ts). Never signed:
+   * both schemes sign an RPC call's canonical URI as `/`, which is what the API behind a
+   * path-routing gateway receives. Default `/`.
+   */
+  path?: string | undefined;
   api: ApiName;
   action: string;
   params: Readonly<Record<string, string>>;
@@ -33,7 +43,7 @@ export interface SignInput {
 }
 
 export interface SignedRequest {
-  /** `/?<query>`, exactly the canonical query that was signed (plus `Signature` for V1). */
+  /** `<path>?<query>`, exactly the canonical query that was signed (plus `Signature` for V1). */
   path: string;
   /** Headers to pass to undici (no `host`: undici sends the origin's host, which is what we signed). */
   headers: Record<string, string>;
@@ -41,6 +51,7 @@ export interface SignedRequest {
 
 export function buildSignedRequest(input: SignInput): SignedRequest {
   const method = input.method ?? 'POST';
+  const base = input.path ?? '/';
   const c = input.credentials;
   if (input.signature === 'v1') {
     const query = signedV1Query({
@@ -52,7 +63,7 @@ export function buildSignedRequest(input: SignInput): SignedRequest {
       nonce: input.nonce,
       now: input.now,
     });
-    return { path: `/?${query}`, headers: { accept: 'application/json' } };
+    return { path: `${base}?${query}`, headers: { accept: 'application/json' } };
   }
   const headers: Record<string, string> = {
     accept: 'application/json',
@@ -73,7 +84,7 @@ export function buildSignedRequest(input: SignInput): SignedRequest {
   });
   headers.authorization = signed.authorization;
   const query = canonicalQuery(input.params);
-  return { path: query === '' ? '/' : `/?${query}`, headers };
+  return { path: query === '' ? base : `${base}?${query}`, headers };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -87,7 +98,8 @@ export interface ClassicLinkQuery {
   pageSize?: number | undefined;
 }
 
-function invalid(message: string): FatalError {
+/** A parameter the API would refuse, refused before anything is sent. */
+export function invalid(message: string): FatalError {
   return new FatalError(message, { code: 'InvalidParameter' });
 }
 

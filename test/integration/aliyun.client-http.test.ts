@@ -2,9 +2,7 @@
  * The ECS client against tiny node:http servers (real HTTP on port 0) that misbehave in exactly
  * one way each: answers the simulator cannot give on demand, and the wire format itself.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type CallEvent,
@@ -15,6 +13,15 @@ import {
 import { parseV3Authorization, signV1, signV3 } from '../../src/aliyun/signer.js';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { FatalError, RetryableError } from '../../src/errors.js';
+import {
+  closeApiServers,
+  type Handler,
+  json,
+  raw,
+  type Seen,
+  startServer,
+  type TestServer,
+} from '../helpers/api-server.js';
 import { caught } from '../helpers/errors.js';
 import { captureLog } from '../helpers/log.js';
 
@@ -22,79 +29,12 @@ const SECRET = 'test-secret-DO-NOT-LOG';
 const REGION = 'cn-hangzhou';
 const VPC = 'vpc-aaa';
 
-interface Seen {
-  method: string;
-  url: URL;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-type Handler = (req: Seen, res: http.ServerResponse, index: number) => void;
-
-interface TestServer {
-  url: string;
-  seen: Seen[];
-  connections: number;
-  openSockets: Set<Socket>;
-  close(): Promise<void>;
-}
-
-const servers: TestServer[] = [];
 const clients: EcsClient[] = [];
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await closeApiServers();
 });
-
-async function startServer(handler: Handler): Promise<TestServer> {
-  const openSockets = new Set<Socket>();
-  const state: TestServer = {
-    url: '',
-    seen: [],
-    connections: 0,
-    openSockets,
-    close: async () => {
-      for (const s of openSockets) s.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const seen = {
-        method: req.method ?? '',
-        url: new URL(req.url ?? '/', 'http://x'),
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      state.seen.push(seen);
-      handler(seen, res, state.seen.length - 1);
-    });
-  });
-  server.on('connection', (s: Socket) => {
-    state.connections++;
-    openSockets.add(s);
-    s.on('close', () => openSockets.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  servers.push(state);
-  return state;
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(text);
-}
-
-function raw(res: http.ServerResponse, status: number, text: string, type = 'text/plain') {
-  res.writeHead(status, { 'content-type': type });
-  res.end(text);
-}
 
 function links(vpcId: string, from: number, n: number) {
   return Array.from({ length: n }, (_, i) => ({
@@ -388,7 +328,6 @@ describe('an endpoint nothing answers at', () => {
   /** A server that listened and closed: its port refuses connections. */
   async function refusing(): Promise<TestServer> {
     const s = await startServer(() => undefined);
-    servers.splice(servers.indexOf(s), 1);
     await s.close();
     return s;
   }
@@ -609,7 +548,14 @@ describe('connections', () => {
     );
     const { c } = client(a, { vpcEndpoint: b.url });
     await c.describeClassicLinkInstances({ regionId: REGION, vpcId: VPC });
-    expect(await c.describeVpcs(REGION)).toEqual([{ vpcId: VPC, regionId: REGION, status: 'Available' }]);
+    expect(await c.describeVpcs(REGION)).toEqual([
+      {
+        vpcId: VPC,
+        regionId: REGION,
+        status: 'Available',
+        attributes: { vpcId: VPC, vpcName: '', cidrBlock: '', tags: {} },
+      },
+    ]);
     expect(a.openSockets.size + b.openSockets.size).toBeGreaterThan(0);
     const first = c.close();
     expect(c.close()).toBe(first);

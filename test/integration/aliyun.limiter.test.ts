@@ -8,10 +8,15 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../bench/lib.js';
-import { type ApiLimiter, createRedisLimiter, LIMITER_WINDOW_MS } from '../../src/aliyun/limiter.js';
+import {
+  type ApiLimiter,
+  createRedisLimiter,
+  LIMITER_WINDOW_MS,
+  type LimitKey,
+} from '../../src/aliyun/limiter.js';
 
 const QPS = 10;
-const KEY = { regionId: 'cn-hangzhou', action: 'DescribeClassicLinkInstances' };
+const KEY: LimitKey = { api: 'ecs', regionId: 'cn-hangzhou', action: 'DescribeClassicLinkInstances' };
 
 let connections: Redis[] = [];
 const prefix = `{test-limiter-${randomUUID()}}`;
@@ -77,17 +82,31 @@ describe('createRedisLimiter', () => {
   it('keeps keys apart: one region out of budget does not slow another', async () => {
     const [a, b] = fleet();
     if (!a || !b) throw new Error('two limiters');
-    const busy = { regionId: 'cn-beijing', action: 'DescribeClassicLinkInstances' };
+    const busy: LimitKey = { api: 'ecs', regionId: 'cn-beijing', action: 'DescribeClassicLinkInstances' };
     await drive([a], QPS, 2, busy); // spends the whole window of cn-beijing
     const started = Date.now();
-    await drive([b], QPS, 2, { regionId: 'cn-shanghai', action: 'DescribeClassicLinkInstances' });
+    await drive([b], QPS, 2, {
+      api: 'ecs' as const,
+      regionId: 'cn-shanghai',
+      action: 'DescribeClassicLinkInstances',
+    });
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('keeps APIs apart: a call to ActionTrail never waits for the ECS budget of its region', async () => {
+    const [a, b] = fleet();
+    if (!a || !b) throw new Error('two limiters');
+    const ecs: LimitKey = { api: 'ecs', regionId: 'cn-hongkong', action: 'LookupEvents' };
+    await drive([a], QPS, 2, ecs); // spends the whole window of the ECS key
+    const started = Date.now();
+    await drive([b], QPS, 2, { ...ecs, api: 'actiontrail' });
     expect(Date.now() - started).toBeLessThan(500);
   });
 
   it('throttled() makes every process wait about a window before its next call', async () => {
     const [a, b] = fleet();
     if (!a || !b) throw new Error('two limiters');
-    const key = { regionId: 'cn-shenzhen', action: 'DescribeClassicLinkInstances' };
+    const key: LimitKey = { api: 'ecs', regionId: 'cn-shenzhen', action: 'DescribeClassicLinkInstances' };
     await a.acquire(key);
     const throttledAt = Date.now();
     await a.throttled(key);
@@ -103,7 +122,7 @@ describe('createRedisLimiter', () => {
     // call could then reach the API less than a second after the first.
     const [a, b] = fleet(1);
     if (!a || !b) throw new Error('two limiters');
-    const key = { regionId: 'cn-wulanchabu', action: 'DescribeClassicLinkInstances' };
+    const key: LimitKey = { api: 'ecs', regionId: 'cn-wulanchabu', action: 'DescribeClassicLinkInstances' };
     const first = await a.acquire(key);
     await new Promise((r) => setTimeout(r, 300));
     const sentAt = Date.now();
@@ -115,7 +134,7 @@ describe('createRedisLimiter', () => {
   it('an aborted wait rejects and does not hang', async () => {
     const [a] = fleet(1);
     if (!a) throw new Error('limiter');
-    const key = { regionId: 'cn-qingdao', action: 'DescribeClassicLinkInstances' };
+    const key: LimitKey = { api: 'ecs', regionId: 'cn-qingdao', action: 'DescribeClassicLinkInstances' };
     await a.acquire(key);
     const ctl = new AbortController();
     const waiting = a.acquire(key, ctl.signal);

@@ -383,6 +383,7 @@ describe('GET /metrics', () => {
     metrics.eventsRecorded({ added: 1, removed: 3 });
     metrics.scanFinished({ status: 'succeeded', durationMs: 2_000 });
     metrics.apiCall({
+      api: 'ecs',
       action: 'DescribeClassicLinkInstances',
       regionId: 'cn-hangzhou',
       code: 'OK',

@@ -114,7 +114,7 @@ describe("an account's fleet backs off when the API throttles", () => {
       ).rejects.toMatchObject({ code });
       const lanes = Array.from(
         { length: 4 },
-        (_, i) => `{${config.QUEUE_PREFIX}}:qps:prod:cn-hangzhou:DescribeClassicLinkInstances:${i}`,
+        (_, i) => `{${config.QUEUE_PREFIX}}:qps:prod:cn-hangzhou:ecs:DescribeClassicLinkInstances:${i}`,
       );
       const closed = async () =>
         (await Promise.all(lanes.map((k) => msg.redis.pttl(k)))).filter((t) => t > 0);

@@ -25,6 +25,36 @@ describe('resolveEndpoint', () => {
     expect(resolveEndpoint('ecs', 'cn-beijing', 'http://127.0.0.1:8080/').pathname).toBe('/');
   });
 
+  it('ActionTrail: the regional host by default; an override keeps its path, {region} replaced anywhere', () => {
+    expect(resolveEndpoint('actiontrail', 'cn-hangzhou').href).toBe(
+      'https://actiontrail.cn-hangzhou.aliyuncs.com/',
+    );
+    expect(
+      resolveEndpoint('actiontrail', 'cn-beijing', 'https://actiontrail-vpc.{region}.aliyuncs.com').href,
+    ).toBe('https://actiontrail-vpc.cn-beijing.aliyuncs.com/');
+    const gw = resolveEndpoint('actiontrail', 'cn-beijing', 'http://127.0.0.1:9000/gw/{region}/trail');
+    expect(gw.origin).toBe('http://127.0.0.1:9000');
+    expect(gw.pathname).toBe('/gw/cn-beijing/trail');
+    // ECS and VPC overrides stay bare origins.
+    expect(() => resolveEndpoint('ecs', 'cn-beijing', 'http://127.0.0.1:9000/gw')).toThrow(/ECS_ENDPOINT/);
+  });
+
+  it.each(['https://example.com/trail?x=1', 'https://user:pw@example.com/trail', 'ftp://example.com/x'])(
+    'rejects the ActionTrail override %s, naming ACTIONTRAIL_ENDPOINT',
+    (override) => {
+      let err: unknown;
+      try {
+        resolveEndpoint('actiontrail', 'cn-hangzhou', override);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FatalError);
+      expect((err as FatalError).code).toBe('InvalidEndpoint');
+      expect((err as FatalError).message).toContain('ACTIONTRAIL_ENDPOINT');
+      expect((err as FatalError).message).not.toContain('pw');
+    },
+  );
+
   it('treats an empty override as no override', () => {
     expect(resolveEndpoint('ecs', 'cn-beijing', '').host).toBe('ecs.cn-beijing.aliyuncs.com');
   });

@@ -147,6 +147,10 @@ const WRONG: Record<string, [string, RegExp] | string> = {
   SYNC_INTERVAL: ['0.5s', /SYNC_INTERVAL: must be at least 1000ms/],
   ECS_ENDPOINT: ['ecs.{region}.aliyuncs.com', /ECS_ENDPOINT: expected an http\(s\) URL/],
   VPC_ENDPOINT: ['file:///etc/passwd', /VPC_ENDPOINT: expected an http\(s\) URL/],
+  ACTIONTRAIL_ENDPOINT: [
+    'actiontrail.{region}.aliyuncs.com',
+    /ACTIONTRAIL_ENDPOINT: expected an http\(s\) URL/,
+  ],
   API_SIGNATURE: ['V3', /API_SIGNATURE: expected v3 or v1/],
   API_MAX_QPS: ['-1', /API_MAX_QPS=-1: must be a whole number from 1 to 10000/],
   API_TIMEOUT: ['50ms', /API_TIMEOUT: must be at least 100ms/],
@@ -164,6 +168,10 @@ const WRONG: Record<string, [string, RegExp] | string> = {
     'a path; a missing or bad file is refused by the accounts loader (test/unit/accounts.load.test.ts)',
   LOG_LEVEL: ['INFO', /LOG_LEVEL: expected fatal, error/],
   ALERT_ON_BASELINE: ['2', /ALERT_ON_BASELINE: expected true or false/],
+  ATTRIBUTION: ['yes', /ATTRIBUTION: expected on or off/],
+  ATTRIBUTION_WINDOW: ['500ms', /ATTRIBUTION_WINDOW: must be at least 1000ms/],
+  ENRICH_INTERVAL: ['hourly', /ENRICH_INTERVAL: expected a duration/],
+  ALERT_CONTEXT_WAIT: ['500ms', /ALERT_CONTEXT_WAIT: must be 0 or at least 1000ms/],
   ALERT_WEBHOOK_URL: ['javascript:SECRETVALUE', /ALERT_WEBHOOK_URL: expected a http or https URL/],
   ALERT_WEBHOOK_SECRET: ['SECRETVALUE', /ALERT_WEBHOOK_SECRET: expected the whsec_<base64> form/],
   ALERT_SLACK_WEBHOOK_URL: [

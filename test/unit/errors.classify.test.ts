@@ -3,7 +3,9 @@ import { keyHint } from '../../src/aliyun/answer.js';
 import {
   classifyApiError,
   coerceError,
+  ErrorCode,
   FatalError,
+  isPermissionDenied,
   isThrottled,
   isUnreachable,
   RetryableError,
@@ -32,6 +34,20 @@ describe('classifyApiError: by the JSON Code first, then the HTTP status', () =>
     [undefined, 400, 'fatal'],
   ] as const)('%s with HTTP %i is %s', (code, status, expected) => {
     expect(classifyApiError(code, status)).toBe(expected);
+  });
+});
+
+describe('isPermissionDenied: a missing RAM permission, never "nothing there"', () => {
+  it.each(['Forbidden.RAM', 'Forbidden', 'Forbidden.SubUser', 'NoPermission'])('%s is', (code) => {
+    expect(isPermissionDenied({ code })).toBe(true);
+    expect(classifyApiError(code, 403)).toBe('fatal');
+  });
+  it.each(['InvalidInstanceId.NotBelong', 'SignatureDoesNotMatch', 'Throttling', ErrorCode.DryRunPassed])(
+    '%s is not',
+    (code) => expect(isPermissionDenied({ code })).toBe(false),
+  );
+  it('DryRunOperation is fatal (never retried): the probe reads it as allowed', () => {
+    expect(classifyApiError(ErrorCode.DryRunPassed, 400)).toBe('fatal');
   });
 });
 

@@ -40,6 +40,7 @@ describe('createMetrics', () => {
   it('records API calls, throttling, scans and events', async () => {
     const m = createMetrics({ log: silent, processMetrics: false });
     m.apiCall({
+      api: 'ecs',
       action: 'DescribeClassicLinkInstances',
       regionId: 'cn-hangzhou',
       code: 'OK',
@@ -47,6 +48,7 @@ describe('createMetrics', () => {
       attempt: 0,
     });
     m.apiCall({
+      api: 'ecs',
       action: 'DescribeClassicLinkInstances',
       regionId: 'cn-hangzhou',
       code: 'Throttling.User',
@@ -55,6 +57,7 @@ describe('createMetrics', () => {
       attempt: 0,
     });
     m.apiCall({
+      api: 'vpc',
       action: 'DescribeVpcs',
       regionId: 'cn-hangzhou',
       code: 'HTTP429',
@@ -95,7 +98,14 @@ describe('createMetrics', () => {
   it('keeps labels bounded: odd codes and codes beyond the cap become "other"', async () => {
     const m = createMetrics({ log: silent, processMetrics: false });
     const call = (code: string) =>
-      m.apiCall({ action: 'DescribeVpcs', regionId: 'cn-hangzhou', code, durationMs: 1, attempt: 0 });
+      m.apiCall({
+        api: 'vpc',
+        action: 'DescribeVpcs',
+        regionId: 'cn-hangzhou',
+        code,
+        durationMs: 1,
+        attempt: 0,
+      });
     call('has spaces and "quotes"');
     for (let i = 0; i < 100; i++) call(`Code${i}`);
     const text = await m.expose();
