@@ -20,7 +20,7 @@
  *   GET    /_sim/vpc?regionId=&vpcId=             a VPC's attributes
  *   POST   /_sim/vpc         {regionId, vpcId, vpcName?, cidrBlock?, tags?} → the VPC
  *   GET    /_sim/keys        every key's identity (RAM user, principal, permissions; no secrets)
- *   POST   /_sim/keys        {accessKeyId, userName?, permissions?, sourceIp?} → the identity
+ *   POST   /_sim/keys        {accessKeyId, userName?, permissions?, sourceIp? ('' clears)} → the identity
  *   GET    /_sim/actiontrail           {delayMs, drops, events: [{seq, at, visibleAt, dropped, record}]}
  *   DELETE /_sim/actiontrail           forget every record
  *   POST   /_sim/actiontrail/drop      {next?: n, instanceId?}: drop the next n records / every later

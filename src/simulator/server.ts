@@ -31,10 +31,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
   if (!/^\d{1,20}$/.test(accountId)) throw new Error(`accountId must be digits, got ${accountId}`);
   const identities = new Identities(accountId, keys);
   const trailDelayMs = () => faults.current.actionTrailDelayMs ?? DEFAULT_TRAIL_DELAY_MS;
-  const trail = new ActionTrail({
-    delayMs: trailDelayMs,
-    maxRecords: opts.maxActionTrailRecords ?? DEFAULT_MAX_TRAIL_RECORDS,
-  });
+  const maxTrail = opts.maxActionTrailRecords ?? DEFAULT_MAX_TRAIL_RECORDS;
+  if (!Number.isInteger(maxTrail) || maxTrail < 1) {
+    throw new Error(`maxActionTrailRecords must be a positive integer, got ${maxTrail}`);
+  }
+  const trail = new ActionTrail({ delayMs: trailDelayMs, maxRecords: maxTrail });
   const writes = new AuditedWrites(world, trail, identities);
   const deps = {
     world,

@@ -584,6 +584,22 @@ describe('drop rules', () => {
     expect(sim.actionTrail.entries()).toEqual([]);
   });
 
+  it('maxActionTrailRecords keeps the newest records only', async () => {
+    const sim = await start({ maxActionTrailRecords: 3 });
+    const vpcId = sim.world.vpcs(REGION)[0] as string;
+    const id = freeInstance(sim);
+    const link = { regionId: REGION, instanceId: id, vpcId };
+    for (let i = 0; i < 5; i++) {
+      await admin(sim, 'POST', '/_sim/attach', link);
+      await admin(sim, 'POST', '/_sim/detach', link);
+    }
+    const kept = sim.actionTrail.entries();
+    expect(kept.length).toBeGreaterThanOrEqual(3);
+    expect(kept.length).toBeLessThanOrEqual(6);
+    expect(kept.at(-1)?.seq).toBe(10);
+    await expect(startSimulator({ maxActionTrailRecords: 0 })).rejects.toThrow(/maxActionTrailRecords/);
+  });
+
   it('world methods change the truth without any record', async () => {
     const sim = await start();
     const vpcId = sim.world.vpcs(REGION)[0] as string;
