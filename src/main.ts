@@ -404,6 +404,7 @@ function createActions(proc: Process): CliActions {
           throttleRate: opts.throttleRate,
           unavailableRate: opts.errorRate,
           qpsCap: opts.qpsCap,
+          actionTrailDelayMs: opts.actionTrailDelayMs,
         },
         churn: opts.churn ? { intervalMs: opts.churnIntervalMs, attach: 1, detach: 1 } : undefined,
         // A long-running simulator keeps only recent requests (tests read them through the admin API).

@@ -77,6 +77,8 @@ export interface SimulateOptions {
   throttleRate: number;
   errorRate: number;
   qpsCap: number | undefined;
+  /** How long an ActionTrail record stays invisible to LookupEvents, in ms. */
+  actionTrailDelayMs: number;
 }
 export interface DemoOptions {
   durationMs: number | undefined;

@@ -54,12 +54,16 @@ export interface CliIo {
 const EXIT_USAGE = 2;
 
 /** `simulate`'s flags as commander names them: the options, under the flags' own names. */
-type SimulateFlags = Omit<SimulateOptions, 'world' | 'churn' | 'churnIntervalMs' | 'latencyMs' | 'qpsCap'> & {
+type SimulateFlags = Omit<
+  SimulateOptions,
+  'world' | 'churn' | 'churnIntervalMs' | 'latencyMs' | 'qpsCap' | 'actionTrailDelayMs'
+> & {
   world?: string;
   churn?: boolean;
   churnInterval: number;
   latency: number;
   qpsCap?: number;
+  actiontrailDelay: number;
 };
 
 /** The package's version, from its package.json. */
@@ -325,12 +329,17 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         wholeNumberArg(1, 1_000_000),
       ),
     )
+    .addOption(
+      new Option('--actiontrail-delay <duration>', 'how long a call takes to show in LookupEvents')
+        .argParser(durationArg)
+        .default(1_000, durationText(1_000)),
+    )
     .action(
       run(async (o: SimulateFlags, cmd) => {
         if (o.churn !== true && given(cmd, 'churnInterval')) {
           return usage('simulate', '--churn-interval needs --churn (the world changes only with --churn)');
         }
-        const { churn, churnInterval, latency, ...rest } = o;
+        const { churn, churnInterval, latency, actiontrailDelay, ...rest } = o;
         return actions.simulate({
           ...rest,
           world: o.world,
@@ -338,6 +347,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
           churn: churn === true,
           churnIntervalMs: churnInterval,
           latencyMs: latency,
+          actionTrailDelayMs: actiontrailDelay,
         });
       }),
     );

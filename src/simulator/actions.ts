@@ -1,54 +1,111 @@
 /**
- * The RPC operations the worker uses, answered from the world. Handlers return the JSON body
- * without `RequestId` (the dispatcher adds it first) and, for a VPC listing, which page they served
- * (pagination drift and the malformed-body faults need it).
+ * The RPC operations the worker uses, answered from the world, and who may call them. Handlers
+ * return the JSON body without `RequestId` (the dispatcher adds it first) and, for a VPC listing,
+ * which page they served (pagination drift and the malformed-body faults need it).
+ *
+ * Every action needs its RAM action (`ecs:AttachClassicLinkVpc`…) in the key's permissions, else
+ * `Forbidden.RAM`; DescribeInstances decides for itself (an empty list). The link-changing ECS
+ * actions are audited: each call that reaches the operation, successful or failed, becomes an
+ * ActionTrail record.
  */
 import { SimApiError } from './api-error.js';
+import type { ActionHandler, ActionResult, CallContext } from './context.js';
+import { forbidden, permits } from './identity.js';
 import { regionLocalName } from './ids.js';
+import {
+  callRegion,
+  deleteInstance,
+  deleteInstances,
+  describeInstances,
+  namedInstanceIds,
+} from './instances.js';
+import { lookupEvents } from './lookup-events.js';
 import { intParam, listParam, optionalParam, type Params, requiredParam } from './params.js';
 import type { RegionState } from './region-state.js';
 import { compareStrings } from './sorted.js';
+import { type AuditCall, type AuditedAction, ECS_API_VERSION } from './trail.js';
 import type { World } from './world.js';
 
-export const ECS_VERSION = '2014-05-26';
+export type { ActionHandler, ActionResult, ServedPage } from './context.js';
+
+export const ECS_VERSION = ECS_API_VERSION;
 export const VPC_VERSION = '2016-04-28';
+export const ACTIONTRAIL_VERSION = '2020-07-06';
 
-export interface ServedPage {
-  regionId: string;
-  vpcId: string;
-  pageNumber: number;
-  pageSize: number;
-  totalCount: number;
+interface ActionSpec {
+  run: ActionHandler;
+  /** `self`: the handler answers a caller without permission itself. Default: `Forbidden.RAM`. */
+  denied?: 'self';
+  /** Recorded in ActionTrail, whatever the outcome. */
+  audited?: boolean;
 }
 
-export interface ActionResult {
-  body: Record<string, unknown>;
-  /** Set when a `VpcId` listing of DescribeClassicLinkInstances was served. */
-  vpcPage?: ServedPage;
-}
-
-export type ActionHandler = (world: World, params: Params) => ActionResult;
-
-/** `Version` → `Action` → handler: an action asked for under the wrong version is unknown. */
-export const HANDLERS: Readonly<Record<string, Readonly<Record<string, ActionHandler>>>> = {
+/** `Version` → the API's RAM service prefix and its actions. */
+const APIS: Readonly<Record<string, { service: string; actions: Readonly<Record<string, ActionSpec>> }>> = {
   [ECS_VERSION]: {
-    DescribeRegions: describeRegions,
-    DescribeClassicLinkInstances: describeClassicLinkInstances,
-    AttachClassicLinkVpc: attachClassicLinkVpc,
-    DetachClassicLinkVpc: detachClassicLinkVpc,
+    service: 'ecs',
+    actions: {
+      DescribeRegions: { run: (ctx) => describeRegions(ctx.world) },
+      DescribeClassicLinkInstances: { run: (ctx, p) => describeClassicLinkInstances(ctx.world, p) },
+      DescribeInstances: { run: describeInstances, denied: 'self' },
+      AttachClassicLinkVpc: { run: (ctx, p) => attachClassicLinkVpc(ctx.world, p), audited: true },
+      DetachClassicLinkVpc: { run: (ctx, p) => detachClassicLinkVpc(ctx.world, p), audited: true },
+      DeleteInstance: { run: deleteInstance, audited: true },
+      DeleteInstances: { run: deleteInstances, audited: true },
+    },
   },
-  [VPC_VERSION]: { DescribeVpcs: describeVpcs },
+  [VPC_VERSION]: {
+    service: 'vpc',
+    actions: { DescribeVpcs: { run: (ctx, p) => describeVpcs(ctx.world, p, ctx.actor.identity.accountId) } },
+  },
+  [ACTIONTRAIL_VERSION]: { service: 'actiontrail', actions: { LookupEvents: { run: lookupEvents } } },
 };
 
+/** An action asked for under the wrong version is unknown. */
 export function findHandler(action: string, version: string): ActionHandler {
-  const handler = HANDLERS[version]?.[action];
-  if (!handler) {
+  const api = APIS[version];
+  const spec = api?.actions[action];
+  if (!api || !spec) {
     throw new SimApiError(
       'InvalidAction.NotFound',
       `Specified api is not found, please check your url and method. (Action=${action}, Version=${version})`,
     );
   }
-  return handler;
+  const ramAction = `${api.service}:${action}`;
+  return (ctx, params) => {
+    const run = (): ActionResult => {
+      if (spec.denied !== 'self' && !permits(ctx.actor.identity.permissions, ramAction)) {
+        throw forbidden(ctx.actor.identity, ramAction);
+      }
+      return spec.run(ctx, params);
+    };
+    return spec.audited ? ctx.trail.audit(auditCall(ctx, action as AuditedAction, params), run) : run();
+  };
+}
+
+/** The ActionTrail facts of an audited API call, read from its parameters as sent. */
+function auditCall(ctx: CallContext, eventName: AuditedAction, params: Params): AuditCall {
+  const instanceIds = namedInstanceIds(params);
+  const vpcId = optionalParam(params, 'VpcId');
+  let regionId: string;
+  try {
+    regionId = callRegion(ctx, params, instanceIds);
+  } catch {
+    // A call naming nothing the world knows still happened somewhere: the first region stands in.
+    regionId = ctx.world.regions()[0] ?? 'cn-hangzhou';
+  }
+  const call: AuditCall = {
+    eventName,
+    actor: ctx.actor,
+    regionId,
+    requestId: ctx.requestId,
+    requestParameters: { ...params },
+    instanceIds,
+    at: ctx.now,
+  };
+  if (vpcId !== undefined && eventName !== 'DeleteInstance' && eventName !== 'DeleteInstances')
+    call.vpcId = vpcId;
+  return call;
 }
 
 function describeRegions(world: World): ActionResult {
@@ -113,7 +170,7 @@ function describeClassicLinkInstances(world: World, params: Params): ActionResul
   return result;
 }
 
-function describeVpcs(world: World, params: Params): ActionResult {
+function describeVpcs(world: World, params: Params, accountId: string): ActionResult {
   const r = region(world, params);
   const pageNumber = intParam(params, 'PageNumber', 1, 1, 1_000_000);
   const pageSize = intParam(params, 'PageSize', 10, 1, 50);
@@ -132,12 +189,13 @@ function describeVpcs(world: World, params: Params): ActionResult {
       TotalCount: ids.length,
       PageNumber: pageNumber,
       PageSize: pageSize,
-      Vpcs: { Vpc: page.map((id) => vpcJson(r, id)) },
+      Vpcs: { Vpc: page.map((id) => vpcJson(r, id, accountId)) },
     },
   };
 }
 
-function vpcJson(r: RegionState, vpcId: string): Record<string, unknown> {
+/** One `Vpcs.Vpc[]` item; tags as `{Key,Value}` (ECS instances say `{TagKey,TagValue}`). */
+function vpcJson(r: RegionState, vpcId: string, accountId: string): Record<string, unknown> {
   const m = r.vpcMeta.get(vpcId);
   const suffix = vpcId.slice(4);
   return {
@@ -155,11 +213,11 @@ function vpcJson(r: RegionState, vpcId: string): Record<string, unknown> {
     IsDefault: false,
     Description: '',
     CreationTime: m?.creationTime ?? '2019-01-01T00:00:00Z',
-    ResourceGroupId: 'rg-acfmsimulator0000',
-    OwnerId: 1234567890123456,
+    ResourceGroupId: m?.resourceGroupId ?? '',
+    OwnerId: Number(accountId),
     CenStatus: 'Detached',
     DhcpOptionsSetStatus: 'Deleted',
-    Tags: { Tag: [] },
+    Tags: { Tag: (m?.tags ?? []).map((t) => ({ Key: t.key, Value: t.value })) },
   };
 }
 

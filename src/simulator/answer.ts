@@ -35,6 +35,7 @@ export function errorAnswer(err: SimApiError, requestId: string, hostId: string,
     Code: err.code,
     Message: err.message,
     Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(err.code)}&product=${product}&requestId=${requestId}`,
+    ...err.details,
   };
   return { ...jsonAnswer(err.status, body, requestId), code: err.code };
 }

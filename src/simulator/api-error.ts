@@ -7,6 +7,8 @@ export class SimApiError extends Error {
   override readonly name = 'SimApiError';
   readonly code: string;
   readonly status: number;
+  /** Extra fields of the error body, e.g. `AccessDeniedDetail` of a `Forbidden.RAM`. */
+  details?: Record<string, unknown>;
 
   constructor(code: string, message: string, status = statusForCode(code)) {
     super(message);
@@ -32,6 +34,10 @@ const EXACT_STATUS: Readonly<Record<string, number>> = {
   'InvalidRegionId.NotFound': 400,
   'InvalidAccessKeyId.Inactive': 403,
   OperationDenied: 403,
+  IncorrectInstanceStatus: 403,
+  // A dry run that would have succeeded is answered as an error, with 400 (DescribeInstances doc).
+  DryRunOperation: 400,
+  'DRYRUN.SUCCESS': 400,
 };
 
 export function statusForCode(code: string): number {

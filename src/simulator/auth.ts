@@ -140,6 +140,7 @@ function verifyV3(req: IncomingApiRequest, ctx: AuthContext): void {
   for (const name of auth.signedHeaders) headers[name] = headerValue(req.headers, name) ?? '';
   const expected = signV3({
     method: req.method,
+    path: req.pathname,
     query: req.query,
     headers,
     body: '',

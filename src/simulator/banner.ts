@@ -31,13 +31,15 @@ export function describeSimulator(sim: RunningSimulator): string {
     links += w instanceof World ? (w.region(r)?.linkCount ?? 0) : w.links(r).length;
   }
   const first = sim.keys[0];
+  const users = new Map(sim.identities().map((i) => [i.accessKeyId, i.userName]));
   const lines = [
-    `ECS/VPC API simulator listening on ${sim.url}`,
+    `ECS/VPC/ActionTrail API simulator listening on ${sim.url}`,
     `  world: ${regions.length} region(s) (${regions.join(', ')}), ${vpcs} VPC(s), ${links} ClassicLink link(s)`,
-    '  key pairs:',
+    `  account ${sim.accountId}; key pairs (RAM user):`,
     ...sim.keys.map(
       (k) =>
-        `    ${k.accessKeyId} / ${k.accessKeySecret}${k.securityToken ? ` (STS token ${k.securityToken})` : ''}`,
+        `    ${k.accessKeyId} / ${k.accessKeySecret}${k.securityToken ? ` (STS token ${k.securityToken})` : ''}` +
+        ` (${users.get(k.accessKeyId) ?? '?'})`,
     ),
     '',
     '  environment for classiclink-sync:',
@@ -54,8 +56,12 @@ export function describeSimulator(sim: RunningSimulator): string {
     '',
     '  admin API (unsigned, loopback test tool; never expose it):',
     `    GET|PUT ${sim.url}/_sim/faults     GET|DELETE ${sim.url}/_sim/requests     GET ${sim.url}/_sim/world`,
-    `    POST ${sim.url}/_sim/attach | /_sim/detach  {"regionId","instanceId","vpcId"}`,
+    `    POST ${sim.url}/_sim/attach | /_sim/detach  {"regionId","instanceId","vpcId","user"?}`,
+    `    POST ${sim.url}/_sim/release  {"regionId","instanceId","user"?}`,
     `    POST ${sim.url}/_sim/instances | /_sim/vpcs  {"regionId"}`,
+    `    GET|POST ${sim.url}/_sim/instance | /_sim/vpc | /_sim/keys     GET ${sim.url}/_sim/actiontrail`,
+    '',
+    `  ActionTrail LookupEvents on the same port, one region per path: ${sim.url}/{region}`,
   );
   return lines.join('\n');
 }

@@ -1,8 +1,10 @@
 /**
  * World churn for the demo: every `intervalMs`, `detach` random links go away and `attach` new ones
- * appear, through the same rules as the API. Randomness comes from the seed's `churn` stream.
+ * appear, through the same rules as the API, each recorded in ActionTrail as made by one of a few
+ * named RAM users. Randomness comes from the seed's `churn` stream.
  */
 import { SimApiError } from './api-error.js';
+import { type AuditedWrites, churnWriter } from './audited.js';
 import { type Rng, randomInt } from './random.js';
 import type { RegionState } from './region-state.js';
 import { MAX_LINKS_PER_VPC, type World } from './world.js';
@@ -14,15 +16,20 @@ export interface ChurnOptions {
 }
 
 /** Starts the timer (unref'd, so it never keeps a process alive); returns the function that stops it. */
-export function startChurn(world: World, o: ChurnOptions, rng: Rng): () => void {
+export function startChurn(world: World, writes: AuditedWrites, o: ChurnOptions, rng: Rng): () => void {
   if (!Number.isInteger(o.intervalMs) || o.intervalMs < 1) throw new Error('churn.intervalMs must be ≥ 1');
   if (!(o.attach >= 0 && o.detach >= 0)) throw new Error('churn.attach and churn.detach must be ≥ 0');
-  const timer = setInterval(() => churnOnce(world, o, rng), o.intervalMs);
+  const timer = setInterval(() => churnOnce(world, writes, o, rng), o.intervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }
 
-export function churnOnce(world: World, o: { attach: number; detach: number }, rng: Rng): void {
+export function churnOnce(
+  world: World,
+  writes: AuditedWrites,
+  o: { attach: number; detach: number },
+  rng: Rng,
+): void {
   const regions = world.regions();
   if (regions.length === 0) return;
   const pickRegion = (): RegionState | undefined =>
@@ -32,14 +39,15 @@ export function churnOnce(world: World, o: { attach: number; detach: number }, r
     const vpcId = r && pickVpc(r, rng, (n) => n > 0);
     const list = vpcId === undefined ? undefined : r?.linksByVpc.get(vpcId);
     const instanceId = list?.[randomInt(rng, list.length)];
-    if (r && vpcId && instanceId) world.detach(r.regionId, instanceId, vpcId);
+    if (r && vpcId && instanceId) writes.detach(churnWriter(instanceId), r.regionId, instanceId, vpcId);
   }
   for (let i = 0; i < o.attach; i++) {
     const r = pickRegion();
     const vpcId = r && pickVpc(r, rng, (n) => n < MAX_LINKS_PER_VPC);
     if (!r || !vpcId) continue;
+    const instanceId = pickUnlinked(world, r, rng);
     try {
-      world.attach(r.regionId, pickUnlinked(world, r, rng), vpcId);
+      writes.attach(churnWriter(instanceId), r.regionId, instanceId, vpcId);
     } catch (err) {
       if (!(err instanceof SimApiError)) throw err;
     }

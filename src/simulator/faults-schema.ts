@@ -34,6 +34,7 @@ export const FaultsSchema = z
     qpsCap: z.number().int().min(1).optional(),
     retryAfterMs: ms,
     actions: z.array(z.string().min(1)).optional(),
+    actionTrailDelayMs: z.number().int().min(0).max(86_400_000).optional(),
   })
   .strict();
 

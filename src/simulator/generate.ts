@@ -3,12 +3,14 @@
  * region in about a second): ids are drawn, each VPC's links are sorted once and bulk-loaded,
  * and the VPC list is sorted once at the end instead of on every insert.
  */
+import type { AttributeLimits } from './attributes.js';
 import { newInstanceId, newVpcId } from './ids.js';
 import { type Rng, stream } from './random.js';
 import { MAX_LINKS_PER_VPC, World } from './world.js';
 
 export interface GenerateOptions {
   seed: number;
+  limits?: AttributeLimits;
   regions: string[];
   vpcsPerRegion: number;
   linksPerVpc: number;
@@ -28,7 +30,11 @@ export function generateWorld(o: GenerateOptions): World {
   const rng = stream(o.seed, 'world');
   // Later creations (churn, drift, createVpc) draw from their own stream so that they never depend
   // on how many ids generation consumed.
-  const world = new World(stream(o.seed, 'world-later'));
+  const world = new World({
+    rng: stream(o.seed, 'world-later'),
+    seed: o.seed,
+    ...(o.limits ? { limits: o.limits } : {}),
+  });
   for (const regionId of o.regions) {
     const region = world.addRegion(regionId);
     const vpcIds: string[] = [];

@@ -12,6 +12,8 @@ export interface IncomingApiRequest {
   form: Record<string, string>;
   headers: IncomingHttpHeaders;
   body: Buffer;
+  /** The caller's address (`127.0.0.1`, not `::ffff:127.0.0.1`): ActionTrail's `sourceIpAddress`. */
+  remoteAddress: string;
 }
 
 /** Bodies bigger than this are refused: RPC calls carry a few hundred bytes. */
@@ -40,7 +42,8 @@ export async function readIncoming(req: IncomingMessage): Promise<IncomingApiReq
     body.length > 0 && contentType.startsWith('application/x-www-form-urlencoded')
       ? toRecord(new URLSearchParams(body.toString('utf8')))
       : {};
-  return { method: req.method ?? 'GET', pathname, query, form, headers: req.headers, body };
+  const remoteAddress = (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  return { method: req.method ?? 'GET', pathname, query, form, headers: req.headers, body, remoteAddress };
 }
 
 function toRecord(params: URLSearchParams): Record<string, string> {

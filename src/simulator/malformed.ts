@@ -18,11 +18,12 @@ const HTML_PAGE =
   '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>' +
   '</center><hr><center>Tengine</center></body></html>';
 
-/** The list of a list answer (`Links.Link`, `Vpcs.Vpc`, `Regions.Region`), if there is one. */
+/** The list of a list answer (`Links.Link`, `Vpcs.Vpc`, `Instances.Instance`…), if there is one. */
 function listOf(body: Json): { container: string; item: string; items: Json[] } | undefined {
   for (const [container, item] of [
     ['Links', 'Link'],
     ['Vpcs', 'Vpc'],
+    ['Instances', 'Instance'],
     ['Regions', 'Region'],
   ] as const) {
     const box = body[container];

@@ -1,4 +1,5 @@
 /** Defaults for `SimulatorOptions`, in one place, and the world and keys they produce. */
+import { type AttributeLimits, DEFAULT_ATTRIBUTE_LIMITS } from './attributes.js';
 import { generateWorld } from './generate.js';
 import { newAccessKey } from './ids.js';
 import { stream } from './random.js';
@@ -19,9 +20,19 @@ export const DEFAULTS = {
 
 export function buildWorld(opts: SimulatorOptions): World {
   const seed = opts.seed ?? DEFAULTS.seed;
-  if (opts.worldFile !== undefined) return loadWorldFile(opts.worldFile, stream(seed, 'world-later'));
+  const limits: AttributeLimits = {
+    ...DEFAULT_ATTRIBUTE_LIMITS,
+    ...(opts.maxAttributeBytes !== undefined ? { maxBytes: opts.maxAttributeBytes } : {}),
+  };
+  if (!Number.isInteger(limits.maxBytes) || limits.maxBytes < 1) {
+    throw new Error(`maxAttributeBytes must be a positive integer, got ${opts.maxAttributeBytes}`);
+  }
+  if (opts.worldFile !== undefined) {
+    return loadWorldFile(opts.worldFile, { rng: stream(seed, 'world-later'), seed, limits });
+  }
   return generateWorld({
     seed,
+    limits,
     regions: opts.regions ?? [...DEFAULTS.regions],
     vpcsPerRegion: opts.vpcsPerRegion ?? DEFAULTS.vpcsPerRegion,
     linksPerVpc: opts.linksPerVpc ?? DEFAULTS.linksPerVpc,

@@ -26,6 +26,10 @@ export interface RawCall {
   scheme?: 'v1' | 'v3';
   /** Default `POST`. */
   method?: 'GET' | 'POST';
+  /** Request path, default `/` (e.g. `/cn-hangzhou` for a region-scoped ActionTrail endpoint). */
+  path?: string;
+  /** Sent as `User-Agent` (ActionTrail records it). */
+  userAgent?: string;
   /** V1 only: send the parameters as a form body (pop-core's POST) instead of the query. */
   form?: boolean;
   timestamp?: Date;
@@ -54,6 +58,8 @@ export function buildRequest(c: RawCall): WireRequest {
   const timestamp = formatTimestamp(c.timestamp ?? new Date());
   const nonce = c.nonce ?? randomUUID();
   const host = new URL(c.url).host;
+  const path = c.path ?? '/';
+  const ua: Record<string, string> = c.userAgent === undefined ? {} : { 'user-agent': c.userAgent };
   if ((c.scheme ?? 'v3') === 'v1') {
     const params: Record<string, string> = {
       Action: c.action,
@@ -70,12 +76,12 @@ export function buildRequest(c: RawCall): WireRequest {
     const signed = `${canonicalQuery(params)}&Signature=${percentEncode(signV1(method, params, c.key.accessKeySecret))}`;
     if (c.form) {
       return {
-        path: '/',
-        headers: { host, 'content-type': 'application/x-www-form-urlencoded' },
+        path,
+        headers: { host, 'content-type': 'application/x-www-form-urlencoded', ...ua },
         body: signed,
       };
     }
-    return { path: `/?${signed}`, headers: { host }, body: '' };
+    return { path: `${path}?${signed}`, headers: { host, ...ua }, body: '' };
   }
   const query = c.params ?? {};
   const headers: Record<string, string> = {
@@ -89,6 +95,7 @@ export function buildRequest(c: RawCall): WireRequest {
   };
   const sig = signV3({
     method,
+    path,
     query,
     headers,
     body: '',
@@ -96,7 +103,11 @@ export function buildRequest(c: RawCall): WireRequest {
     accessKeySecret: c.key.accessKeySecret,
   });
   const qs = canonicalQuery(query);
-  return { path: qs ? `/?${qs}` : '/', headers: { ...headers, authorization: sig.authorization }, body: '' };
+  return {
+    path: qs ? `${path}?${qs}` : path,
+    headers: { ...headers, ...ua, authorization: sig.authorization },
+    body: '',
+  };
 }
 
 /** Sends a built (possibly tampered) request. Rejects on a reset socket. */

@@ -2,13 +2,17 @@
  * One region of the simulated world. Every lookup the API needs is a map get or a binary search:
  * the benchmark world holds 1,000,000 links in one region and must answer a page in microseconds.
  */
+import type { InstanceAttrs } from './attributes.js';
 import { insertSorted, removeSorted } from './sorted.js';
+import type { SimTag } from './types.js';
 
 export interface VpcMeta {
   vpcId: string;
   vpcName: string;
   cidrBlock: string;
   creationTime: string;
+  tags: SimTag[];
+  resourceGroupId: string;
 }
 
 export class RegionState {
@@ -21,7 +25,14 @@ export class RegionState {
   readonly instanceVpc = new Map<string, string | null>();
   /** Every classic instance, in creation order (for random picks by churn). */
   readonly instanceList: string[] = [];
+  /**
+   * Attributes of the instances an admin call changed; every other instance has its defaults
+   * (attributes.ts), computed when asked, so a big world stores nothing for them.
+   */
+  readonly instanceAttrs = new Map<string, InstanceAttrs>();
   linkCount = 0;
+  /** Every instance id, sorted, built on demand for full DescribeInstances listings. */
+  private sortedCache: string[] | undefined;
 
   constructor(readonly regionId: string) {}
 
@@ -46,6 +57,28 @@ export class RegionState {
     if (this.instanceVpc.has(instanceId)) throw new Error(`duplicate instance ${instanceId}`);
     this.instanceVpc.set(instanceId, null);
     this.instanceList.push(instanceId);
+    this.sortedCache = undefined;
+  }
+
+  /**
+   * Removes an instance and its link (release). The creation-order list is spliced: releases are
+   * rare next to reads, and churn must never pick a released instance.
+   */
+  releaseInstance(instanceId: string): void {
+    const vpcId = this.instanceVpc.get(instanceId);
+    if (vpcId === undefined) return;
+    if (vpcId !== null) this.unlink(instanceId, vpcId);
+    this.instanceVpc.delete(instanceId);
+    const i = this.instanceList.indexOf(instanceId);
+    if (i !== -1) this.instanceList.splice(i, 1);
+    this.instanceAttrs.delete(instanceId);
+    this.sortedCache = undefined;
+  }
+
+  /** Every instance id in code-unit order (cached until the next add or release). */
+  sortedInstances(): readonly string[] {
+    this.sortedCache ??= [...this.instanceVpc.keys()].sort();
+    return this.sortedCache;
   }
 
   /** Bulk load: `instanceIds` must be new instances, already sorted. */
@@ -59,6 +92,7 @@ export class RegionState {
       list.push(id);
     }
     this.linkCount += instanceIds.length;
+    this.sortedCache = undefined;
   }
 
   link(instanceId: string, vpcId: string): void {

@@ -6,15 +6,19 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { type AdminTarget, handleAdmin } from './admin.js';
 import type { Answer } from './answer.js';
+import { accountIdFor } from './attributes.js';
+import { AuditedWrites } from './audited.js';
 import { startChurn } from './churn.js';
 import { dispatch } from './dispatcher.js';
 import { FaultEngine } from './faults.js';
 import { parseFaults } from './faults-schema.js';
+import { Identities } from './identity.js';
 import { BodyTooLargeError, type IncomingApiRequest, readIncoming } from './incoming.js';
 import { NonceCache } from './nonce-cache.js';
 import { buildKeys, buildWorld, DEFAULTS } from './options.js';
 import { QpsLimiter } from './qps-limiter.js';
 import { stream } from './random.js';
+import { ActionTrail, DEFAULT_MAX_TRAIL_RECORDS, DEFAULT_TRAIL_DELAY_MS } from './trail.js';
 import type { Faults, RecordedRequest, RunningSimulator, SimulatorOptions } from './types.js';
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<RunningSimulator> {
@@ -23,9 +27,21 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
   const world = buildWorld(opts);
   const keys = buildKeys(opts);
   const faults = new FaultEngine(seed, parseFaults(opts.faults ?? {}));
+  const accountId = opts.accountId ?? accountIdFor(seed);
+  if (!/^\d{1,20}$/.test(accountId)) throw new Error(`accountId must be digits, got ${accountId}`);
+  const identities = new Identities(accountId, keys);
+  const trailDelayMs = () => faults.current.actionTrailDelayMs ?? DEFAULT_TRAIL_DELAY_MS;
+  const maxTrail = opts.maxActionTrailRecords ?? DEFAULT_MAX_TRAIL_RECORDS;
+  if (!Number.isInteger(maxTrail) || maxTrail < 1) {
+    throw new Error(`maxActionTrailRecords must be a positive integer, got ${maxTrail}`);
+  }
+  const trail = new ActionTrail({ delayMs: trailDelayMs, maxRecords: maxTrail });
+  const writes = new AuditedWrites(world, trail, identities);
   const deps = {
     world,
     keys: new Map(keys.map((k) => [k.accessKeyId, k])),
+    identities,
+    trail,
     nonces: new NonceCache(maxClockSkewMs),
     faults,
     qps: new QpsLimiter(),
@@ -48,6 +64,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       requests.length = 0;
     },
     world,
+    writes,
+    trail,
+    identities,
+    trailDelayMs,
   };
 
   const record = (r: RecordedRequest): void => {
@@ -115,7 +135,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
   });
   const host = opts.host ?? DEFAULTS.host;
   // Churn starts first so a bad churn option fails before anything listens; a failed listen stops it.
-  const stopChurn = opts.churn ? startChurn(world, opts.churn, stream(seed, 'churn')) : () => {};
+  const stopChurn = opts.churn ? startChurn(world, writes, opts.churn, stream(seed, 'churn')) : () => {};
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -154,6 +174,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     },
     setFaults: (f: Faults) => admin.setFaults(f),
     world,
+    actionTrail: trail,
+    identities: () => identities.list(),
+    setIdentity: (accessKeyId, change) => identities.set(accessKeyId, change),
+    accountId,
     close,
   };
 }

@@ -1,9 +1,8 @@
 /** Loads and validates a `worldFile` (the same JSON `snapshot()` and `GET /_sim/world` produce). */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Rng } from './random.js';
 import type { WorldJson } from './types.js';
-import { World } from './world.js';
+import { World, type WorldOptions } from './world.js';
 
 const WorldJsonSchema = z.object({
   version: z.literal(1),
@@ -30,9 +29,9 @@ export function parseWorldJson(value: unknown): WorldJson {
 }
 
 /** Reads the file; throws a message naming the file on any problem (bad JSON, bad shape, broken rule). */
-export function loadWorldFile(path: string, rng: Rng): World {
+export function loadWorldFile(path: string, o: WorldOptions): World {
   try {
-    return World.fromJson(parseWorldJson(JSON.parse(readFileSync(path, 'utf8'))), rng);
+    return World.fromJson(parseWorldJson(JSON.parse(readFileSync(path, 'utf8'))), o);
   } catch (err) {
     throw new Error(`worldFile ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

@@ -4,10 +4,27 @@
  * admin endpoints both change it through `attach` / `detach`, so both obey the same rules.
  */
 import { SimApiError } from './api-error.js';
+import {
+  type AttributeLimits,
+  checkAttribute,
+  checkTags,
+  DEFAULT_ATTRIBUTE_LIMITS,
+  defaultInstanceAttrs,
+  defaultVpcAttrs,
+  type InstanceAttrs,
+} from './attributes.js';
 import { newInstanceId, newVpcId, REGION_ID_RE } from './ids.js';
 import type { Rng } from './random.js';
 import { RegionState, type VpcMeta } from './region-state.js';
-import type { SimWorld, WorldJson } from './types.js';
+import type { InstancePatch, SimInstance, SimVpc, SimWorld, VpcPatch, WorldJson } from './types.js';
+
+export interface WorldOptions {
+  /** Feeds the ids of everything created after construction. */
+  rng: Rng;
+  /** Seeds the default attributes (names, statuses, IPs, tags), apart from the ids. Default 1. */
+  seed?: number;
+  limits?: AttributeLimits;
+}
 
 /** ClassicLink quota: classic instances per VPC. */
 export const MAX_LINKS_PER_VPC = 1000;
@@ -18,12 +35,18 @@ const EPOCH_2019 = Date.UTC(2019, 0, 1);
 export class World implements SimWorld {
   private readonly byRegion = new Map<string, RegionState>();
   private vpcCounter = 0;
+  private readonly rng: Rng;
+  readonly seed: number;
+  readonly limits: AttributeLimits;
 
-  /** `rng` feeds the ids of everything created after construction. */
-  constructor(private readonly rng: Rng) {}
+  constructor(o: WorldOptions) {
+    this.rng = o.rng;
+    this.seed = o.seed ?? 1;
+    this.limits = o.limits ?? DEFAULT_ATTRIBUTE_LIMITS;
+  }
 
-  static fromJson(json: WorldJson, rng: Rng): World {
-    const world = new World(rng);
+  static fromJson(json: WorldJson, o: WorldOptions): World {
+    const world = new World(o);
     for (const r of json.regions) {
       const region = world.addRegion(r.regionId);
       for (const v of r.vpcs) region.addVpc(world.vpcMeta(v.vpcId, v.vpcName, v.cidrBlock), false);
@@ -60,15 +83,91 @@ export class World implements SimWorld {
       throw new SimApiError('InvalidVpcId.NotFound', 'The specified VpcId does not exist.');
   }
 
-  /** Metadata for a new VPC; names and creation times count up so they are deterministic. */
+  /**
+   * Metadata for a new VPC; names and creation times count up so they are deterministic, tags
+   * come from the seed and the id (never from the id stream).
+   */
   vpcMeta(vpcId: string, vpcName?: string, cidrBlock?: string): VpcMeta {
     const n = this.vpcCounter++;
+    const attrs = defaultVpcAttrs(this.seed, vpcId);
     return {
       vpcId,
       vpcName: vpcName ?? `sim-vpc-${n + 1}`,
       cidrBlock: cidrBlock ?? CIDRS[n % CIDRS.length] ?? '172.16.0.0/12',
       creationTime: new Date(EPOCH_2019 + n * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      tags: attrs.tags,
+      resourceGroupId: attrs.resourceGroupId,
     };
+  }
+
+  /** An instance's attributes: the changed ones if an admin call changed them, else the defaults. */
+  attrsOf(region: RegionState, instanceId: string): InstanceAttrs {
+    return (
+      region.instanceAttrs.get(instanceId) ?? defaultInstanceAttrs(this.seed, region.regionId, instanceId)
+    );
+  }
+
+  instance(regionId: string, instanceId: string): SimInstance | undefined {
+    const region = this.requireRegion(regionId);
+    const linkedVpcId = region.instanceVpc.get(instanceId);
+    if (linkedVpcId === undefined) return undefined;
+    const a = this.attrsOf(region, instanceId);
+    return { instanceId, regionId, ...a, tags: a.tags.map((t) => ({ ...t })), linkedVpcId };
+  }
+
+  /** The region holding an instance (ids are unique across regions in practice), if any. */
+  regionOfInstance(instanceId: string): string | undefined {
+    for (const [regionId, r] of this.byRegion) if (r.instanceVpc.has(instanceId)) return regionId;
+    return undefined;
+  }
+
+  updateInstance(regionId: string, instanceId: string, patch: InstancePatch): SimInstance {
+    const region = this.requireRegion(regionId);
+    if (!region.instanceVpc.has(instanceId)) throw instanceNotFound();
+    if (patch.instanceName !== undefined) checkAttribute(this.limits, 'instanceName', patch.instanceName);
+    if (patch.resourceGroupId !== undefined)
+      checkAttribute(this.limits, 'resourceGroupId', patch.resourceGroupId);
+    if (patch.tags !== undefined) checkTags(this.limits, patch.tags);
+    const current = this.attrsOf(region, instanceId);
+    const next: InstanceAttrs = { ...current };
+    if (patch.instanceName !== undefined) next.instanceName = patch.instanceName;
+    if (patch.status !== undefined) next.status = patch.status;
+    if (patch.resourceGroupId !== undefined) next.resourceGroupId = patch.resourceGroupId;
+    if (patch.tags !== undefined) next.tags = patch.tags.map((t) => ({ key: t.key, value: t.value }));
+    region.instanceAttrs.set(instanceId, next);
+    return this.instance(regionId, instanceId) as SimInstance;
+  }
+
+  releaseInstance(regionId: string, instanceId: string): void {
+    const region = this.requireRegion(regionId);
+    if (!region.instanceVpc.has(instanceId)) throw instanceNotFound();
+    region.releaseInstance(instanceId);
+  }
+
+  vpc(regionId: string, vpcId: string): SimVpc | undefined {
+    const m = this.requireRegion(regionId).vpcMeta.get(vpcId);
+    if (!m) return undefined;
+    return {
+      vpcId,
+      regionId,
+      vpcName: m.vpcName,
+      cidrBlock: m.cidrBlock,
+      tags: m.tags.map((t) => ({ ...t })),
+      creationTime: m.creationTime,
+    };
+  }
+
+  updateVpc(regionId: string, vpcId: string, patch: VpcPatch): SimVpc {
+    const region = this.requireRegion(regionId);
+    this.requireVpc(region, vpcId);
+    const m = region.vpcMeta.get(vpcId) as VpcMeta;
+    if (patch.vpcName !== undefined) checkAttribute(this.limits, 'vpcName', patch.vpcName);
+    if (patch.cidrBlock !== undefined) checkAttribute(this.limits, 'cidrBlock', patch.cidrBlock);
+    if (patch.tags !== undefined) checkTags(this.limits, patch.tags);
+    if (patch.vpcName !== undefined) m.vpcName = patch.vpcName;
+    if (patch.cidrBlock !== undefined) m.cidrBlock = patch.cidrBlock;
+    if (patch.tags !== undefined) m.tags = patch.tags.map((t) => ({ key: t.key, value: t.value }));
+    return this.vpc(regionId, vpcId) as SimVpc;
   }
 
   regions(): string[] {
@@ -93,8 +192,14 @@ export class World implements SimWorld {
     const region = this.requireRegion(regionId);
     this.requireVpc(region, vpcId);
     const current = region.instanceVpc.get(instanceId);
-    if (current === undefined) {
-      throw new SimApiError('InvalidInstanceId.NotFound', 'The specified InstanceId does not exist.');
+    if (current === undefined) throw instanceNotFound();
+    const status = this.attrsOf(region, instanceId).status;
+    // The API links only a running or stopped instance.
+    if (status !== 'Running' && status !== 'Stopped') {
+      throw new SimApiError(
+        'IncorrectInstanceStatus',
+        `The current status of the resource does not support this operation (${status}).`,
+      );
     }
     if (current !== null) {
       throw new SimApiError(
@@ -185,4 +290,8 @@ export class World implements SimWorld {
       })),
     };
   }
+}
+
+function instanceNotFound(): SimApiError {
+  return new SimApiError('InvalidInstanceId.NotFound', 'The specified InstanceId does not exist.');
 }
