@@ -6,19 +6,7 @@
  */
 import { SimApiError } from './api-error.js';
 import { mulberry32, type Rng, randomId, randomInt } from './random.js';
-import type { InstanceStatus, SimTag } from './types.js';
-
-/** The instance attributes that do not depend on links. */
-export interface InstanceAttrs {
-  instanceName: string;
-  status: InstanceStatus;
-  innerIp: string;
-  zoneId: string;
-  resourceGroupId: string;
-  tags: SimTag[];
-  creationTime: string;
-  instanceType: string;
-}
+import type { InstanceAttrs, InstanceStatus, SimTag } from './types.js';
 
 export interface VpcAttrs {
   tags: SimTag[];

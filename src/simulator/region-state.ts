@@ -2,9 +2,9 @@
  * One region of the simulated world. Every lookup the API needs is a map get or a binary search:
  * the benchmark world holds 1,000,000 links in one region and must answer a page in microseconds.
  */
-import type { InstanceAttrs } from './attributes.js';
+
 import { insertSorted, removeSorted } from './sorted.js';
-import type { SimTag } from './types.js';
+import type { InstanceAttrs, SimTag } from './types.js';
 
 export interface VpcMeta {
   vpcId: string;

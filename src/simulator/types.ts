@@ -37,16 +37,8 @@ export interface KeyIdentity {
 export const INSTANCE_STATUSES = ['Pending', 'Running', 'Starting', 'Stopping', 'Stopped'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
-/** A tag as the simulator keeps it; ECS answers `{TagKey,TagValue}`, VPC `{Key,Value}`. */
-export interface SimTag {
-  key: string;
-  value: string;
-}
-
-/** A classic instance's attributes, as DescribeInstances reports them. */
-export interface SimInstance {
-  instanceId: string;
-  regionId: string;
+/** The instance attributes that do not depend on links. */
+export interface InstanceAttrs {
   instanceName: string;
   status: InstanceStatus;
   /** The classic private IP (`InnerIpAddress.IpAddress[0]`). */
@@ -57,6 +49,18 @@ export interface SimInstance {
   /** `yyyy-MM-ddTHH:mmZ`, as the real API's samples. */
   creationTime: string;
   instanceType: string;
+}
+
+/** A tag as the simulator keeps it; ECS answers `{TagKey,TagValue}`, VPC `{Key,Value}`. */
+export interface SimTag {
+  key: string;
+  value: string;
+}
+
+/** A classic instance's attributes, as DescribeInstances reports them. */
+export interface SimInstance extends InstanceAttrs {
+  instanceId: string;
+  regionId: string;
   /** The VPC it is linked to, or null. */
   linkedVpcId: string | null;
 }

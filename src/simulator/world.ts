@@ -11,12 +11,19 @@ import {
   DEFAULT_ATTRIBUTE_LIMITS,
   defaultInstanceAttrs,
   defaultVpcAttrs,
-  type InstanceAttrs,
 } from './attributes.js';
 import { newInstanceId, newVpcId, REGION_ID_RE } from './ids.js';
 import type { Rng } from './random.js';
 import { RegionState, type VpcMeta } from './region-state.js';
-import type { InstancePatch, SimInstance, SimVpc, SimWorld, VpcPatch, WorldJson } from './types.js';
+import type {
+  InstanceAttrs,
+  InstancePatch,
+  SimInstance,
+  SimVpc,
+  SimWorld,
+  VpcPatch,
+  WorldJson,
+} from './types.js';
 
 export interface WorldOptions {
   /** Feeds the ids of everything created after construction. */

@@ -4,6 +4,7 @@
  * verbs that settle each link event's cause (`link_event_causes`).
  */
 import type { AccountRegion } from './attribute-types.js';
+import type { EventRow } from './read-types.js';
 import type { LinkChange } from './run-types.js';
 import type { CAUSE_STATUSES, RECEIVED_VIA } from './schema.js';
 
@@ -58,14 +59,9 @@ export interface CloudEventRecord {
 }
 
 /** A non-baseline link event whose cause is not settled yet, with what rule 7 needs to look for it. */
-export interface PendingCause {
+export interface PendingCause
+  extends Pick<EventRow, 'account' | 'regionId' | 'vpcId' | 'instanceId' | 'change' | 'detectedAt'> {
   linkEventId: string;
-  account: string;
-  regionId: string;
-  vpcId: string;
-  instanceId: string;
-  change: LinkChange;
-  detectedAt: Date;
   /**
    * Start of the target's previous applied scan (the latest succeeded run of the target whose scan
    * started before this event's): the cause happened after it (less a clock allowance) and before

@@ -1,4 +1,5 @@
 /** Types of the read side: the filters of the read verbs and the rows they return. */
+import type { InstanceAttributes } from './attribute-types.js';
 import type { CauseStatus, CloudEventActor } from './cause-types.js';
 import type { LinkChange, RunStatus } from './run-types.js';
 
@@ -42,14 +43,8 @@ export interface LinkRow {
   cause?: CauseContext;
 }
 
-/** What is known of an instance (`instances`). */
-export interface InstanceContext {
-  name: string | null;
-  status: string | null;
-  privateIp: string | null;
-  zoneId: string | null;
-  resourceGroupId: string | null;
-  tags: Record<string, string>;
+/** What is known of an instance (`instances`): its attributes, and whether the API still knows it. */
+export interface InstanceContext extends Omit<InstanceAttributes, 'instanceId'> {
   /** When the API stopped knowing it; null while it exists. */
   releasedAt: Date | null;
 }

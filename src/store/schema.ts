@@ -30,6 +30,8 @@ import {
 } from 'drizzle-orm/pg-core';
 
 const tstz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+/** Tag key → value, as a JSON object (the API's `{TagKey,TagValue}` / `{Key,Value}` lists folded). */
+const tagsColumn = () => jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`);
 
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'superseded'] as const;
 export const LINK_CHANGES = ['added', 'removed'] as const;
@@ -207,7 +209,7 @@ export const instances = pgTable(
     zoneId: text('zone_id'),
     resourceGroupId: text('resource_group_id'),
     /** Tag key → value. */
-    tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    tags: tagsColumn(),
     /** When the API stopped knowing the instance; NULL while it exists. */
     releasedAt: tstz('released_at'),
     /** Last change of any attribute. */
@@ -228,7 +230,7 @@ export const vpcs = pgTable(
     vpcId: text('vpc_id').notNull(),
     vpcName: text('vpc_name'),
     cidrBlock: text('cidr_block'),
-    tags: jsonb('tags').$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+    tags: tagsColumn(),
     /** When the API stopped knowing the VPC; NULL while it exists. */
     deletedAt: tstz('deleted_at'),
     updatedAt: tstz('updated_at').notNull(),
