@@ -1,23 +1,91 @@
 /**
  * Text output for people: aligned columns, no box drawing, so the output stays greppable and
  * pastes cleanly into tickets. (A few lines of padding; not worth a table library.)
+ *
+ * Cells carry text from the cloud (instance names, tags, ActionTrail identities) that anyone with
+ * console access can set: every string cell is escaped, so a newline cannot forge a row and an
+ * escape sequence cannot recolour, retitle or clear the reader's terminal. `--json` is exact.
  */
 
 export type Cell = string | number | boolean | Date | null | undefined;
 
+/**
+ * What would move the cursor, end the line, drive the terminal (C0 and C1 controls, DEL) or
+ * reorder the text around it (bidi controls, line and paragraph separators: "Trojan Source").
+ */
+const UNSAFE = /[\p{Cc}\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Each unsafe character as a visible escape: `\n`, `\x1b`, `\u202e`. A backslash is left alone, so
+ * escaping escaped text changes nothing (a cell may hold text built from escaped parts).
+ */
+export function escapeText(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.codePointAt(0) ?? 0;
+    return (
+      NAMED[c] ??
+      (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+    );
+  });
+}
+
+const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' });
+
+/** East Asian wide and fullwidth characters, emoji shown as pictures, and flags: two columns. */
+const WIDE =
+  /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\u{20000}-\u{2fffd}\u{30000}-\u{3fffd}]|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f|\p{Regional_Indicator}/u;
+/** Printable ASCII: one column a character (ids, times, most names), without segmenting. */
+const ASCII = /^[\x20-\x7e]*$/;
+/** A grapheme of combining marks or format characters alone takes no column. */
+const ZERO = /^[\p{Mn}\p{Me}\p{Cf}]+$/u;
+
+function graphemeWidth(g: string): number {
+  if (ZERO.test(g)) return 0;
+  return WIDE.test(g) ? 2 : 1;
+}
+
+/** Columns a terminal gives the text (Chinese names and emoji take two), so columns line up. */
+export function displayWidth(text: string): number {
+  if (ASCII.test(text)) return text.length;
+  let n = 0;
+  for (const { segment } of graphemes.segment(text)) n += graphemeWidth(segment);
+  return n;
+}
+
+/** The text cut to at most `width` columns, ending in `…` when cut; never inside a character. */
+export function clip(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text;
+  let out = '';
+  let used = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    const w = graphemeWidth(segment);
+    if (used + w > width - 1) break;
+    out += segment;
+    used += w;
+  }
+  return `${out}…`;
+}
+
+/** A cell as shown: `-` for nothing, times in UTC to the second, strings escaped. */
 export function cell(value: Cell): string {
   if (value === null || value === undefined) return '-';
   if (value instanceof Date) return value.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return String(value);
+  return escapeText(String(value));
 }
 
 /** Renders rows under headers, each column as wide as its widest cell. */
 export function table(headers: readonly string[], rows: readonly (readonly Cell[])[]): string {
   const text = rows.map((r) => r.map(cell));
-  const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...): `events --limit` allows more rows than a call takes arguments.
+  const widths = headers.map((h) => displayWidth(h));
+  for (const r of text) {
+    for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, displayWidth(c));
+  }
+  const pad = (c: string, i: number) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - displayWidth(c)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => (i === cells.length - 1 ? c : pad(c, i)))
       .join('  ')
       .trimEnd();
   return `${[line(headers), ...text.map(line)].join('\n')}\n`;

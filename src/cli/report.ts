@@ -5,9 +5,10 @@
  */
 
 import type { Config } from '../config.js';
+import { type ContextView, causeText, eventView, linkView, tagsText } from '../context-view.js';
 import type { EventRow, LinkRow, Store } from '../store/index.js';
 import { targetHealth } from '../store/index.js';
-import { age, table } from './format.js';
+import { age, type Cell, clip, escapeText, table } from './format.js';
 import type { AlertsOptions, EventsOptions, HistoryOptions, LinksOptions } from './options.js';
 import type { CliIo } from './program.js';
 
@@ -19,9 +20,40 @@ const json = (out: Out, value: unknown) => out.write(`${JSON.stringify(value, nu
 const byDetection = (a: EventRow, b: EventRow) =>
   a.detectedAt.getTime() - b.detectedAt.getTime() || Number(a.id) - Number(b.id);
 
+/**
+ * Widest a name, the tags or an ActionTrail identity may print: a 4 KB name would otherwise widen
+ * every row of its column. `--json` carries them whole.
+ */
+const FIELD_WIDTH = 40;
+
+/** Text from the cloud, escaped and then cut, so the cut never splits an escape's count. */
+const shorten = (text: string) => clip(escapeText(text), FIELD_WIDTH);
+
+/** The context columns, after the columns each table had before them (scripts read those by position). */
+const CONTEXT_HEADERS = ['INSTANCE NAME', 'TAGS', 'VPC NAME', 'CAUSE'] as const;
+
+/**
+ * `-` for what is not known (never described); `(none)` for an instance described without tags;
+ * the cause in words (empty for a baseline, which is never attributed).
+ */
+function contextCells(view: ContextView, changedAt: Date): Cell[] {
+  const { instance, vpc, cause } = view;
+  const name =
+    instance?.name == null
+      ? null
+      : `${shorten(instance.name)}${instance.releasedAt === null ? '' : ' (released)'}`;
+  const tags = instance ? tagsText(instance.tags) : null;
+  return [
+    name,
+    tags === null ? null : tags === '' ? '(none)' : shorten(tags),
+    vpc?.name == null ? null : shorten(vpc.name),
+    causeText(cause, { detectedAt: changedAt, field: shorten }),
+  ];
+}
+
 function eventTable(rows: readonly EventRow[]): string {
   return table(
-    ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN'],
+    ['DETECTED', 'CHANGE', 'REGION', 'VPC', 'INSTANCE', 'RUN', ...CONTEXT_HEADERS],
     rows.map((r) => [
       r.detectedAt,
       r.baseline ? `${r.change} (baseline)` : r.change,
@@ -29,6 +61,7 @@ function eventTable(rows: readonly EventRow[]): string {
       r.vpcId,
       r.instanceId,
       r.syncRunId,
+      ...contextCells(eventView(r), r.detectedAt),
     ]),
   );
 }
@@ -59,14 +92,20 @@ export async function printLinks(
       account: account ?? null,
       at: opts.at?.toISOString() ?? null,
       count: rows.length,
-      links: rows,
+      links: rows.map(linkView),
     });
     return 0;
   }
   io.stdout.write(
     table(
-      ['REGION', 'VPC', 'INSTANCE', 'LINKED SINCE'],
-      rows.map((r) => [r.regionId, r.vpcId, r.instanceId, r.linkedSince]),
+      ['REGION', 'VPC', 'INSTANCE', 'LINKED SINCE', ...CONTEXT_HEADERS],
+      rows.map((r) => [
+        r.regionId,
+        r.vpcId,
+        r.instanceId,
+        r.linkedSince,
+        ...contextCells(linkView(r), r.linkedSince),
+      ]),
     ),
   );
   io.stdout.write(`${rows.length} link(s)${opts.at ? ` at ${opts.at.toISOString()}` : ' now'}\n`);
@@ -102,7 +141,7 @@ export async function printEvents(
   const rows: EventRow[] = parts.flat().sort(byDetection).slice(-opts.limit);
   const total = counts.reduce((a, b) => a + b, 0);
   if (opts.json) {
-    json(io.stdout, { account: account ?? null, count: rows.length, total, events: rows });
+    json(io.stdout, { account: account ?? null, count: rows.length, total, events: rows.map(eventView) });
     return 0;
   }
   io.stdout.write(eventTable(rows));
@@ -204,7 +243,12 @@ export async function printHistory(
   ).filter((l) => opts.instance === undefined || l.instanceId === opts.instance);
   const subject = opts.instance ? `instance ${opts.instance}` : `VPC ${opts.vpc}`;
   if (opts.json) {
-    json(io.stdout, { account: account ?? null, subject: opts.instance ?? opts.vpc, events, linkedNow: now });
+    json(io.stdout, {
+      account: account ?? null,
+      subject: opts.instance ?? opts.vpc,
+      events: events.map(eventView),
+      linkedNow: now.map(linkView),
+    });
     return 0;
   }
   if (events.length === 0) {

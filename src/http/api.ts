@@ -2,10 +2,12 @@
  * The read-only JSON API under `/v1`: links, events and target status, through the store only,
  * always for the service's own account (undefined: every account), with the CLI's filters. Lists
  * are paginated with `limit` and an opaque `cursor` (cursor.ts), so a walk returns every row
- * exactly once even when rows share a timestamp.
+ * exactly once even when rows share a timestamp. Links and events carry their context (instance,
+ * VPC, cause) in the shape `--json` prints (context-view.ts).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { eventView, linkView } from '../context-view.js';
 import { instanceId, regionId, vpcId } from '../ids.js';
 import type { LinkRow, Store, TargetStatusRow } from '../store/index.js';
 import { targetHealth } from '../store/index.js';
@@ -70,10 +72,17 @@ interface ApiOptions {
   now: () => Date;
 }
 
+/**
+ * Names and tags are anyone's text (`<script>` included): JSON escapes what JSON must, and no
+ * browser may sniff an answer into HTML.
+ */
+const jsonOnly = (reply: FastifyReply) => reply.header('x-content-type-options', 'nosniff');
+
 export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
   const { store, account } = opts;
 
-  app.get<{ Querystring: Query }>('/v1/links', async (req) => {
+  app.get<{ Querystring: Query }>('/v1/links', async (req, reply) => {
+    jsonOnly(reply);
     const q = parseQuery(linksQuery, req.query);
     const f = filterDigest({ region: q.region, vpc: q.vpc, at: q.at });
     const after = stringKey(decodeCursor(q.cursor, 'links', f), 3);
@@ -84,12 +93,13 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     return {
       account,
       at: q.at?.toISOString() ?? null,
-      links: page,
+      links: page.map(linkView),
       nextCursor: last === undefined ? null : encodeCursor('links', f, last),
     };
   });
 
-  app.get<{ Querystring: Query }>('/v1/events', async (req) => {
+  app.get<{ Querystring: Query }>('/v1/events', async (req, reply) => {
+    jsonOnly(reply);
     const q = parseQuery(eventsQuery, req.query);
     if (q.since && q.until && q.since.getTime() >= q.until.getTime()) {
       throw new BadParameter('until', 'must be after since');
@@ -115,12 +125,13 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     });
     return {
       account,
-      events,
+      events: events.map(eventView),
       nextCursor: next === undefined ? null : encodeCursor('events', f, eventCursorKey(next)),
     };
   });
 
-  app.get<{ Querystring: Query }>('/v1/status', async (req) => {
+  app.get<{ Querystring: Query }>('/v1/status', async (req, reply) => {
+    jsonOnly(reply);
     const q = parseQuery(statusQuery, req.query);
     const f = filterDigest({});
     const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);

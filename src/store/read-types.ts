@@ -41,6 +41,12 @@ export interface LinkRow {
   vpc?: VpcContext;
   /** The cause of the change that linked it (the start of `linkedSince`); absent while pending or for a baseline. */
   cause?: CauseContext;
+  /**
+   * The change that linked it was a baseline (the target's first scan found the link: never
+   * attributed), which tells a cause that will never come from one still pending; null when that
+   * change is no longer on record.
+   */
+  baseline: boolean | null;
 }
 
 /** What is known of an instance (`instances`): its attributes, and whether the API still knows it. */

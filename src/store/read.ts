@@ -96,7 +96,11 @@ export async function listLinks(deps: ReadDeps, filter: LinkFilter): Promise<Lin
         asc(classicLinks.instanceId),
       ),
   );
-  return rows.map(({ history, ...link }) => ({ ...link, ...(history === null ? {} : contextOf(history)) }));
+  return rows.map(({ history, ...link }) => ({
+    ...link,
+    baseline: history?.baseline ?? null,
+    ...(history === null ? {} : contextOf(history)),
+  }));
 }
 
 async function linksAt(deps: ReadDeps, at: Date, filter: LinkFilter): Promise<LinkRow[]> {
@@ -147,6 +151,7 @@ async function linksAt(deps: ReadDeps, at: Date, filter: LinkFilter): Promise<Li
       instanceId: h.instanceId,
       linkedSince: h.detectedAt,
       firstSeenAt: null,
+      baseline: h.baseline,
       ...contextOf(h),
     });
   }

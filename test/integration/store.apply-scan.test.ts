@@ -293,6 +293,7 @@ describe('store.applyScan', () => {
         instanceId: 'i-1',
         firstSeenAt: new Date(at(0).getTime() + 30_000),
         linkedSince: new Date(at(20).getTime() + 30_000),
+        baseline: false,
       },
     ]);
   });

@@ -202,6 +202,7 @@ describe('store context (link_history and the read verbs)', () => {
         instanceId: 'i-1',
         linkedSince: det(10),
         firstSeenAt: det(10),
+        baseline: false,
         instance: instance1(),
         vpc,
         cause: found(),
@@ -213,13 +214,16 @@ describe('store context (link_history and the read verbs)', () => {
         instanceId: 'i-2',
         linkedSince: det(30),
         firstSeenAt: det(30),
+        baseline: false,
         vpc,
       },
     ]);
     const past = await store.listLinks({ account: t.account, at: at(15) });
-    expect(past.map((l) => [l.instanceId, l.linkedSince, l.instance?.name, l.cause?.status])).toEqual([
-      ['i-0', det(0), 'db-0', undefined],
-      ['i-1', det(10), hostile, 'found'],
+    expect(
+      past.map((l) => [l.instanceId, l.linkedSince, l.instance?.name, l.cause?.status, l.baseline]),
+    ).toEqual([
+      ['i-0', det(0), 'db-0', undefined, true],
+      ['i-1', det(10), hostile, 'found', false],
     ]);
     expect(past[1]).toEqual({ ...now[0], firstSeenAt: null });
     expect(await store.listLinks({ account: t.account, at: at(35) })).toEqual(

@@ -80,6 +80,7 @@ describe('store read side', () => {
         instanceId: 'i-9',
         linkedSince: det(5),
         firstSeenAt: det(5),
+        baseline: true,
       },
     ]);
     const atNow = await store.listLinks({ account: t1.account, at: new Date('2100-01-01T00:00:00Z') });
