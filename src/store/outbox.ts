@@ -134,10 +134,13 @@ async function requeueDeadOutbox(
   deps: StoreDeps & { outboxNotifyChannel: string },
   filter: { ids?: readonly string[] | undefined; channel?: ChannelName | undefined } = {},
 ): Promise<number> {
+  // Due at once for any deliverer: the claim compares with the deliverer's clock, which counts in
+  // whole milliseconds (and may run behind the database's), so `now()` here could still be a
+  // moment in its future. The row's creation time is in the past of every clock that saw it.
   const res = await query(
     deps.pool,
     `UPDATE alert_outbox
-        SET status = 'pending', attempts = 0, next_attempt_at = now(), claimed_until = NULL
+        SET status = 'pending', attempts = 0, next_attempt_at = LEAST(created_at, now()), claimed_until = NULL
       WHERE status = 'dead'
         AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
         AND ($2::text IS NULL OR channel = $2)`,
