@@ -39,6 +39,10 @@ export const ALERT_KINDS = ['changes', 'stale', 'recovered'] as const;
 export const OUTBOX_STATUSES = ['pending', 'delivering', 'delivered', 'dead'] as const;
 export const CAUSE_STATUSES = ['found', 'not_found', 'unavailable'] as const;
 export const RECEIVED_VIA = ['poll', 'hook'] as const;
+/** What a `context_health` row is about: reading instance attributes, or ActionTrail (attribution). */
+export const CONTEXT_SOURCES = ['instances', 'actiontrail'] as const;
+/** `permission_denied`: the identity lacks the permission; `failing`: any other error. */
+export const CONTEXT_STATES = ['ok', 'permission_denied', 'failing'] as const;
 
 /** Per target (one VPC of one region of one account): the state of its syncs. */
 export const syncTargets = pgTable(
@@ -182,6 +186,12 @@ export const alertOutbox = pgTable(
     deliveredAt: tstz('delivered_at'),
     /** A delivering row whose claim expired is claimable again (its deliverer died). */
     claimedUntil: tstz('claimed_until'),
+    /**
+     * The message as first rendered for this channel (before any per-attempt signature), kept so
+     * that every retry of this alert sends the same body. NULL until the first attempt renders it.
+     */
+    renderedBody: text('rendered_body'),
+    renderedAt: tstz('rendered_at'),
   },
   (t) => [
     check('alert_outbox_kind_check', sql`kind in ('changes', 'stale', 'recovered')`),
@@ -298,6 +308,57 @@ export const linkEventCauses = pgTable(
     // Serves the foreign key's checks when cloud_events are pruned.
     index('link_event_causes_cloud_event_idx').on(t.cloudEventId),
   ],
+);
+
+/**
+ * The health of the context sources per account+region: can the identity read instance attributes
+ * (`DescribeInstances`, checked by DryRun when a describe lists nothing for ids we know) and
+ * ActionTrail (`LookupEvents`)? Shown by `status`; written only when the state or detail changes
+ * (and `checked_at` on each check).
+ */
+export const contextHealth = pgTable(
+  'context_health',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    source: text('source', { enum: CONTEXT_SOURCES }).notNull(),
+    state: text('state', { enum: CONTEXT_STATES }).notNull(),
+    /** The API's code and message (or our own words) when not ok. */
+    detail: text('detail'),
+    /** When the current state began. */
+    since: tstz('since').notNull(),
+    /** The last check of this source, whatever its outcome. */
+    checkedAt: tstz('checked_at').notNull(),
+    lastOkAt: tstz('last_ok_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.account, t.regionId, t.source] }),
+    check('context_health_source_check', sql`source in ('instances', 'actiontrail')`),
+    check('context_health_state_check', sql`state in ('ok', 'permission_denied', 'failing')`),
+  ],
+);
+
+/**
+ * The ActionTrail change feed's place per account+region: records up to `cursor_at` have been read
+ * (each poll re-reads an overlap before it, for late-arriving records; `event_id` makes that
+ * harmless). Survives restarts, so a restarted feed neither misses nor re-applies.
+ */
+export const changeFeed = pgTable(
+  'change_feed',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    cursorAt: tstz('cursor_at').notNull(),
+    lastPollAt: tstz('last_poll_at'),
+    lastSuccessAt: tstz('last_success_at'),
+    lastError: text('last_error'),
+    lastErrorAt: tstz('last_error_at'),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    /** Records seen by the feed (poll) in total, and the scans they scheduled. */
+    recordsSeen: bigint('records_seen', { mode: 'number' }).notNull().default(0),
+    scansScheduled: bigint('scans_scheduled', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.account, t.regionId] })],
 );
 
 /**

@@ -51,8 +51,10 @@ describe('migrateDatabase', () => {
     expect(await tables(url)).toEqual([
       'active_links',
       'alert_outbox',
+      'change_feed',
       'classic_links',
       'cloud_events',
+      'context_health',
       'instances',
       'link_event_causes',
       'link_events',
