@@ -6,6 +6,7 @@
  * ```yaml
  * accounts:
  *   - name: prod
+ *     accountId: "1234567890123456"   # optional: maps EventBridge pushes to this account
  *     credentials: { source: ram_role_arn, roleArn: "acs:ram::1234567890123456:role/classiclink-sync" }
  *     regions: [cn-hangzhou, cn-beijing]
  *   - name: legacy
@@ -114,6 +115,14 @@ const credentials = z.discriminatedUnion(
 
 const account = z.strictObject({
   name: accountName,
+  /** The Alibaba Cloud account id (UID): which account an EventBridge push belongs to. */
+  accountId: z
+    .preprocess(
+      // YAML reads an unquoted id as a number: kept when exact.
+      (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+      z.string().regex(/^\d{1,20}$/, 'expected the Alibaba Cloud account id (digits)'),
+    )
+    .optional(),
   credentials,
   regions: z.array(regionId).optional(),
   targets: z
@@ -303,5 +312,12 @@ function semanticProblems(
 function toSpec(a: ParsedAccount): AccountSpec {
   const targets = a.targets ? [...new Set(a.targets)].flatMap((t) => parseTarget(t) ?? []) : undefined;
   const regions = [...new Set([...(a.regions ?? []), ...(targets ?? []).map((t) => t.regionId)])];
-  return { name: a.name, regions, targets, maxQps: a.maxQps, credentials: a.credentials };
+  return {
+    name: a.name,
+    ...(a.accountId !== undefined ? { accountId: a.accountId } : {}),
+    regions,
+    targets,
+    maxQps: a.maxQps,
+    credentials: a.credentials,
+  };
 }

@@ -16,6 +16,12 @@ import type { ConfiguredTarget } from './links.js';
 export interface AccountSpec {
   /** Stored in every row (`account` column); unique in a deployment. */
   name: string;
+  /**
+   * The Alibaba Cloud account id (UID) the credentials belong to, when the accounts file says it:
+   * an EventBridge push (`aliyunaccountid`) is matched to the account by it. Absent: a push goes
+   * to the only account of the deployment (see sync/feed-accounts.ts).
+   */
+  accountId?: string | undefined;
   /** Regions to sync: the configured regions plus the regions of `targets`, deduplicated. */
   regions: readonly string[];
   /** Explicit targets; absent → every VPC of each region is discovered. */

@@ -114,8 +114,12 @@ export const envSchema = z
     SYNC_REGIONS: optional(regionList),
     /** Explicit `region:vpc-id` list; without it every VPC of each region is discovered. */
     SYNC_TARGETS: optional(targetList),
-    /** How often each region is synced. Default 5m. */
-    SYNC_INTERVAL: duration(1_000).prefault('5m'),
+    /**
+     * How often each region is fully scanned. Default 1h with the change feed on (the scan is then
+     * the safety net: the feed brings changes in seconds), 5m with CHANGE_FEED=off (see
+     * `SYNC_INTERVAL_DEFAULTS`).
+     */
+    SYNC_INTERVAL: optional(duration(1_000)),
     /** ECS endpoint override (may contain `{region}`). Default `https://ecs.{region}.aliyuncs.com`. */
     ECS_ENDPOINT: optional(endpointTemplate('https://ecs-vpc.{region}.aliyuncs.com')),
     /** VPC endpoint override (may contain `{region}`). Default `https://vpc.{region}.aliyuncs.com`. */
@@ -165,6 +169,20 @@ export const envSchema = z
       })
       .default('info'),
     ALERT_ON_BASELINE: bool.default(false),
+    /**
+     * The change feed: `actiontrail` polls ActionTrail LookupEvents for link-changing calls per
+     * account+region and schedules a targeted sync of the VPC each names; `off`. Default actiontrail.
+     */
+    CHANGE_FEED: z
+      .enum(['actiontrail', 'off'], { message: 'expected actiontrail or off' })
+      .default('actiontrail'),
+    /** How often the change feed polls each account+region. Default 15s. */
+    CHANGE_FEED_INTERVAL: duration(1_000).prefault('15s'),
+    /**
+     * Enables `POST /v1/hooks/eventbridge` (role http): the request must carry this token as
+     * `Authorization: Bearer <token>` or as the password of Basic auth. Unset: the hook answers 404.
+     */
+    HOOK_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
     /** Find the ActionTrail call behind each change (`on`), or not (`off`). Default on. */
     ATTRIBUTION: ON_OFF.default('on'),
     /** How long after detection a change's cause is still looked for before it is `not_found`. Default 15m. */
@@ -213,8 +231,18 @@ export const envSchema = z
 
 export type Env = z.infer<typeof envSchema>;
 
+/**
+ * SYNC_INTERVAL when unset. With the change feed on, a change reaches Postgres seconds after its
+ * call and the full scan only catches what the feed missed (a lost ActionTrail record, a feed
+ * without permission): hourly keeps that bound at an hour for 1/12 of the calls of a 5-minute scan
+ * (README, "Freshness and cost"). Without the feed the scan is the only way a change is seen.
+ */
+export const SYNC_INTERVAL_DEFAULTS = { withFeed: 3_600_000, withoutFeed: 300_000 } as const;
+
 export type Config = Readonly<
-  Env & {
+  Omit<Env, 'SYNC_INTERVAL'> & {
+    /** SYNC_INTERVAL, or its default for the CHANGE_FEED setting (`SYNC_INTERVAL_DEFAULTS`). */
+    SYNC_INTERVAL: number;
     /** SYNC_REGIONS, plus the regions of SYNC_TARGETS. */
     regions: readonly string[];
   }
@@ -230,6 +258,7 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set<keyof Env>([
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
   'ALIBABA_CLOUD_SECURITY_TOKEN',
   'HTTP_TOKEN',
+  'HOOK_TOKEN',
   'ALERT_WEBHOOK_URL',
   'ALERT_WEBHOOK_SECRET',
   'ALERT_SLACK_WEBHOOK_URL',
@@ -268,7 +297,10 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
   const regions = [
     ...new Set([...(env.SYNC_REGIONS ?? []), ...(env.SYNC_TARGETS ?? []).map((t) => t.regionId)]),
   ];
-  return Object.freeze({ ...env, regions: Object.freeze(regions) });
+  const syncInterval =
+    env.SYNC_INTERVAL ??
+    (env.CHANGE_FEED === 'off' ? SYNC_INTERVAL_DEFAULTS.withoutFeed : SYNC_INTERVAL_DEFAULTS.withFeed);
+  return Object.freeze({ ...env, SYNC_INTERVAL: syncInterval, regions: Object.freeze(regions) });
 }
 
 /**

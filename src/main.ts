@@ -34,12 +34,13 @@ import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
-import { createMetrics, storeCollectors } from './metrics.js';
+import { createMetrics, type Metrics, observeIngest, storeCollectors } from './metrics.js';
 import { checkRedis } from './queue/index.js';
 import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
+  feedAccount,
   type Messaging,
   type OpenAccountDeps,
   openAccount,
@@ -53,6 +54,7 @@ import {
 } from './service.js';
 import type { Database, Store } from './store/index.js';
 import { checkPostgres, migrateDatabase } from './store/index.js';
+import { type FeedPollDeps, ingestPushed } from './sync/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -189,6 +191,53 @@ async function checkServers(c: Config): Promise<void> {
   await checkRedis(c.REDIS_URL);
 }
 
+/** The change feed's polls, observed by the metrics. */
+function feedObservers(metrics: Metrics): Pick<FeedPollDeps, 'onPoll' | 'onIngest'> {
+  return {
+    onPoll: (e) => metrics.feedPolled(e),
+    onIngest: ({ via, result, refused }) => observeIngest(metrics, via, result, { refused }),
+  };
+}
+
+/**
+ * The EventBridge hook's side of the change feed: pushed records stored under their accounts
+ * (matched by `accountId`, else the only account) and their scans scheduled, as the poll does.
+ */
+function hookReceiver(
+  c: Config & { HOOK_TOKEN: string },
+  deps: { db: Database; msg: Messaging; specs: readonly AccountSpec[]; metrics: Metrics; log: Logger },
+) {
+  const accounts = deps.specs.map(feedAccount);
+  const log = deps.log.child({ component: 'hook' });
+  return {
+    token: c.HOOK_TOKEN,
+    async receive(records: Parameters<typeof ingestPushed>[2]) {
+      const r = await ingestPushed(
+        {
+          store: deps.db.store,
+          enqueueChangeSync: (targets) => deps.msg.queues.enqueueChangeSync(targets),
+          enqueueChangePlan: (plan) => deps.msg.queues.enqueueChangePlan(plan),
+        },
+        accounts,
+        records,
+      );
+      for (const result of r.results) observeIngest(deps.metrics, 'hook', result);
+      if (r.scheduled > 0 || r.ignored > 0) {
+        log.info(
+          { fresh: r.fresh, duplicates: r.duplicates, ignored: r.ignored, scheduled: r.scheduled },
+          'hook records',
+        );
+      }
+      return r;
+    },
+    onAnswer: (e: { status: number; ignored: number }) => {
+      deps.metrics.hookRequest({ status: e.status });
+      if (e.ignored > 0)
+        deps.metrics.feedRecords({ via: 'hook', fresh: 0, duplicates: 0, refused: 0, ignored: e.ignored });
+    },
+  };
+}
+
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
   const dispatcher = createAlertDispatcher({
     store: db.store,
@@ -226,15 +275,18 @@ function createActions(proc: Process): CliActions {
       applyHeapPolicy();
       const has = (r: Role) => roles.includes(r);
       const usesApi = has('worker') || has('scheduler');
+      // The hook maps each pushed record to an account and a watched region: it needs the accounts
+      // (not their credentials) where it serves.
+      const hook = has('http') && c.HOOK_TOKEN !== undefined;
       if (has('http')) requireHttpConfig(c);
-      if (usesApi) requireApiConfig(c);
+      if (usesApi || hook) requireApiConfig(c);
       // The accounts file is configuration too: a bad one stops the process before it creates a
       // database, listens or touches Redis.
-      const specs = usesApi ? await resolveAccounts(c, proc.env) : [];
+      const specs = usesApi || hook ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
       await checkServers(c);
       // Credentials too, before the database is created or migrated.
-      const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
+      const ready = await resolveCredentials(usesApi ? specs : [], proc.env, log, stopping.signal);
       await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
@@ -262,8 +314,13 @@ function createActions(proc: Process): CliActions {
             ready: readinessProbes(db, msg, log, lifecycle),
             store: db.store,
             account: readAccount(c),
-            queues: [msg.queues.plan, msg.queues.sync],
+            queues: [msg.queues.plan, msg.queues.sync, msg.queues.feed],
             staleAfterMs: c.ALERT_STALE_AFTER,
+            changeFeed: { mode: c.CHANGE_FEED, intervalMs: c.CHANGE_FEED_INTERVAL },
+            hook:
+              c.HOOK_TOKEN === undefined
+                ? undefined
+                : hookReceiver({ ...c, HOOK_TOKEN: c.HOOK_TOKEN }, { db, msg, specs, metrics, log }),
           });
           lifecycle.add('http server', () => server.close());
           await server.listen();
@@ -280,6 +337,7 @@ function createActions(proc: Process): CliActions {
               ...msg,
               accounts,
               log,
+              feed: feedObservers(metrics),
               onSyncDone: (r, err, durationMs) => {
                 if (err !== undefined || !r) {
                   metrics.scanFinished({ status: 'failed', durationMs });

@@ -16,6 +16,7 @@ import type { CallEvent } from './aliyun/index.js';
 import { isThrottled } from './errors.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/index.js';
+import type { IngestResult } from './sync/index.js';
 
 /** How a sync job's scan ended (`classiclink_scans_total{status}`). */
 export type ScanStatus = 'succeeded' | 'failed' | 'superseded' | 'already-finished';
@@ -29,6 +30,26 @@ export interface TargetStaleness {
   secondsSinceSuccess: number | null;
 }
 
+/** The change feed of one account+region, as the scrape-time gauges show it. */
+export interface FeedHealth {
+  account: string;
+  regionId: string;
+  /** Seconds from the feed's cursor (what it has read up to) to now. */
+  lagSeconds: number;
+  consecutiveFailures: number;
+}
+
+/** How a change feed batch's records fared (`classiclink_feed_records_total{via,result}`). */
+export interface FeedRecordCounts {
+  via: 'poll' | 'hook';
+  fresh: number;
+  duplicates: number;
+  /** Refused: the record did not validate. */
+  refused: number;
+  /** Valid, but not about links, or of no account or region watched here (hook only). */
+  ignored: number;
+}
+
 /** Read at every scrape; each may fail or hang on its own without breaking `/metrics`. */
 export interface MetricsCollectors {
   /** Links linked now, over every target. */
@@ -39,6 +60,8 @@ export interface MetricsCollectors {
   outbox(): Promise<{ pending: number; dead: number }>;
   /** Watched (not retired) targets and how long since each last succeeded. */
   targets(): Promise<TargetStaleness[]>;
+  /** The change feed per account+region: lag and consecutive failures. */
+  feeds(): Promise<FeedHealth[]>;
 }
 
 export interface MetricsOptions {
@@ -62,6 +85,14 @@ export interface Metrics {
   scanFinished(e: { status: ScanStatus; durationMs: number }): void;
   /** Rows written to link_events by one applied scan (baseline ones included). */
   eventsRecorded(e: { added: number; removed: number }): void;
+  /** One poll of the change feed ended: `code` is the error's when it failed. */
+  feedPolled(e: { ok: boolean; code?: string | undefined }): void;
+  /** A batch of ActionTrail records reached the feed (poll or hook). */
+  feedRecords(e: FeedRecordCounts): void;
+  /** Scans the change feed asked for: `how` is what became of each (`ChangeSync.how`, or `plan`). */
+  feedScheduled(e: { via: 'poll' | 'hook'; how: string; count: number }): void;
+  /** A request to the EventBridge hook was answered with `status`. */
+  hookRequest(e: { status: number }): void;
   /** The Prometheus text exposition (runs the collect callbacks). */
   expose(): Promise<string>;
 }
@@ -169,11 +200,42 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     labelNames: ['change'] as const,
     registers,
   });
+  const feedPolls = new Counter({
+    name: 'classiclink_feed_polls_total',
+    help: 'Change feed polls (LookupEvents of one account+region) by result (ok, failed) and error code (OK when ok).',
+    labelNames: ['result', 'code'] as const,
+    registers,
+  });
+  const feedRecords = new Counter({
+    name: 'classiclink_feed_records_total',
+    help: 'ActionTrail records that reached the change feed, by path (poll, hook) and result (new, duplicate, refused, ignored).',
+    labelNames: ['via', 'result'] as const,
+    registers,
+  });
+  const feedScheduled = new Counter({
+    name: 'classiclink_feed_scans_scheduled_total',
+    help: 'Scans the change feed asked for, by path and outcome (added, merged, promoted, after-running, plan).',
+    labelNames: ['via', 'how'] as const,
+    registers,
+  });
+  const hookRequests = new Counter({
+    name: 'classiclink_hook_requests_total',
+    help: 'Requests to POST /v1/hooks/eventbridge by HTTP status answered.',
+    labelNames: ['status'] as const,
+    registers,
+  });
   // Zero series from the start, so rate() and increase() see the first scan and the first event.
   for (const status of SCAN_STATUSES) scans.inc({ status }, 0);
+  feedPolls.inc({ result: 'ok', code: 'OK' }, 0);
+  for (const via of ['poll', 'hook'] as const) {
+    for (const result of ['new', 'duplicate', 'refused', 'ignored'] as const)
+      feedRecords.inc({ via, result }, 0);
+  }
   for (const change of ['added', 'removed'] as const) linkEvents.inc({ change }, 0);
 
   const action = boundedValues(METRICS_DEFAULTS.maxActions);
+  const feedCode = boundedValues(METRICS_DEFAULTS.maxCodesPerAction);
+  const hookStatus = boundedValues(16);
   const codesOf = new Map<string, (code: string) => string>();
   const codeFor = (a: string, code: string): string => {
     let bound = codesOf.get(a);
@@ -280,6 +342,31 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     },
   );
 
+  collected(
+    'feeds',
+    {
+      name: 'classiclink_feed_lag_seconds',
+      help: 'Seconds from the change feed cursor (ActionTrail read up to) to now, per account and region.',
+      labelNames: ['account', 'region'] as const,
+    },
+    collect.feeds,
+    (g, feeds) => {
+      for (const f of feeds) g.set({ account: f.account, region: f.regionId }, f.lagSeconds);
+    },
+  );
+  collected(
+    'feeds',
+    {
+      name: 'classiclink_feed_consecutive_failures',
+      help: 'Change feed polls failed in a row, per account and region (0 after a successful poll).',
+      labelNames: ['account', 'region'] as const,
+    },
+    collect.feeds,
+    (g, feeds) => {
+      for (const f of feeds) g.set({ account: f.account, region: f.regionId }, f.consecutiveFailures);
+    },
+  );
+
   // Registered last: the registry starts every metric's collect in registration order and awaits
   // them together, so by the time this one collects, this scrape's callbacks are all under way.
   const collectErrors = new Counter({
@@ -289,10 +376,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     registers,
     async collect() {
       await Promise.allSettled([...running]);
-      for (const name of failures.splice(0)) collectErrors.inc({ collector: name });
+      // Two gauges fed by one callback (`feeds`) count its failure once per scrape.
+      for (const name of new Set(failures.splice(0))) collectErrors.inc({ collector: name });
     },
   });
-  for (const collector of ['activeLinks', 'queueDepth', 'outbox', 'targets'] as const) {
+  for (const collector of ['activeLinks', 'queueDepth', 'outbox', 'targets', 'feeds'] as const) {
     collectErrors.inc({ collector }, 0);
   }
 
@@ -313,6 +401,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (e.added > 0) linkEvents.inc({ change: 'added' }, e.added);
       if (e.removed > 0) linkEvents.inc({ change: 'removed' }, e.removed);
     },
+    feedPolled(e) {
+      feedPolls.inc({ result: e.ok ? 'ok' : 'failed', code: e.ok ? 'OK' : feedCode(e.code ?? 'Unknown') });
+    },
+    feedRecords(e) {
+      const counts = { new: e.fresh, duplicate: e.duplicates, refused: e.refused, ignored: e.ignored };
+      for (const [result, n] of Object.entries(counts)) if (n > 0) feedRecords.inc({ via: e.via, result }, n);
+    },
+    feedScheduled(e) {
+      if (e.count > 0) feedScheduled.inc({ via: e.via, how: action(e.how) }, e.count);
+    },
+    hookRequest(e) {
+      hookRequests.inc({ status: hookStatus(String(e.status)) });
+    },
     expose: () => registry.metrics(),
   };
 }
@@ -322,7 +423,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
  * staleness gauges come from one `listTargets` query per scrape (concurrent callers share it).
  */
 export function storeCollectors(deps: {
-  store: Pick<Store, 'listTargets' | 'outboxCounts'>;
+  store: Pick<Store, 'listTargets' | 'outboxCounts' | 'listFeeds'>;
   queueDepth?: (() => Promise<Record<string, number>>) | undefined;
   /** Only this account's targets (the service's SYNC_ACCOUNT); default all. */
   account?: string | undefined;
@@ -330,6 +431,8 @@ export function storeCollectors(deps: {
 }): MetricsCollectors {
   const now = deps.now ?? (() => new Date());
   let inflight: ReturnType<Store['listTargets']> | undefined;
+  // The lag and failures gauges read the same rows: one query per scrape.
+  let feedsInflight: ReturnType<Store['listFeeds']> | undefined;
   const targets = () => {
     inflight ??= deps.store.listTargets({ account: deps.account }).finally(() => {
       inflight = undefined;
@@ -357,5 +460,40 @@ export function storeCollectors(deps: {
             row.lastSuccessAt === null ? null : Math.max(0, (t - row.lastSuccessAt.getTime()) / 1000),
         }));
     },
+    async feeds() {
+      const t = now().getTime();
+      feedsInflight ??= deps.store.listFeeds({ account: deps.account }).finally(() => {
+        feedsInflight = undefined;
+      });
+      return (await feedsInflight).map((f) => ({
+        account: f.account,
+        regionId: f.regionId,
+        lagSeconds: Math.max(0, (t - f.cursorAt.getTime()) / 1000),
+        consecutiveFailures: f.consecutiveFailures,
+      }));
+    },
   };
+}
+
+/**
+ * Counts what one batch of ActionTrail records came to: records new and seen before (and those
+ * refused or ignored on the way), and each scan asked for by what became of it.
+ */
+export function observeIngest(
+  metrics: Pick<Metrics, 'feedRecords' | 'feedScheduled'>,
+  via: 'poll' | 'hook',
+  result: Pick<IngestResult, 'fresh' | 'duplicates' | 'syncs' | 'plans'>,
+  extra: { refused?: number; ignored?: number } = {},
+): void {
+  metrics.feedRecords({
+    via,
+    fresh: result.fresh,
+    duplicates: result.duplicates,
+    refused: extra.refused ?? 0,
+    ignored: extra.ignored ?? 0,
+  });
+  const hows = new Map<string, number>();
+  for (const s of result.syncs) hows.set(s.how, (hows.get(s.how) ?? 0) + 1);
+  if (result.plans.length > 0) hows.set('plan', result.plans.length);
+  for (const [how, count] of hows) metrics.feedScheduled({ via, how, count });
 }

@@ -36,8 +36,8 @@ import {
   startWorker,
 } from './queue/index.js';
 import { connectDatabase, type Database, type Store } from './store/index.js';
-import type { LinkSource } from './sync/index.js';
-import { keepSchedules, runPlan, runSync } from './sync/index.js';
+import type { FeedAccount, FeedPollDeps, LinkSource } from './sync/index.js';
+import { feedScheduleQueue, keepSchedules, runFeedPoll, runPlan, runSync } from './sync/index.js';
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): ChannelName[] {
@@ -155,6 +155,7 @@ export function openAccount(
   lifecycle.add(`ecs client ${spec.name}`, () => ecs.close());
   return {
     name: spec.name,
+    accountId: spec.accountId,
     regions: spec.regions,
     targets: spec.targets,
     maxQps,
@@ -181,6 +182,11 @@ export function startWorkers(
     /** Replaces an account's link source (tests inject behaviour between pages). */
     wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
     onSyncDone?: ((r: SyncJobResult | undefined, err: unknown, durationMs: number) => void) | undefined;
+    /**
+     * Run the change feed's polls here too (`start`'s workers, the demo), with these observers
+     * (metrics). Absent, or CHANGE_FEED=off: no feed worker (`sync --once` is a one-shot).
+     */
+    feed?: Pick<FeedPollDeps, 'onPoll' | 'onIngest'> | undefined;
   },
   lifecycle: Lifecycle,
   tuning: {
@@ -257,11 +263,44 @@ export function startWorkers(
     },
     { ...common, concurrency: syncJobConcurrency(config) },
   );
-  // One drain for both: at the first signal neither takes another job (a plan worker left open
+  const feed =
+    deps.feed === undefined || config.CHANGE_FEED === 'off'
+      ? undefined
+      : startWorker(
+          'feed',
+          (data, ctx) =>
+            runFeedPoll(
+              {
+                store: deps.store,
+                enqueueChangeSync: (targets) => deps.queues.enqueueChangeSync(targets),
+                enqueueChangePlan: (plan) => deps.queues.enqueueChangePlan(plan),
+                accountFor: (name) => {
+                  const a = byName.get(name);
+                  if (!a) return undefined;
+                  return {
+                    ...feedAccount(a),
+                    lookupEvents: (regionId, query, opts) => a.ecs.lookupEvents(regionId, query, opts),
+                  };
+                },
+                onPoll: deps.feed?.onPoll,
+                onIngest: deps.feed?.onIngest,
+              },
+              { ...data, log: ctx.log, signal: ctx.signal },
+            ),
+          // A poll is a few calls; polls of several regions at once, not more.
+          { ...common, concurrency: 2 },
+        );
+  const all = feed ? [plan, sync, feed] : [plan, sync];
+  // One drain for all: at the first signal none takes another job (a plan worker left open
   // while the sync worker drained kept planning and enqueueing), and SHUTDOWN_TIMEOUT bounds them
   // together. Drains run before every releaser, so the queues and connections outlive them.
-  lifecycle.addDrain('workers', () => closeWorkers([plan, sync], config.SHUTDOWN_TIMEOUT));
-  return { ready: async () => void (await Promise.all([plan.ready(), sync.ready()])) };
+  lifecycle.addDrain('workers', () => closeWorkers(all, config.SHUTDOWN_TIMEOUT));
+  return { ready: async () => void (await Promise.all(all.map((w) => w.ready()))) };
+}
+
+/** What the change feed needs to know of an account: its name and where it watches. */
+export function feedAccount(a: Pick<AccountSpec, 'name' | 'regions' | 'targets' | 'accountId'>): FeedAccount {
+  return { name: a.name, accountId: a.accountId, regions: a.regions, targets: a.targets };
 }
 
 /** Keeps the job schedulers in step with the configuration, now and every minute. */
@@ -275,16 +314,28 @@ export async function startScheduler(
   lifecycle: Lifecycle,
 ): Promise<void> {
   const { queues, log } = deps;
+  const specs = deps.accounts.map((a) => ({ account: a.name, regions: a.regions }));
   const keeper = keepSchedules({
     queues,
-    specs: deps.accounts.map((a) => ({ account: a.name, regions: a.regions })),
+    specs,
     everyMs: config.SYNC_INTERVAL,
     checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
     log,
   });
   // A drain awaits what it returns: a reconcile in flight ends before the queues close.
   lifecycle.addDrain('scheduler', () => keeper.stop());
-  await keeper.first;
+  // The change feed's polls: one schedule per account+region on the feed queue. Off, the keeper
+  // wants none, so it removes what a previous configuration left.
+  const feedKeeper = keepSchedules({
+    queues: feedScheduleQueue(queues),
+    specs: config.CHANGE_FEED === 'off' ? [] : specs,
+    everyMs: config.CHANGE_FEED_INTERVAL,
+    checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
+    kind: 'feed',
+    log,
+  });
+  lifecycle.addDrain('feed scheduler', () => feedKeeper.stop());
+  await Promise.all([keeper.first, feedKeeper.first]);
 }
 
 /**

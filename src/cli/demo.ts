@@ -54,6 +54,9 @@ export interface DemoSetup {
  * The demo's configuration from the environment: only the servers of DATABASE_URL and REDIS_URL
  * (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
  */
+/** The demo's change feed polls the simulator's ActionTrail this often. */
+const DEMO_FEED_INTERVAL_MS = 2_000;
+
 export function demoSetup(env: Readonly<Record<string, string | undefined>>): DemoSetup {
   // Parsed first as given, so a bad URL is the usual one line naming the variable.
   const given = loadConfig({
@@ -187,7 +190,8 @@ function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: nu
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
-    `  syncing every ${opts.intervalMs / 1000}s; each change prints below as it lands (+ added, - removed). Ctrl-C to stop.`,
+    `  syncing every ${opts.intervalMs / 1000}s, and the VPC of each ActionTrail record (polled every ${DEMO_FEED_INTERVAL_MS / 1000}s) as it appears;`,
+    '  each change prints below as it lands (+ added, - removed). Ctrl-C to stop.',
     `  meanwhile: DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
       (db.password ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
     '',
@@ -236,6 +240,9 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       ...setup.config,
       ECS_ENDPOINT: sim.url,
       VPC_ENDPOINT: sim.url,
+      // The simulator answers each region's LookupEvents under /<region>: the change feed polls it.
+      ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
+      CHANGE_FEED_INTERVAL: DEMO_FEED_INTERVAL_MS,
       SYNC_INTERVAL: opts.intervalMs,
     });
 
@@ -262,7 +269,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       { credentials: deps.credentialsFor(key), redis: msg.redis, log },
       lifecycle,
     );
-    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
+    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log, feed: {} }, lifecycle);
     await workers.ready();
     io.stdout.write(banner(setup, sim.url, opts, churnMs));
     await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);

@@ -6,8 +6,8 @@
 
 import type { Config } from '../config.js';
 import { type ContextView, causeText, eventView, linkView, tagsText } from '../context-view.js';
-import type { EventRow, LinkRow, Store } from '../store/index.js';
-import { targetHealth } from '../store/index.js';
+import type { EventRow, FeedStatusRow, LinkRow, Store } from '../store/index.js';
+import { feedHealth, targetHealth } from '../store/index.js';
 import { age, type Cell, clip, escapeText, table } from './format.js';
 import type { AlertsOptions, EventsOptions, HistoryOptions, LinksOptions } from './options.js';
 import type { CliIo } from './program.js';
@@ -172,15 +172,63 @@ function lastError(t: {
   return t.lastErrorBeforeLastSuccess ? `${text}, before the last success` : text;
 }
 
+/** The change feed's part of `status`: per account+region, its last success, lag and last error. */
+function feedSection(
+  feeds: readonly FeedStatusRow[],
+  config: Pick<Config, 'CHANGE_FEED' | 'CHANGE_FEED_INTERVAL'>,
+  several: boolean,
+  now: Date,
+): string {
+  if (config.CHANGE_FEED === 'off') {
+    return `change feed: off (CHANGE_FEED=off)${feeds.length > 0 ? `; ${feeds.length} feed(s) on record from before` : ''}\n`;
+  }
+  const head = `change feed: ActionTrail, every ${age(config.CHANGE_FEED_INTERVAL)} per account and region`;
+  if (feeds.length === 0) return `${head}; no poll yet\n`;
+  const rows = feeds.map((f) => {
+    const h = feedHealth(f, now);
+    const error =
+      f.lastError === null
+        ? null
+        : `${f.lastError}${h.lastErrorBeforeLastSuccess ? ', before the last success' : ''}`;
+    return [
+      ...(several ? [f.account] : []),
+      f.regionId,
+      f.lastSuccessAt,
+      age(h.lagSeconds * 1000),
+      f.consecutiveFailures,
+      f.scansScheduled,
+      error === null ? null : clip(escapeText(error), 120),
+      h.state,
+    ];
+  });
+  return `${head}:\n${table(
+    [
+      ...(several ? ['ACCOUNT'] : []),
+      'REGION',
+      'LAST SUCCESS',
+      'LAG',
+      'FAILURES',
+      'SCANS',
+      'LAST ERROR',
+      'STATE',
+    ],
+    rows,
+  )}`;
+}
+
 export async function printStatus(
-  store: Pick<Store, 'listTargets' | 'outboxCounts'>,
+  store: Pick<Store, 'listTargets' | 'outboxCounts' | 'listFeeds'>,
   config: Config,
   account: string | undefined,
   opts: { json: boolean },
   io: CliIo,
   now: Date = new Date(),
 ): Promise<number> {
-  const [targets, outbox] = await Promise.all([store.listTargets({ account }), store.outboxCounts()]);
+  const [targets, outbox, feeds] = await Promise.all([
+    store.listTargets({ account }),
+    store.outboxCounts(),
+    store.listFeeds({ account }),
+  ]);
   const rows = targets.map((t) => ({ ...t, ...targetHealth(t, now, config.ALERT_STALE_AFTER) }));
   if (opts.json) {
     json(io.stdout, {
@@ -188,6 +236,8 @@ export async function printStatus(
       staleAfterMs: config.ALERT_STALE_AFTER,
       targets: rows,
       alerts: outbox,
+      changeFeed: { mode: config.CHANGE_FEED, intervalMs: config.CHANGE_FEED_INTERVAL },
+      feeds: feeds.map((f) => ({ ...f, ...feedHealth(f, now) })),
     });
     return 0;
   }
@@ -222,6 +272,7 @@ export async function printStatus(
         : '') +
       '\n',
   );
+  io.stdout.write(feedSection(feeds, config, account === undefined, now));
   return 0;
 }
 

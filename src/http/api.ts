@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { eventView, linkView } from '../context-view.js';
 import { instanceId, regionId, vpcId } from '../ids.js';
 import type { LinkRow, Store, TargetStatusRow } from '../store/index.js';
-import { targetHealth } from '../store/index.js';
+import { feedHealth, targetHealth } from '../store/index.js';
 import {
   decodeCursor,
   encodeCursor,
@@ -58,12 +58,15 @@ export const API_ENDPOINTS = [
     method: 'GET',
     path: '/v1/status',
     parameters: Object.keys(statusQuery.shape),
-    description: 'per target: last success and failure, consecutive failures, stale',
+    description:
+      'per target: last success and failure, consecutive failures, stale; the change feed per region',
   },
 ];
 
 interface ApiOptions {
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets'>;
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds'>;
+  /** CHANGE_FEED and CHANGE_FEED_INTERVAL, as `/v1/status` reports them. */
+  changeFeed: { mode: 'actiontrail' | 'off'; intervalMs: number };
   /** SYNC_ACCOUNT: answers for this account only; undefined: every account (ACCOUNTS_FILE). */
   account: string | undefined;
   /** ALERT_STALE_AFTER, in ms: `/v1/status` marks a target stale after this long without success. */
@@ -135,7 +138,10 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     const q = parseQuery(statusQuery, req.query);
     const f = filterDigest({});
     const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);
-    const targets = await store.listTargets({ account });
+    const [targets, feeds] = await Promise.all([
+      store.listTargets({ account }),
+      store.listFeeds({ account }),
+    ]);
     const now = opts.now();
     const key = (r: TargetStatusRow) => [r.regionId, r.vpcId];
     const { page, last } = pageOf(targets, { key, after, limit: q.limit });
@@ -145,6 +151,9 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
       // The one staleness rule (store/target-state.ts), as `status` in the CLI applies it.
       targets: page.map((row) => ({ ...row, ...targetHealth(row, now, opts.staleAfterMs) })),
       nextCursor: last === undefined ? null : encodeCursor('status', f, last),
+      // One row per account+region (few): on every page, whole.
+      changeFeed: opts.changeFeed,
+      feeds: feeds.map((row) => ({ ...row, ...feedHealth(row, now) })),
     };
   });
 }

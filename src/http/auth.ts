@@ -13,8 +13,11 @@ const REALM = 'classiclink-sync';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
-/** The token presented: `Bearer <token>`, or (dashboard only, for browsers) Basic with it as password. */
-function presentedToken(header: string | undefined, allowBasic: boolean): string | undefined {
+/**
+ * The token presented: `Bearer <token>`, or (where allowed: the dashboard, for browsers; the
+ * EventBridge hook, for a Basic-auth connection) Basic with it as the password, any user.
+ */
+export function presentedToken(header: string | undefined, allowBasic: boolean): string | undefined {
   if (header === undefined) return undefined;
   const bearer = /^Bearer +([^\s]+) *$/i.exec(header);
   if (bearer) return bearer[1];
@@ -26,19 +29,28 @@ function presentedToken(header: string | undefined, allowBasic: boolean): string
   return colon < 0 ? undefined : decoded.slice(colon + 1);
 }
 
+/** `token` as a constant-time check of what a request presents (SHA-256 digests: equal lengths). */
+export function constantTimeCheck(token: string): (presented: string | undefined) => boolean {
+  const expected = digest(token);
+  return (presented) => presented !== undefined && timingSafeEqual(digest(presented), expected);
+}
+
 function isAdminPath(url: string): boolean {
   return url === ADMIN_PATH || url.startsWith(`${ADMIN_PATH}/`);
 }
 
-/** An `onRequest` hook that answers 401 unless the request carries `token`. */
-export function tokenCheck(token: string) {
-  const expected = digest(token);
+/**
+ * An `onRequest` hook that answers 401 unless the request carries `token`. `exempt` paths check a
+ * token of their own (the EventBridge hook: HOOK_TOKEN, which is all EventBridge sends).
+ */
+export function tokenCheck(token: string, exempt: readonly string[] = []) {
+  const check = constantTimeCheck(token);
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?', 1)[0] ?? '';
-    if (path === '/healthz') return;
+    if (path === '/healthz' || exempt.includes(path)) return;
     const admin = isAdminPath(path);
     const presented = presentedToken(req.headers.authorization, admin);
-    if (presented !== undefined && timingSafeEqual(digest(presented), expected)) return;
+    if (check(presented)) return;
     const bearer =
       presented === undefined ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"`;
     // Browsers cannot send a bearer token to the dashboard: offer Basic (any user, the token as

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/index.js';
 import { API_ENDPOINTS, registerApi } from './api.js';
 import { ADMIN_PATH, tokenCheck } from './auth.js';
+import { HOOK_PATH, type HookOptions, registerHook } from './hooks.js';
 import { BadParameter } from './params.js';
 import { PROBE_ENDPOINTS, type ReadinessProbes, registerProbes } from './probes.js';
 
@@ -34,7 +35,7 @@ export interface HttpServerOptions {
   metrics: Pick<Metrics, 'expose' | 'contentType'>;
   /** Readiness probes: each resolves when its server answers. */
   ready: ReadinessProbes;
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets'>;
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds'>;
   /** SYNC_ACCOUNT: the API answers for this account only; undefined: every account (ACCOUNTS_FILE). */
   account: string | undefined;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
@@ -43,10 +44,17 @@ export interface HttpServerOptions {
   queueActions?: boolean | undefined;
   /** ALERT_STALE_AFTER: `/v1/status` marks a target stale after this long without success. */
   staleAfterMs: number;
+  /** CHANGE_FEED and its interval, for `/v1/status`. Default: off. */
+  changeFeed?: { mode: 'actiontrail' | 'off'; intervalMs: number } | undefined;
   /** A readiness probe slower than this counts as down. Default 2 s. */
   readyTimeoutMs?: number | undefined;
   /** Clock for `/v1/status` ages. Default the real one. */
   now?: (() => Date) | undefined;
+  /**
+   * The EventBridge hook (HOOK_TOKEN set): `POST /v1/hooks/eventbridge` with its own token. Absent,
+   * the path is answered 404 like any unknown route.
+   */
+  hook?: HookOptions | undefined;
 }
 
 export interface HttpServer {
@@ -73,7 +81,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     return503OnClosing: true,
   });
 
-  if (opts.token !== undefined) app.addHook('onRequest', tokenCheck(opts.token));
+  // The hook checks HOOK_TOKEN itself: EventBridge sends that one token, never HTTP_TOKEN.
+  if (opts.token !== undefined)
+    app.addHook('onRequest', tokenCheck(opts.token, opts.hook ? [HOOK_PATH] : []));
 
   app.addHook('onResponse', async (req, reply) => {
     const line = {
@@ -116,6 +126,15 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     endpoints: [
       ...PROBE_ENDPOINTS,
       ...API_ENDPOINTS,
+      ...(opts.hook
+        ? [
+            {
+              method: 'POST',
+              path: HOOK_PATH,
+              description: 'EventBridge HTTP target: ActionTrail events (CloudEvents 1.0), with HOOK_TOKEN',
+            },
+          ]
+        : []),
       ...(dashboard
         ? [{ method: 'GET', path: `${ADMIN_PATH}/`, description: 'the BullMQ dashboard (bull-board)' }]
         : []),
@@ -133,8 +152,11 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     store: opts.store,
     account: opts.account,
     staleAfterMs: opts.staleAfterMs,
+    changeFeed: opts.changeFeed ?? { mode: 'off', intervalMs: 0 },
     now: opts.now ?? (() => new Date()),
   });
+
+  if (opts.hook) registerHook(app, opts.hook);
 
   if (opts.queues && dashboard) {
     const serverAdapter = new FastifyAdapter();

@@ -28,6 +28,8 @@ export const jobSchemas = {
      */
     gone: z.literal(true).optional(),
   }),
+  /** One poll of the ActionTrail change feed of an account+region (sync/feed.ts). */
+  feed: z.object({ account: id, regionId: id }),
 } as const;
 
 export type QueueName = keyof typeof jobSchemas;
@@ -49,14 +51,38 @@ export interface EnqueuedSync {
   jobId: string;
 }
 
+/**
+ * A job the change feed asked for, and what became of the ask: `added` (a new job, ready now),
+ * `merged` (the target's job that had not started yet will do), `promoted` (that job was delayed by
+ * its plan's pacing and is ready now), `after-running` (one is running: one more follows it).
+ */
+export interface ChangeSync extends EnqueuedSync {
+  how: 'added' | 'merged' | 'promoted' | 'after-running';
+}
+
 export interface PlanJobResult {
   /** The targets the plan enqueued, with the id of the sync job that will sync each. */
   targets: EnqueuedSync[];
 }
 
+/** What one poll of the change feed read and scheduled. */
+export interface FeedJobResult {
+  /** Records LookupEvents answered (every event name, every page), refused ones included. */
+  records: number;
+  /** Of those, the ones new to `cloud_events`. */
+  fresh: number;
+  /** Targeted syncs and region plans enqueued for them. */
+  scheduled: number;
+  /** The cursor after the poll (ISO time): the end of the window read, or unchanged after a failure. */
+  cursorAt: string;
+  /** The failure that stopped the poll (its records so far are stored; the cursor stayed). */
+  error?: string | undefined;
+}
+
 export interface JobResults {
   plan: PlanJobResult;
   sync: SyncJobResult;
+  feed: FeedJobResult;
 }
 
 /** What a handler learns about the job it runs. */

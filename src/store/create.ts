@@ -15,6 +15,14 @@ import {
   upsertVpcs,
 } from './attributes.js';
 import { markCausesUnavailable, pendingCauses, settleCauses } from './causes.js';
+import {
+  feedCursor,
+  feedFailed,
+  feedPolled,
+  knownCloudEvents,
+  linkedVpcs,
+  listFeeds,
+} from './change-feed.js';
 import { recordCloudEvents } from './cloud-events.js';
 import { contextForRun } from './context.js';
 import { eventsPage } from './events-page.js';
@@ -64,6 +72,12 @@ export function createStore(deps: StoreDeps): Store {
     pendingCauses: (input) => pendingCauses(full, input),
     settleCauses: (input) => settleCauses(full, input),
     markCausesUnavailable: (input) => markCausesUnavailable(full, input),
+    knownCloudEvents: (ids) => knownCloudEvents(full, ids),
+    linkedVpcs: (input) => linkedVpcs(full, input),
+    feedCursor: (input) => feedCursor(full, input),
+    feedPolled: (input) => feedPolled(full, input),
+    feedFailed: (input) => feedFailed(full, input),
+    listFeeds: (filter) => listFeeds(full, filter),
     ...outboxVerbs(full),
   };
 }

@@ -23,6 +23,14 @@ import type {
   SettleCausesInput,
   SettleCausesResult,
 } from './cause-types.js';
+import type {
+  FeedCursorInput,
+  FeedFailedInput,
+  FeedPolledInput,
+  FeedStatusRow,
+  InstanceVpc,
+  LinkedVpcsInput,
+} from './feed-types.js';
 import type { OutboxStore, OutboxWatch } from './outbox-types.js';
 import type {
   EventFilter,
@@ -47,6 +55,7 @@ import type {
 
 export type * from './attribute-types.js';
 export type * from './cause-types.js';
+export type * from './feed-types.js';
 export type * from './outbox-types.js';
 export type * from './read-types.js';
 export type * from './run-types.js';
@@ -156,4 +165,22 @@ export interface Store extends OutboxStore {
    * `not_found`, since nothing was looked at. Returns how many.
    */
   markCausesUnavailable(input: MarkCausesUnavailableInput): Promise<number>;
+
+  // The change feed (change-feed.ts). It only schedules scans: none of these writes a link or event.
+
+  /** Of these ActionTrail event ids, the ones already stored (by either path). */
+  knownCloudEvents(eventIds: readonly string[]): Promise<Set<string>>;
+  /**
+   * The VPCs the instances are linked to now, and those a stored successful attach call named for
+   * them: where a detach or delete that names only the instance may have changed a link.
+   */
+  linkedVpcs(input: LinkedVpcsInput): Promise<InstanceVpc[]>;
+  /** The feed's state, its row created with `initial` as the cursor at its first poll. */
+  feedCursor(input: FeedCursorInput): Promise<FeedStatusRow>;
+  /** A poll that read its whole window: the cursor advances (never back), failures reset. */
+  feedPolled(input: FeedPolledInput): Promise<void>;
+  /** A poll that failed: the cursor stays, the error and one more consecutive failure are kept. */
+  feedFailed(input: FeedFailedInput): Promise<void>;
+  /** Every feed's state (of one account when given), by account and region. */
+  listFeeds(filter?: { account?: string | undefined }): Promise<FeedStatusRow[]>;
 }

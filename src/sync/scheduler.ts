@@ -1,6 +1,6 @@
 /**
- * Keeps one BullMQ job scheduler per (account, region) at SYNC_INTERVAL, in step with the
- * configuration: wanted schedules are upserted, schedules for regions no longer configured are
+ * Keeps one BullMQ job scheduler per (account, region) at SYNC_INTERVAL (and, for the change feed,
+ * one per account+region at CHANGE_FEED_INTERVAL on the feed queue), in step with the configuration: wanted schedules are upserted, schedules for regions no longer configured are
  * removed. This deployment owns its QUEUE_PREFIX: every plan schedule under it that the
  * configuration does not want is removed. Run at start and then periodically, so schedules come
  * back by themselves if Redis lost them.
@@ -14,18 +14,24 @@ interface ScheduleSpec {
   regions: readonly string[];
 }
 
-const scheduleId = (account: string, regionId: string): string => `plan:${account}:${regionId}`;
+/** A schedule's id: one per (account, region) and kind of job (`plan:…`, `feed:…`). */
+export const scheduleId = (kind: 'plan' | 'feed', account: string, regionId: string): string =>
+  `${kind}:${account}:${regionId}`;
+
+/** The schedules of one queue, as the keeper reads and writes them. */
+type ScheduleQueue = Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>;
 
 export async function reconcileSchedules(
-  queues: Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>,
+  queues: ScheduleQueue,
   specs: readonly ScheduleSpec[],
   everyMs: number,
   log: Logger,
+  kind: 'plan' | 'feed' = 'plan',
 ): Promise<{ upserted: number; removed: number }> {
   const wanted = new Map<string, { account: string; regionId: string }>();
   for (const spec of specs) {
     for (const regionId of spec.regions)
-      wanted.set(scheduleId(spec.account, regionId), { account: spec.account, regionId });
+      wanted.set(scheduleId(kind, spec.account, regionId), { account: spec.account, regionId });
   }
   const existing = await queues.listSchedules();
   let removed = 0;
@@ -50,10 +56,12 @@ export async function reconcileSchedules(
 }
 
 export interface ScheduleKeeping {
-  queues: Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>;
+  queues: ScheduleQueue;
   specs: readonly ScheduleSpec[];
-  /** SYNC_INTERVAL: how often each schedule adds a plan job. */
+  /** SYNC_INTERVAL (CHANGE_FEED_INTERVAL): how often each schedule adds a plan (feed) job. */
   everyMs: number;
+  /** Whose schedules: the plan queue's (default) or the feed queue's (`feedScheduleQueue`). */
+  kind?: 'plan' | 'feed' | undefined;
   /** How often the schedules are reconciled with the configuration. */
   checkEveryMs: number;
   log: Logger;
@@ -68,8 +76,22 @@ export function keepSchedules(opts: ScheduleKeeping): Periodic {
   return startPeriodic({
     everyMs: opts.checkEveryMs,
     run: async () => {
-      await reconcileSchedules(opts.queues, opts.specs, opts.everyMs, log);
+      await reconcileSchedules(opts.queues, opts.specs, opts.everyMs, log, opts.kind);
     },
     onError: (err) => opts.log.warn({ err: err.message }, 'schedule reconcile failed; will retry'),
   });
+}
+
+/**
+ * The feed queue's schedules in the keeper's terms. With CHANGE_FEED=off the keeper is given no
+ * specs, so it removes every feed schedule a previous configuration left.
+ */
+export function feedScheduleQueue(
+  queues: Pick<Queues, 'listFeedSchedules' | 'upsertFeedSchedule' | 'removeFeedSchedule'>,
+): ScheduleQueue {
+  return {
+    listSchedules: () => queues.listFeedSchedules(),
+    upsertSchedule: (id, everyMs, data) => queues.upsertFeedSchedule(id, everyMs, data),
+    removeSchedule: (id) => queues.removeFeedSchedule(id),
+  };
 }

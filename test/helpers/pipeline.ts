@@ -43,6 +43,11 @@ export interface PipelineOptions {
   wrapSource?: (source: LinkSource) => LinkSource;
   /** The service's logger (default: silent, or TEST_LOG_LEVEL). */
   log?: Logger;
+  /**
+   * Run the change feed's poll worker too (with `env.CHANGE_FEED` not `off`); polls are enqueued
+   * by the test (`pollFeed`) unless it starts the schedules.
+   */
+  feed?: boolean;
 }
 
 export interface Pipeline {
@@ -82,6 +87,11 @@ export function serviceEnv(servers: {
     QUEUE_PREFIX: servers.prefix,
     ECS_ENDPOINT: sim.url,
     VPC_ENDPOINT: sim.url,
+    // The simulator answers each region's LookupEvents under /<region>.
+    ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
+    // Off unless a test turns it on: these tests count the scans their rounds make, and the
+    // change feed would add targeted ones for every change made through the admin endpoints.
+    CHANGE_FEED: 'off',
     ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
     SYNC_REGIONS: sim.world.regions().join(','),
@@ -111,6 +121,8 @@ export function startInProcess(
     syncBackoffMs: number;
     workers?: boolean | undefined;
     wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
+    /** Also the change feed's poll worker (service.ts `startWorkers` `feed`). */
+    feed?: boolean | undefined;
     /** Obliterate the queues on close, once the workers have stopped. */
     obliterate?: boolean;
   },
@@ -136,7 +148,14 @@ export function startInProcess(
       ? undefined
       : startWorkers(
           config,
-          { ...database, ...messaging, accounts: [account], wrapSource: opts.wrapSource, log },
+          {
+            ...database,
+            ...messaging,
+            accounts: [account],
+            wrapSource: opts.wrapSource,
+            log,
+            feed: opts.feed ? {} : undefined,
+          },
           lifecycle,
         );
   return { database, messaging, account, workers };
@@ -201,6 +220,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
       syncBackoffMs: opts.syncBackoffMs ?? 50,
       workers: opts.workers,
       wrapSource: opts.wrapSource,
+      feed: opts.feed,
       obliterate: true,
     },
     lifecycle,

@@ -29,11 +29,23 @@ describe('loadConfig', () => {
     expect(c.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/classiclink');
     expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
     expect(c.SYNC_ACCOUNT).toBe('default');
-    expect(c.SYNC_INTERVAL).toBe(300_000);
+    // The change feed is on by default; the full scan is its hourly safety net.
+    expect(c.CHANGE_FEED).toBe('actiontrail');
+    expect(c.CHANGE_FEED_INTERVAL).toBe(15_000);
+    expect(c.HOOK_TOKEN).toBeUndefined();
+    expect(c.SYNC_INTERVAL).toBe(3_600_000);
     expect(c.API_SIGNATURE).toBe('v3');
     expect(c.HTTP_HOST).toBe('127.0.0.1');
     expect(c.QUEUE_PREFIX).toBe('classiclink');
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('SYNC_INTERVAL defaults to 5m without the change feed, and a value given wins either way', () => {
+    expect(loadConfig({ CHANGE_FEED: 'off' }).SYNC_INTERVAL).toBe(300_000);
+    expect(loadConfig({ CHANGE_FEED: 'off', SYNC_INTERVAL: '2h' }).SYNC_INTERVAL).toBe(7_200_000);
+    expect(loadConfig({ SYNC_INTERVAL: '5m' }).SYNC_INTERVAL).toBe(300_000);
+    expect(loadConfig({ CHANGE_FEED_INTERVAL: '1s' }).CHANGE_FEED_INTERVAL).toBe(1_000);
+    expect(loadConfig({ HOOK_TOKEN: 'h'.repeat(16) }).HOOK_TOKEN).toBe('h'.repeat(16));
   });
 
   it('parses lists, targets and durations', () => {
@@ -169,6 +181,9 @@ const WRONG: Record<string, [string, RegExp] | string> = {
   LOG_LEVEL: ['INFO', /LOG_LEVEL: expected fatal, error/],
   ALERT_ON_BASELINE: ['2', /ALERT_ON_BASELINE: expected true or false/],
   ATTRIBUTION: ['yes', /ATTRIBUTION: expected on or off/],
+  CHANGE_FEED: ['on', /CHANGE_FEED: expected actiontrail or off/],
+  CHANGE_FEED_INTERVAL: ['500ms', /CHANGE_FEED_INTERVAL: must be at least 1000ms/],
+  HOOK_TOKEN: ['SECRETVALUE', /HOOK_TOKEN: must be at least 16 characters/],
   ATTRIBUTION_WINDOW: ['500ms', /ATTRIBUTION_WINDOW: must be at least 1000ms/],
   ENRICH_INTERVAL: ['hourly', /ENRICH_INTERVAL: expected a duration/],
   ALERT_CONTEXT_WAIT: ['500ms', /ALERT_CONTEXT_WAIT: must be 0 or at least 1000ms/],

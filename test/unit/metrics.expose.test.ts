@@ -29,6 +29,12 @@ describe('createMetrics', () => {
       'classiclink_alert_outbox',
       'classiclink_target_seconds_since_success',
       'classiclink_metrics_collect_errors_total',
+      'classiclink_feed_polls_total',
+      'classiclink_feed_records_total',
+      'classiclink_feed_scans_scheduled_total',
+      'classiclink_hook_requests_total',
+      'classiclink_feed_lag_seconds',
+      'classiclink_feed_consecutive_failures',
     ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
@@ -158,6 +164,7 @@ describe('createMetrics', () => {
       queueDepth: () => new Promise(() => {}),
       outbox: async () => ({ pending: 0, dead: 3 }),
       targets: async () => [],
+      feeds: async () => [],
     };
     const m = createMetrics({ log, processMetrics: false, collect, collectTimeoutMs: 50 });
     let text = await m.expose();
