@@ -34,13 +34,14 @@ import { coerceError } from './errors.js';
 import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
-import { createMetrics, type Metrics, observeIngest, storeCollectors } from './metrics.js';
+import { createMetrics, storeCollectors } from './metrics.js';
 import { checkRedis } from './queue/index.js';
 import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
-  feedAccount,
+  feedObservers,
+  hookReceiver,
   type Messaging,
   type OpenAccountDeps,
   openAccount,
@@ -54,7 +55,6 @@ import {
 } from './service.js';
 import type { Database, Store } from './store/index.js';
 import { checkPostgres, migrateDatabase } from './store/index.js';
-import { type FeedPollDeps, ingestPushed } from './sync/index.js';
 
 interface Process {
   env: Record<string, string | undefined>;
@@ -189,53 +189,6 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
 async function checkServers(c: Config): Promise<void> {
   await checkPostgres(c.DATABASE_URL);
   await checkRedis(c.REDIS_URL);
-}
-
-/** The change feed's polls, observed by the metrics. */
-function feedObservers(metrics: Metrics): Pick<FeedPollDeps, 'onPoll' | 'onIngest'> {
-  return {
-    onPoll: (e) => metrics.feedPolled(e),
-    onIngest: ({ via, result, refused }) => observeIngest(metrics, via, result, { refused }),
-  };
-}
-
-/**
- * The EventBridge hook's side of the change feed: pushed records stored under their accounts
- * (matched by `accountId`, else the only account) and their scans scheduled, as the poll does.
- */
-function hookReceiver(
-  c: Config & { HOOK_TOKEN: string },
-  deps: { db: Database; msg: Messaging; specs: readonly AccountSpec[]; metrics: Metrics; log: Logger },
-) {
-  const accounts = deps.specs.map(feedAccount);
-  const log = deps.log.child({ component: 'hook' });
-  return {
-    token: c.HOOK_TOKEN,
-    async receive(records: Parameters<typeof ingestPushed>[2]) {
-      const r = await ingestPushed(
-        {
-          store: deps.db.store,
-          enqueueChangeSync: (targets) => deps.msg.queues.enqueueChangeSync(targets),
-          enqueueChangePlan: (plan) => deps.msg.queues.enqueueChangePlan(plan),
-        },
-        accounts,
-        records,
-      );
-      for (const result of r.results) observeIngest(deps.metrics, 'hook', result);
-      if (r.scheduled > 0 || r.ignored > 0) {
-        log.info(
-          { fresh: r.fresh, duplicates: r.duplicates, ignored: r.ignored, scheduled: r.scheduled },
-          'hook records',
-        );
-      }
-      return r;
-    },
-    onAnswer: (e: { status: number; ignored: number }) => {
-      deps.metrics.hookRequest({ status: e.status });
-      if (e.ignored > 0)
-        deps.metrics.feedRecords({ via: 'hook', fresh: 0, duplicates: 0, refused: 0, ignored: e.ignored });
-    },
-  };
 }
 
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
@@ -465,6 +418,10 @@ function createActions(proc: Process): CliActions {
           actionTrailDelayMs: opts.actionTrailDelayMs,
         },
         churn: opts.churn ? { intervalMs: opts.churnIntervalMs, attach: 1, detach: 1 } : undefined,
+        eventBridge:
+          opts.eventbridgeTarget === undefined
+            ? undefined
+            : { url: opts.eventbridgeTarget, token: opts.eventbridgeToken, auth: opts.eventbridgeAuth },
         // A long-running simulator keeps only recent requests (tests read them through the admin API).
         maxRecordedRequests: 10_000,
       });

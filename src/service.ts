@@ -22,6 +22,7 @@ import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './log.js';
+import { type Metrics, observeIngest } from './metrics.js';
 import { startPeriodic } from './periodic.js';
 import {
   closeRedis,
@@ -36,8 +37,22 @@ import {
   startWorker,
 } from './queue/index.js';
 import { connectDatabase, type Database, type Store } from './store/index.js';
-import type { FeedAccount, FeedPollDeps, LinkSource } from './sync/index.js';
-import { feedScheduleQueue, keepSchedules, runFeedPoll, runPlan, runSync } from './sync/index.js';
+import type { FeedAccount, FeedPollDeps, LinkSource, PushedRecord, PushResult } from './sync/index.js';
+import {
+  feedScheduleQueue,
+  ingestPushed,
+  keepSchedules,
+  runFeedPoll,
+  runPlan,
+  runSync,
+} from './sync/index.js';
+
+/** The EventBridge hook's options (http/hooks.ts), typed here so the kernel needs no fastify. */
+export interface HookOptions {
+  token: string;
+  receive(records: readonly PushedRecord[]): Promise<PushResult>;
+  onAnswer(e: { status: number; ignored: number }): void;
+}
 
 /** Alert channels configured in the environment (one outbox row each per changed run). */
 export function configuredChannels(config: Config): ChannelName[] {
@@ -385,4 +400,59 @@ export function startRetention(opts: RetentionOptions): { stop(): Promise<void> 
     },
     onError: (err) => log.warn({ error: err.summary() }, 'pruning failed; will retry'),
   });
+}
+
+/** The change feed's polls, observed by the metrics. */
+export function feedObservers(
+  metrics: Pick<Metrics, 'feedPolled' | 'feedRecords' | 'feedScheduled'>,
+): Pick<FeedPollDeps, 'onPoll' | 'onIngest'> {
+  return {
+    onPoll: (e) => metrics.feedPolled(e),
+    onIngest: ({ via, result, refused }) => observeIngest(metrics, via, result, { refused }),
+  };
+}
+
+/**
+ * The EventBridge hook's side of the change feed: pushed records stored under their accounts
+ * (matched by `accountId`, else the only account) and their scans scheduled, as the poll does.
+ */
+export function hookReceiver(
+  c: Config & { HOOK_TOKEN: string },
+  deps: {
+    db: Pick<Database, 'store'>;
+    msg: Pick<Messaging, 'queues'>;
+    specs: readonly Pick<AccountSpec, 'name' | 'regions' | 'targets' | 'accountId'>[];
+    metrics: Pick<Metrics, 'feedRecords' | 'feedScheduled' | 'hookRequest'>;
+    log: Logger;
+  },
+): HookOptions {
+  const accounts = deps.specs.map(feedAccount);
+  const log = deps.log.child({ component: 'hook' });
+  return {
+    token: c.HOOK_TOKEN,
+    async receive(records) {
+      const r = await ingestPushed(
+        {
+          store: deps.db.store,
+          enqueueChangeSync: (targets) => deps.msg.queues.enqueueChangeSync(targets),
+          enqueueChangePlan: (plan) => deps.msg.queues.enqueueChangePlan(plan),
+        },
+        accounts,
+        records,
+      );
+      for (const result of r.results) observeIngest(deps.metrics, 'hook', result);
+      if (r.scheduled > 0 || r.ignored > 0) {
+        log.info(
+          { fresh: r.fresh, duplicates: r.duplicates, ignored: r.ignored, scheduled: r.scheduled },
+          'hook records',
+        );
+      }
+      return r;
+    },
+    onAnswer: (e) => {
+      deps.metrics.hookRequest({ status: e.status });
+      if (e.ignored > 0)
+        deps.metrics.feedRecords({ via: 'hook', fresh: 0, duplicates: 0, refused: 0, ignored: e.ignored });
+    },
+  };
 }

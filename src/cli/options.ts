@@ -79,6 +79,11 @@ export interface SimulateOptions {
   qpsCap: number | undefined;
   /** How long an ActionTrail record stays invisible to LookupEvents, in ms. */
   actionTrailDelayMs: number;
+  /** Push each ActionTrail record to this EventBridge-style HTTP target (CloudEvents envelope). */
+  eventbridgeTarget: string | undefined;
+  /** The target's token: `Authorization: Bearer`, or the Basic password (`eventbridgeAuth`). */
+  eventbridgeToken: string | undefined;
+  eventbridgeAuth: 'bearer' | 'basic';
 }
 export interface DemoOptions {
   durationMs: number | undefined;
@@ -128,6 +133,16 @@ export function rateArg(value: string): number {
     throw new InvalidArgumentError('expected a probability from 0 to 1');
   }
   return n;
+}
+
+export function httpUrlArg(value: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return value;
+  } catch {
+    // refused below
+  }
+  throw new InvalidArgumentError('expected an http(s) URL, e.g. http://127.0.0.1:8080/v1/hooks/eventbridge');
 }
 
 export function durationArg(value: string): number {

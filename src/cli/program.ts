@@ -17,6 +17,7 @@ import {
   durationText,
   type EventsOptions,
   type HistoryOptions,
+  httpUrlArg,
   instanceArg,
   type LinksOptions,
   ROLES,
@@ -56,8 +57,17 @@ const EXIT_USAGE = 2;
 /** `simulate`'s flags as commander names them: the options, under the flags' own names. */
 type SimulateFlags = Omit<
   SimulateOptions,
-  'world' | 'churn' | 'churnIntervalMs' | 'latencyMs' | 'qpsCap' | 'actionTrailDelayMs'
+  | 'world'
+  | 'churn'
+  | 'churnIntervalMs'
+  | 'latencyMs'
+  | 'qpsCap'
+  | 'actionTrailDelayMs'
+  | 'eventbridgeTarget'
+  | 'eventbridgeToken'
 > & {
+  eventbridgeTarget?: string;
+  eventbridgeToken?: string;
   world?: string;
   churn?: boolean;
   churnInterval: number;
@@ -334,10 +344,28 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         .argParser(durationArg)
         .default(1_000, durationText(1_000)),
     )
+    .addOption(
+      new Option(
+        '--eventbridge-target <url>',
+        'push each ActionTrail record, once visible, to this HTTP target (CloudEvents, like EventBridge)',
+      ).argParser(httpUrlArg),
+    )
+    .option('--eventbridge-token <token>', "the target's token (with --eventbridge-target)")
+    .addOption(
+      new Option('--eventbridge-auth <how>', 'send the token as a bearer token or as the Basic password')
+        .choices(['bearer', 'basic'])
+        .default('bearer'),
+    )
     .action(
       run(async (o: SimulateFlags, cmd) => {
         if (o.churn !== true && given(cmd, 'churnInterval')) {
           return usage('simulate', '--churn-interval needs --churn (the world changes only with --churn)');
+        }
+        if (
+          o.eventbridgeTarget === undefined &&
+          (o.eventbridgeToken !== undefined || given(cmd, 'eventbridgeAuth'))
+        ) {
+          return usage('simulate', '--eventbridge-token and --eventbridge-auth need --eventbridge-target');
         }
         const { churn, churnInterval, latency, actiontrailDelay, ...rest } = o;
         return actions.simulate({
@@ -348,6 +376,8 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
           churnIntervalMs: churnInterval,
           latencyMs: latency,
           actionTrailDelayMs: actiontrailDelay,
+          eventbridgeTarget: o.eventbridgeTarget,
+          eventbridgeToken: o.eventbridgeToken,
         });
       }),
     );

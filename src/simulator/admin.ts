@@ -26,6 +26,12 @@
  *   POST   /_sim/actiontrail/drop      {next?: n, instanceId?}: drop the next n records / every later
  *                                      record naming the instance → the drop rules
  *   DELETE /_sim/actiontrail/drop      clear the drop rules
+ *   GET    /_sim/eventbridge            the push target (no token), its rules and every delivery
+ *   POST   /_sim/eventbridge/drop       {next?: n, instanceId?}: the next n pushes / every later push
+ *                                       naming the instance are lost (LookupEvents still has them)
+ *   POST   /_sim/eventbridge/duplicate  {next: n}: the next n records are pushed twice
+ *   POST   /_sim/eventbridge/delay      {ms, next?: n}: the next n pushes (all, without next) wait ms more
+ *   DELETE /_sim/eventbridge/rules      clear the push rules
  *
  * `tags` is an object `{"key": "value"}` or, to keep an exact order, `[{"key","value"}]`; it
  * replaces every tag. `user` defaults to `sim-admin`, `sourceIp` to the caller's address.
@@ -34,6 +40,7 @@
 import { z } from 'zod';
 import { SimApiError } from './api-error.js';
 import { ADMIN_USER, ADMIN_USER_AGENT, type AuditedWrites, type Writer } from './audited.js';
+import type { EventBridgePush } from './eventbridge.js';
 import type { Identities } from './identity.js';
 import type { IncomingApiRequest } from './incoming.js';
 import type { ActionTrail } from './trail.js';
@@ -52,6 +59,8 @@ export interface AdminTarget {
   identities: Identities;
   /** The ActionTrail delay in force, in ms. */
   trailDelayMs(): number;
+  /** The EventBridge push, when the simulator has a target. */
+  push: EventBridgePush | undefined;
 }
 
 export interface AdminAnswer {
@@ -116,7 +125,19 @@ const DropBody = z
   .object({ next: z.number().int().min(0).optional(), instanceId: z.string().min(1).optional() })
   .strict();
 
+const PushDuplicateBody = z.object({ next: z.number().int().min(1) }).strict();
+const PushDelayBody = z
+  .object({ ms: z.number().int().min(0).max(86_400_000), next: z.number().int().min(1).optional() })
+  .strict();
+
 class BadInput extends Error {}
+
+function pushOf(t: AdminTarget): EventBridgePush {
+  if (!t.push) throw new NoPush();
+  return t.push;
+}
+
+class NoPush extends Error {}
 
 export function handleAdmin(req: IncomingApiRequest, t: AdminTarget): AdminAnswer {
   const route = `${req.method} ${req.pathname.replace(/\/+$/, '')}`;
@@ -202,12 +223,42 @@ export function handleAdmin(req: IncomingApiRequest, t: AdminTarget): AdminAnswe
       case 'DELETE /_sim/actiontrail/drop':
         t.trail.clearDrops();
         return { status: 200, body: t.trail.drops() };
+      case 'GET /_sim/eventbridge':
+        return { status: 200, body: pushOf(t).status() };
+      case 'POST /_sim/eventbridge/drop': {
+        const b = parse(DropBody, req);
+        if (b.next === undefined && b.instanceId === undefined)
+          throw new BadInput('give next and/or instanceId');
+        const push = pushOf(t);
+        if (b.next !== undefined) push.dropNext(b.next);
+        if (b.instanceId !== undefined) push.dropInstance(b.instanceId);
+        return { status: 200, body: push.status().rules };
+      }
+      case 'POST /_sim/eventbridge/duplicate': {
+        const push = pushOf(t);
+        push.duplicateNext(parse(PushDuplicateBody, req).next);
+        return { status: 200, body: push.status().rules };
+      }
+      case 'POST /_sim/eventbridge/delay': {
+        const b = parse(PushDelayBody, req);
+        const push = pushOf(t);
+        push.delay(b.ms, b.next);
+        return { status: 200, body: push.status().rules };
+      }
+      case 'DELETE /_sim/eventbridge/rules': {
+        const push = pushOf(t);
+        push.clearRules();
+        return { status: 200, body: push.status().rules };
+      }
       default:
         return { status: 404, body: { error: `no admin route ${route}` } };
     }
   } catch (err) {
     if (err instanceof SimApiError) return { status: 400, body: { error: err.message, code: err.code } };
     if (err instanceof BadInput) return { status: 400, body: { error: err.message } };
+    if (err instanceof NoPush) {
+      return notFound('no EventBridge target: start the simulator with --eventbridge-target');
+    }
     throw err;
   }
 }

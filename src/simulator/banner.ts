@@ -62,6 +62,13 @@ export function describeSimulator(sim: RunningSimulator): string {
     `    GET|POST ${sim.url}/_sim/instance | /_sim/vpc | /_sim/keys     GET ${sim.url}/_sim/actiontrail`,
     '',
     `  ActionTrail LookupEvents on the same port, one region per path: ${sim.url}/{region}`,
+    `    (ACTIONTRAIL_ENDPOINT=${sim.url}/{region})`,
   );
+  if (sim.eventBridge) {
+    const s = sim.eventBridge.status();
+    lines.push(
+      `  EventBridge: each record pushed, once visible, to ${s.target} (token: ${s.auth}); GET ${sim.url}/_sim/eventbridge`,
+    );
+  }
   return lines.join('\n');
 }

@@ -9,6 +9,13 @@ export { ACTIONTRAIL_VERSION } from './actions.js';
 export { SimApiError } from './api-error.js';
 export { ADMIN_USER } from './audited.js';
 export { describeSimulator, loadKeysFromEnv } from './banner.js';
+export {
+  cloudEventEnvelope,
+  type Delivery,
+  type EventBridgePush,
+  type EventBridgeTarget,
+  type PushRules,
+} from './eventbridge.js';
 export { startSimulator } from './server.js';
 export { DEFAULT_TRAIL_DELAY_MS } from './trail.js';
 export {

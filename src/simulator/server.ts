@@ -10,6 +10,7 @@ import { accountIdFor } from './attributes.js';
 import { AuditedWrites } from './audited.js';
 import { startChurn } from './churn.js';
 import { dispatch } from './dispatcher.js';
+import { EventBridgePush } from './eventbridge.js';
 import { FaultEngine } from './faults.js';
 import { parseFaults } from './faults-schema.js';
 import { Identities } from './identity.js';
@@ -36,6 +37,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     throw new Error(`maxActionTrailRecords must be a positive integer, got ${maxTrail}`);
   }
   const trail = new ActionTrail({ delayMs: trailDelayMs, maxRecords: maxTrail });
+  const push = opts.eventBridge ? new EventBridgePush(opts.eventBridge, accountId) : undefined;
+  if (push) trail.onRecord((entry) => push.onRecord(entry));
   const writes = new AuditedWrites(world, trail, identities);
   const deps = {
     world,
@@ -68,6 +71,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     trail,
     identities,
     trailDelayMs,
+    push,
   };
 
   const record = (r: RecordedRequest): void => {
@@ -160,7 +164,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
       timers.clear();
       server.close(() => resolve());
       for (const s of sockets) s.destroy();
-    });
+    }).then(() => push?.close());
     return closing;
   };
 
@@ -178,6 +182,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Runni
     identities: () => identities.list(),
     setIdentity: (accessKeyId, change) => identities.set(accessKeyId, change),
     accountId,
+    eventBridge: push,
     close,
   };
 }

@@ -50,8 +50,14 @@ export class ActionTrail implements SimActionTrail {
   private seq = 0;
   private dropCount = 0;
   private readonly dropIds = new Set<string>();
+  private readonly listeners: ((entry: TrailEntry) => void)[] = [];
 
   constructor(private readonly o: TrailOptions) {}
+
+  /** Calls `fn` with every record made from now on (the EventBridge push), dropped ones included. */
+  onRecord(fn: (entry: TrailEntry) => void): void {
+    this.listeners.push(fn);
+  }
 
   /** Runs `op` and records the call: its success, or the `SimApiError` it threw (then rethrown). */
   audit<T>(call: AuditCall, op: () => T): T {
@@ -118,6 +124,7 @@ export class ActionTrail implements SimActionTrail {
       record,
     };
     this.list.push(entry);
+    for (const fn of this.listeners) fn(entry);
     // Trim in batches so a bounded trail costs O(1) amortised per record.
     const max = this.o.maxRecords;
     if (this.list.length > max + Math.min(1024, max)) this.list.splice(0, this.list.length - max);

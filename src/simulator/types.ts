@@ -2,6 +2,7 @@
  * The simulator's public types. Other modules (tests, the demo, benchmarks, the `simulate` command)
  * code against exactly these; keep them stable.
  */
+import type { EventBridgePush, EventBridgeTarget } from './eventbridge.js';
 
 /** A key pair the simulator accepts. A key with `securityToken` behaves like STS credentials. */
 export interface SimulatorKey {
@@ -256,6 +257,11 @@ export interface SimulatorOptions {
   maxAttributeBytes?: number;
   /** Keep at most this many ActionTrail records (the newest). Default 100,000. */
   maxActionTrailRecords?: number;
+  /**
+   * Push each ActionTrail record, once visible, to this EventBridge-style HTTP target in the
+   * CloudEvents envelope (eventbridge.ts). Default: no push.
+   */
+  eventBridge?: EventBridgeTarget;
 }
 
 export interface RecordedRequest {
@@ -331,6 +337,8 @@ export interface RunningSimulator {
   ): KeyIdentity;
   /** The account every key belongs to. */
   accountId: string;
+  /** The EventBridge push, when `eventBridge` was given: its rules and deliveries. */
+  eventBridge: EventBridgePush | undefined;
   /** Closes the server, stops churn and latency timers, destroys open sockets. Idempotent. */
   close(): Promise<void>;
 }
