@@ -131,6 +131,11 @@ const CASES: [string, Json, string][] = [
   ],
   ['maxQps zero', mutate((_f, p) => Object.assign(p, { maxQps: 0 })), `${P}.maxQps: must be at least 1`],
   [
+    'accountId not digits',
+    mutate((_f, p) => Object.assign(p, { accountId: 'acs:123' })),
+    `${P}.accountId: expected the Alibaba Cloud account id (digits)`,
+  ],
+  [
     'maxQps fractional',
     mutate((_f, p) => Object.assign(p, { maxQps: 1.5 })),
     `${P}.maxQps: expected a whole number`,
@@ -264,6 +269,14 @@ describe.each(['json', 'yaml'] as const)('loadAccounts (%s)', (format) => {
 
   it.each(CASES)('%s → one clear line', async (_what, content, line) => {
     expect(await problems(content, format)).toEqual([`ACCOUNTS_FILE accounts.${format}: ${line}`]);
+  });
+
+  it('reads an accountId, quoted or (YAML) as a number', async () => {
+    for (const accountId of ['1234567890123456', 1234567890123456]) {
+      const content = mutate((_f, p) => Object.assign(p, { accountId }));
+      const accounts = await loadAccounts({ ...files(content, format), env: ENV });
+      expect(accounts.map((a) => a.accountId)).toEqual([undefined, '1234567890123456']);
+    }
   });
 
   it('reports every problem, one line each', async () => {
