@@ -421,7 +421,12 @@ function createActions(proc: Process): CliActions {
         eventBridge:
           opts.eventbridgeTarget === undefined
             ? undefined
-            : { url: opts.eventbridgeTarget, token: opts.eventbridgeToken, auth: opts.eventbridgeAuth },
+            : {
+                url: opts.eventbridgeTarget,
+                token: opts.eventbridgeToken,
+                auth: opts.eventbridgeAuth,
+                delayMs: opts.eventbridgeDelayMs,
+              },
         // A long-running simulator keeps only recent requests (tests read them through the admin API).
         maxRecordedRequests: 10_000,
       });

@@ -278,6 +278,8 @@ export function startWorkers(
     },
     { ...common, concurrency: syncJobConcurrency(config) },
   );
+  // How each account+region is polled (write-all or per event name), remembered by this process.
+  const modes = new Map<string, number>();
   const feed =
     deps.feed === undefined || config.CHANGE_FEED === 'off'
       ? undefined
@@ -299,6 +301,7 @@ export function startWorkers(
                 },
                 onPoll: deps.feed?.onPoll,
                 onIngest: deps.feed?.onIngest,
+                modes,
               },
               { ...data, log: ctx.log, signal: ctx.signal },
             ),

@@ -17,8 +17,17 @@ const ACTION = 'LookupEvents';
 export const LOOKUP_PAGE_SIZE = 50;
 
 export interface LookupEventsQuery {
-  /** The action to look for, e.g. `AttachClassicLinkVpc` (exact, case-sensitive). */
-  eventName: string;
+  /**
+   * The action to look for, e.g. `AttachClassicLinkVpc` (exact, case-sensitive); a record naming
+   * another is refused. Either this or `writes`.
+   */
+  eventName?: string | undefined;
+  /**
+   * Every write call of the service instead (`EventRW=Write`: one query for several actions), of
+   * which only records whose `eventName` is in this set are parsed; the others are counted in
+   * `skipped` (never refused: their shapes are not ours to judge).
+   */
+  writes?: ReadonlySet<string> | undefined;
   /** The service that action belongs to. Default `Ecs`. */
   serviceName?: string | undefined;
   /** The window, both ends included; sent at second precision. */
@@ -34,6 +43,8 @@ export interface CloudEventPage {
   events: CloudEvent[];
   /** Records refused by `parseCloudEvent`, or naming another event than the one asked. */
   refused: CloudEventRefusal[];
+  /** Records of a `writes` query whose event name is not in its set: not parsed. */
+  skipped: number;
 }
 
 export interface ActionTrailActions {
@@ -49,7 +60,10 @@ export interface ActionTrailActions {
 /** The request parameters of one page, after the checks the API would make. */
 export function lookupEventsParams(query: LookupEventsQuery, nextToken?: string): Record<string, string> {
   const { eventName, startTime, endTime } = query;
-  if (eventName.trim() === '') throw invalid('eventName must not be empty');
+  if ((eventName === undefined) === (query.writes === undefined)) {
+    throw invalid('give eventName or writes (one of them)');
+  }
+  if (eventName !== undefined && eventName.trim() === '') throw invalid('eventName must not be empty');
   if (Number.isNaN(startTime.getTime()) || Number.isNaN(endTime.getTime())) {
     throw invalid('startTime and endTime must be valid times');
   }
@@ -60,8 +74,9 @@ export function lookupEventsParams(query: LookupEventsQuery, nextToken?: string)
     MaxResults: String(LOOKUP_PAGE_SIZE),
     'LookupAttribute.1.Key': 'ServiceName',
     'LookupAttribute.1.Value': query.serviceName ?? 'Ecs',
-    'LookupAttribute.2.Key': 'EventName',
-    'LookupAttribute.2.Value': eventName,
+    // ServiceName + EventRW is one of the pairs the API allows (reference §1.2).
+    'LookupAttribute.2.Key': eventName === undefined ? 'EventRW' : 'EventName',
+    'LookupAttribute.2.Value': eventName ?? 'Write',
   };
   if (query.direction !== undefined) params.Direction = query.direction;
   if (nextToken !== undefined) params.NextToken = nextToken;
@@ -93,11 +108,22 @@ export function actionTrailActions(call: Call): ActionTrailActions {
             nextToken: b.NextToken === null || b.NextToken === '' ? undefined : b.NextToken,
             events: [],
             refused: [],
+            skipped: 0,
           };
           for (const record of b.Events ?? []) {
+            if (query.writes !== undefined) {
+              const name =
+                typeof record === 'object' && record !== null
+                  ? (record as { eventName?: unknown }).eventName
+                  : undefined;
+              if (typeof name !== 'string' || !query.writes.has(name)) {
+                out.skipped++;
+                continue;
+              }
+            }
             const parsed = parseCloudEvent(record);
             if (!parsed.ok) out.refused.push(parsed.refusal);
-            else if (parsed.event.eventName !== query.eventName) {
+            else if (query.eventName !== undefined && parsed.event.eventName !== query.eventName) {
               // A record the filter should have kept out: never let it be matched as this event.
               out.refused.push({
                 eventId: parsed.event.eventId,

@@ -84,6 +84,8 @@ export interface SimulateOptions {
   /** The target's token: `Authorization: Bearer`, or the Basic password (`eventbridgeAuth`). */
   eventbridgeToken: string | undefined;
   eventbridgeAuth: 'bearer' | 'basic';
+  /** How long after its call a record is pushed; default: once visible (the ActionTrail delay). */
+  eventbridgeDelayMs: number | undefined;
 }
 export interface DemoOptions {
   durationMs: number | undefined;

@@ -65,7 +65,9 @@ type SimulateFlags = Omit<
   | 'actionTrailDelayMs'
   | 'eventbridgeTarget'
   | 'eventbridgeToken'
+  | 'eventbridgeDelayMs'
 > & {
+  eventbridgeDelay?: number;
   eventbridgeTarget?: string;
   eventbridgeToken?: string;
   world?: string;
@@ -356,6 +358,12 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         .choices(['bearer', 'basic'])
         .default('bearer'),
     )
+    .addOption(
+      new Option(
+        '--eventbridge-delay <duration>',
+        'push a record this long after its call (default: once visible, --actiontrail-delay)',
+      ).argParser(durationArg),
+    )
     .action(
       run(async (o: SimulateFlags, cmd) => {
         if (o.churn !== true && given(cmd, 'churnInterval')) {
@@ -363,11 +371,16 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         }
         if (
           o.eventbridgeTarget === undefined &&
-          (o.eventbridgeToken !== undefined || given(cmd, 'eventbridgeAuth'))
+          (o.eventbridgeToken !== undefined ||
+            given(cmd, 'eventbridgeAuth') ||
+            o.eventbridgeDelay !== undefined)
         ) {
-          return usage('simulate', '--eventbridge-token and --eventbridge-auth need --eventbridge-target');
+          return usage(
+            'simulate',
+            '--eventbridge-token, --eventbridge-auth and --eventbridge-delay need --eventbridge-target',
+          );
         }
-        const { churn, churnInterval, latency, actiontrailDelay, ...rest } = o;
+        const { churn, churnInterval, latency, actiontrailDelay, eventbridgeDelay, ...rest } = o;
         return actions.simulate({
           ...rest,
           world: o.world,
@@ -378,6 +391,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
           actionTrailDelayMs: actiontrailDelay,
           eventbridgeTarget: o.eventbridgeTarget,
           eventbridgeToken: o.eventbridgeToken,
+          eventbridgeDelayMs: eventbridgeDelay,
         });
       }),
     );

@@ -67,7 +67,7 @@ export function describeSimulator(sim: RunningSimulator): string {
   if (sim.eventBridge) {
     const s = sim.eventBridge.status();
     lines.push(
-      `  EventBridge: each record pushed, once visible, to ${s.target} (token: ${s.auth}); GET ${sim.url}/_sim/eventbridge`,
+      `  EventBridge: each record pushed to ${s.target} (token: ${s.auth}); deliveries and rules: ${sim.url}/_sim/eventbridge`,
     );
   }
   return lines.join('\n');

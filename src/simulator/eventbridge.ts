@@ -25,6 +25,12 @@ export interface EventBridgeTarget {
   maxAttempts?: number | undefined;
   /** First retry delay, doubled per attempt up to 30 s. Default 500 ms. */
   retryBaseMs?: number | undefined;
+  /**
+   * How long after its call a record is pushed. Default: when it becomes visible to LookupEvents
+   * (the ActionTrail delay). EventBridge's own delivery lag is not documented; this lets a test
+   * or benchmark set it apart from LookupEvents' indexing lag.
+   */
+  delayMs?: number | undefined;
 }
 
 /** One record's push. */
@@ -96,6 +102,9 @@ export class EventBridgePush {
     private readonly target: EventBridgeTarget,
     private readonly accountId: string,
   ) {
+    if (target.delayMs !== undefined && !(Number.isInteger(target.delayMs) && target.delayMs >= 0)) {
+      throw new Error(`the EventBridge delay must be a whole number of ms, got ${target.delayMs}`);
+    }
     const u = new URL(target.url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') {
       throw new Error(`the EventBridge target must be an http(s) URL, got ${target.url}`);
@@ -109,7 +118,7 @@ export class EventBridgePush {
     const delivery: Delivery = {
       eventId: entry.record.eventId,
       cloudEventId: randomUUID(),
-      dueAt: entry.visibleAt,
+      dueAt: this.target.delayMs === undefined ? entry.visibleAt : entry.at + this.target.delayMs,
       attempts: 0,
       state: 'pending',
       duplicated: false,

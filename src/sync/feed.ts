@@ -28,10 +28,25 @@ export const FEED_EVENT_NAMES: readonly string[] = CAUSE_ACTIONS.map((a) => a.ev
 /**
  * How far before its cursor each poll reads again: a record that becomes visible in LookupEvents
  * later than its `eventTime` (ActionTrail's lag is unconfirmed: reference/alibaba-actiontrail.md
- * §1.3) is still found if it is at most this late. Re-reading is harmless (`eventId` dedupe) and
- * cheap (one page per event name); a record later than this is left to the next full scan.
+ * §1.3; its delivery to SLS is documented within a minute) is still found if it is at most this
+ * late. Re-reading is harmless (`eventId` dedupe), but every ECS write of the overlap is read again
+ * by each poll (one page per 50): twice the documented minute, not more. A record later than this
+ * is left to the next full scan.
  */
-export const FEED_OVERLAP_MS = 5 * 60_000;
+export const FEED_OVERLAP_MS = 2 * 60_000;
+
+/**
+ * How a poll asks. One query for every ECS write call (`EventRW=Write`), link-changing ones picked
+ * out here, costs one call per poll in an account where ECS writes are few — a quarter of one query
+ * per event name. Where they are many (more pages than there are event names), the next
+ * `NAMED_POLLS` polls of that account+region in this process query per event name instead, then
+ * write-all is tried again.
+ */
+const NAMED_POLLS = 20;
+const LINK_EVENTS: ReadonlySet<string> = new Set(FEED_EVENT_NAMES);
+
+/** Per account+region, the polls left that query per event name (see `NAMED_POLLS`). Per process. */
+export type FeedPollModes = Map<string, number>;
 
 /**
  * The oldest window start a poll asks for: LookupEvents' own default window (7 days). A feed
@@ -200,6 +215,8 @@ export interface FeedPollDeps extends FeedDeps {
   onPoll?: ((e: { ok: boolean; code?: string | undefined }) => void) | undefined;
   /** Each batch stored (metrics). */
   onIngest?: ((e: { via: ReceivedVia; result: IngestResult; refused: number }) => void) | undefined;
+  /** How each account+region is queried (write-all or per name); shared by this process's polls. */
+  modes?: FeedPollModes | undefined;
 }
 
 /** One line for a refused record: never a value from it beyond its id. */
@@ -247,15 +264,23 @@ export async function runFeedPoll(
   let fresh = 0;
   let scheduled = 0;
   const refusals: string[] = [];
+  const modeKey = `${req.account}/${regionId}`;
+  const namedLeft = deps.modes?.get(modeKey) ?? 0;
+  const queries: LookupEventsQuery[] =
+    namedLeft > 0
+      ? FEED_EVENT_NAMES.map((eventName) => ({ eventName, startTime, endTime }))
+      : [{ writes: LINK_EVENTS, startTime, endTime }];
+  if (namedLeft > 0) deps.modes?.set(modeKey, namedLeft - 1);
   try {
-    for (const eventName of FEED_EVENT_NAMES) {
-      const pages = account.lookupEvents(regionId, { eventName, startTime, endTime }, { signal: req.signal });
-      for await (const page of pages) {
+    for (const query of queries) {
+      let pages = 0;
+      for await (const page of account.lookupEvents(regionId, query, { signal: req.signal })) {
+        pages++;
         records += page.events.length + page.refused.length;
         for (const r of page.refused) {
           refusals.push(refusalText(r));
           log.warn(
-            { regionId, eventName, requestId: page.requestId, refusal: refusalText(r) },
+            { regionId, requestId: page.requestId, refusal: refusalText(r) },
             'ActionTrail record refused',
           );
         }
@@ -268,7 +293,6 @@ export async function runFeedPoll(
           log.info(
             {
               regionId,
-              eventName,
               fresh: result.fresh,
               syncs: result.syncs.map((s) => `${s.target.vpcId}:${s.how}`),
               plans: result.plans,
@@ -276,6 +300,10 @@ export async function runFeedPoll(
             'change feed scheduled scans',
           );
         }
+      }
+      if (query.writes !== undefined && pages > FEED_EVENT_NAMES.length) {
+        deps.modes?.set(modeKey, NAMED_POLLS);
+        log.info({ regionId, pages }, 'many ECS writes: the next polls query per event name');
       }
     }
   } catch (caught) {

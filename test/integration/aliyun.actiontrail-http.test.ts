@@ -208,6 +208,52 @@ describe('LookupEvents: the request', () => {
   });
 });
 
+describe('LookupEvents: every write call at once', () => {
+  it('asks ServiceName=Ecs + EventRW=Write; parses the named records, skips the rest unjudged', async () => {
+    const server = await startServer((_req, res) =>
+      json(res, 200, {
+        RequestId: 'rid-w',
+        NextToken: '',
+        Events: [
+          record(1),
+          // Another write call, in a shape that would not parse: not ours to judge.
+          { eventId: 'ev-run', eventName: 'RunInstances', eventTime: 'yesterday' },
+          record(2, { eventName: 'DeleteInstance', requestParameters: { InstanceId: 'i-2' } }),
+          record(3, { eventName: 'StartInstance' }),
+          'not a record',
+        ],
+      }),
+    );
+    const { c } = client(server.url);
+    const writes = new Set(['AttachClassicLinkVpc', 'DeleteInstance']);
+    const [page] = await all(
+      c.lookupEvents(REGION, { writes, startTime: QUERY.startTime, endTime: QUERY.endTime }),
+    );
+    expect(params(server.seen[0] as Seen)).toMatchObject({
+      'LookupAttribute.1.Key': 'ServiceName',
+      'LookupAttribute.1.Value': 'Ecs',
+      'LookupAttribute.2.Key': 'EventRW',
+      'LookupAttribute.2.Value': 'Write',
+    });
+    expect(page?.events.map((e) => [e.eventId, e.eventName])).toEqual([
+      ['ev-1', 'AttachClassicLinkVpc'],
+      ['ev-2', 'DeleteInstance'],
+    ]);
+    expect(page?.refused).toEqual([]);
+    expect(page?.skipped).toBe(3);
+  });
+
+  it('refuses a query with both eventName and writes, or neither, before sending', async () => {
+    const server = await startServer(trail(1));
+    const { c } = client(server.url);
+    const both = { ...QUERY, writes: new Set(['AttachClassicLinkVpc']) };
+    expect((await caught(all(c.lookupEvents(REGION, both)))).message).toMatch(/eventName or writes/);
+    const neither = { startTime: QUERY.startTime, endTime: QUERY.endTime };
+    expect((await caught(all(c.lookupEvents(REGION, neither)))).message).toMatch(/eventName or writes/);
+    expect(server.seen).toHaveLength(0);
+  });
+});
+
 describe('LookupEvents: paging', () => {
   it('follows NextToken with the other parameters unchanged, until it is empty', async () => {
     const server = await startServer(trail(3));
@@ -243,7 +289,7 @@ describe('LookupEvents: paging', () => {
   it('an absent NextToken ends too; no Events is an empty page', async () => {
     const server = await startServer((_req, res) => json(res, 200, { RequestId: 'r' }));
     const pages = await all(client(server.url).c.lookupEvents(REGION, QUERY));
-    expect(pages).toEqual([{ requestId: 'r', events: [], refused: [] }]);
+    expect(pages).toEqual([{ requestId: 'r', events: [], refused: [], skipped: 0 }]);
   });
 
   it('a NextToken that comes back again is refused as MalformedResponse, not followed for ever', async () => {

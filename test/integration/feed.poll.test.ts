@@ -22,10 +22,16 @@ import { dbLinks, linkEvents, runs, truthLinks } from '../helpers/rows.js';
 const REGION = 'cn-hangzhou';
 const start = usePipeline({ checkSecret: true });
 
-async function open(delayMs = 0): Promise<Pipeline> {
+async function open(delayMs = 0, unlinked = 10): Promise<Pipeline> {
   const pl = await start({
     feed: true,
-    sim: { regions: [REGION], vpcsPerRegion: 3, linksPerVpc: 2, faults: { actionTrailDelayMs: delayMs } },
+    sim: {
+      regions: [REGION],
+      vpcsPerRegion: 3,
+      linksPerVpc: 2,
+      unlinkedPerRegion: unlinked,
+      faults: { actionTrailDelayMs: delayMs },
+    },
     env: { CHANGE_FEED: 'actiontrail', SYNC_INTERVAL: '1h' },
   });
   const outcomes = await pl.round();
@@ -167,6 +173,35 @@ describe('the change feed poll', () => {
     // The safety net: the scheduled full scan.
     expect((await pl.round()).every((o) => o.ok)).toBe(true);
     expect(await changes(pl)).toEqual([`added ${vpcId}/${fresh}`]);
+  });
+
+  it('one LookupEvents call per poll (every ECS write); per event name while writes are many', async () => {
+    const pl = await open(0, 260);
+    const lookups = () => pl.sim.requests.filter((r) => r.action === 'LookupEvents');
+    pl.sim.clearRequests();
+    expect(await pollFeed(pl.queues, pl.config.SYNC_ACCOUNT, REGION)).toMatchObject({ records: 0 });
+    expect(lookups().map((r) => r.params['LookupAttribute.2.Key'])).toEqual(['EventRW']);
+    // 251 releases of instances no link names: six pages of writes, more than one query per name.
+    const loose = pl.sim.world
+      .snapshot()
+      .regions[0]?.instances.filter((id) => !pl.sim.world.links(REGION).some((l) => l.instanceId === id));
+    const ids = (loose ?? []).slice(0, 251);
+    expect(ids).toHaveLength(251);
+    for (const instanceId of ids) {
+      expect((await admin(pl.sim, 'POST', '/_sim/release', { regionId: REGION, instanceId })).status).toBe(
+        200,
+      );
+    }
+    pl.sim.clearRequests();
+    expect(await pollFeed(pl.queues, pl.config.SYNC_ACCOUNT, REGION)).toMatchObject({ scheduled: 0 });
+    expect(lookups().length).toBeGreaterThan(4);
+    pl.sim.clearRequests();
+    await pollFeed(pl.queues, pl.config.SYNC_ACCOUNT, REGION);
+    expect(
+      lookups()
+        .map((r) => r.params['LookupAttribute.2.Value'])
+        .filter((v, i, a) => a.indexOf(v) === i),
+    ).toEqual(['AttachClassicLinkVpc', 'DetachClassicLinkVpc', 'DeleteInstance', 'DeleteInstances']);
   });
 
   it('a poll refused Forbidden.RAM is recorded, the cursor stays, and full scans go on', async () => {
