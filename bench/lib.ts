@@ -189,6 +189,13 @@ export interface Quantiles {
   n: number;
 }
 
+/** p50, p95 and max of `values` (ms), with how many. */
+export function latencies(values: readonly number[]): { p50: number; p95: number; max: number; n: number } {
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.ceil(v.length * q) - 1)] ?? 0;
+  return { p50: at(0.5), p95: at(0.95), max: v.at(-1) ?? 0, n: v.length };
+}
+
 export function quantiles(values: readonly number[]): Quantiles {
   const v = [...values].sort((a, b) => a - b);
   const at = (q: number) => v[Math.min(v.length - 1, Math.floor(v.length * q))] ?? 0;
@@ -225,11 +232,15 @@ export function writeTiming(
   return { requestToWrite: quantiles(toWrite), writeToArrival: quantiles(toArrival) };
 }
 
-export function spawnWorker(env: Record<string, string>, nodeFlags: readonly string[] = []): WorkerProc {
+export function spawnWorker(
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+  roles = 'worker',
+): WorkerProc {
   home ??= mkdtempSync(join(tmpdir(), 'classiclink-bench-home-'));
   const proc = spawn(
     process.execPath,
-    [...workerNodeFlags, ...nodeFlags, join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', 'worker'],
+    [...workerNodeFlags, ...nodeFlags, join(ROOT, 'bin/classiclink-sync.js'), 'start', '--role', roles],
     {
       cwd: ROOT,
       env: {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench` (`-- --quick` for A and B at a tenth of the size): the sync pipeline against the
+ * `npm run bench` (`-- --quick` for A and B at a tenth of the size; `-- --only=F,G,H` for the
+ * change feed's scenarios alone, bench/feed.ts, `--quick` with it for a smaller size): the sync pipeline against the
  * simulator, real Postgres (a fresh database per world, dropped after) and real Redis (a unique
  * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
  * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
@@ -12,6 +13,7 @@ import { createEcsClient } from '../src/aliyun/client.js';
 import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
 import { type ClientFigures, compareClients } from './client.js';
+import { type CostFigures, costScenario, type LatencyFigures, latencyScenario } from './feed.js';
 import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
 
@@ -236,6 +238,56 @@ async function qpsScenarios(): Promise<void> {
   }
 }
 
+/** F, G, H: the change feed (bench/feed.ts). Full size unless `--quick`. */
+interface FeedResults {
+  F?: LatencyFigures;
+  G?: LatencyFigures;
+  H?: CostFigures;
+}
+
+async function feedScenarios(): Promise<FeedResults> {
+  const out: FeedResults = {};
+  const changes = quick ? 20 : 50;
+  const windowMs = quick ? 40_000 : 100_000;
+  const world = { vpcs: 100, changes, windowMs, actionTrailDelayMs: 2_000, feedIntervalMs: 5_000 };
+  if (want('F')) out.F = await latencyScenario({ kind: 'poll', ...world });
+  // EventBridge's delivery lag is not documented; 0.5 s after the call stands for it (the hook's own
+  // part, push → committed event, is reported apart).
+  if (want('G')) out.G = await latencyScenario({ kind: 'hook', ...world, pushDelayMs: 500 });
+  if (want('H')) {
+    out.H = await costScenario({
+      regions: 20,
+      vpcsPerRegion: 50,
+      changesPerHour: 10,
+      windowMs: quick ? 60_000 : 180_000,
+      actionTrailDelayMs: 2_000,
+      feedIntervalMs: 15_000,
+      safetyNetMs: 3_600_000,
+    });
+  }
+  return out;
+}
+
+function feedTable(r: FeedResults): string {
+  const l = (x: { p50: number; p95: number; max: number }) =>
+    `${(x.p50 / 1000).toFixed(2)} / ${(x.p95 / 1000).toFixed(2)} / ${(x.max / 1000).toFixed(2)}`;
+  const lines: string[] = [];
+  for (const f of [r.F, r.G]) {
+    if (!f) continue;
+    lines.push(
+      `${f.name}: call→event s (p50/p95/max) ${l(f.callToEventMs)}; call→alert ${l(f.callToAlertMs)}` +
+        (f.pushToEventMs ? `; push→event ${l(f.pushToEventMs)}` : '') +
+        `; ${f.events} events / ${f.changes} changes, exactly once ${f.exactlyOnce}, false ${f.falseEvents}; target met ${f.met}`,
+    );
+  }
+  if (r.H) {
+    lines.push(
+      `H: feed ${r.H.feed.totalPerHour} calls/h vs scan-only every ${r.H.scanOnly.intervalMs / 1000} s ${r.H.scanOnly.callsPerHour} calls/h: ${r.H.ratio.toFixed(1)}× fewer; target met ${r.H.met}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 function table(): string {
   const head = [
     'scenario',
@@ -280,8 +332,26 @@ async function main(): Promise<void> {
         `SDK ${clients.sdk.callsPerSec.toFixed(0)} calls/s at ${clients.sdk.cpuUsPerCall.toFixed(0)} µs CPU/call`,
     );
   }
-  await syncScenarios();
-  if (!quick && want('E')) await qpsScenarios();
+  const feedOnly = only !== undefined && [...only].every((n) => ['F', 'G', 'H'].includes(n));
+  if (!feedOnly) {
+    await syncScenarios();
+    if (!quick && want('E')) await qpsScenarios();
+  }
+  // The feed's scenarios: in a full run, and when named (`--only=F,G,H`, `--quick` for smaller).
+  const feed = !quick || only !== undefined ? await feedScenarios() : {};
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  if (feed.F || feed.G || feed.H) {
+    writeFileSync(
+      join(dir, 'feed-latest.json'),
+      `${JSON.stringify({ startedAt: new Date(started).toISOString(), quick, machine: { cpus: cpus().length, node: process.version }, ...feed }, null, 2)}\n`,
+    );
+    process.stdout.write(`\n${feedTable(feed)}\n`);
+  }
+  if (feedOnly) {
+    progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; wrote bench/results/feed-latest.json`);
+    return;
+  }
 
   const byName = new Map(results.map((r) => [r.name, r]));
   const a = byName.get('A');
@@ -298,8 +368,6 @@ async function main(): Promise<void> {
     clients,
     notes,
   };
-  const dir = join(ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(`\n${table()}\n\n`);
   if (clients) {

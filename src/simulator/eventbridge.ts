@@ -47,6 +47,8 @@ export interface Delivery {
   duplicated: boolean;
   /** HTTP status of the last attempt, or the network error's code. */
   last?: string | undefined;
+  /** Epoch ms the last attempt was sent, and the one the target answered 2xx. */
+  sentAt?: number | undefined;
   deliveredAt?: number | undefined;
 }
 
@@ -177,6 +179,7 @@ export class EventBridgePush {
   private async send(d: Delivery, body: string, copies: number): Promise<void> {
     if (this.closed) return;
     d.attempts++;
+    d.sentAt = Date.now();
     let outcome: 'ok' | 'retry' | 'reject' = 'retry';
     try {
       const res = await request(this.target.url, {
