@@ -157,8 +157,11 @@ export const envSchema = z
     HTTP_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
     /** How long SIGTERM waits for running jobs. Default 30s. */
     SHUTDOWN_TIMEOUT: duration(0).prefault('30s'),
-    /** A target with no complete scan for this long is stale. Default 1h. */
-    ALERT_STALE_AFTER: duration(1_000).prefault('1h'),
+    /**
+     * A target with no complete scan for this long is stale. Default 3 × SYNC_INTERVAL, at least 1h
+     * (`staleAfterDefault`); set, it must be longer than SYNC_INTERVAL.
+     */
+    ALERT_STALE_AFTER: optional(duration(1_000)),
     /** Prune events older than this; off by default. */
     EVENT_RETENTION: optional(duration(3_600_000)),
     /** Path of a JSON/YAML file listing several accounts. */
@@ -239,10 +242,33 @@ export type Env = z.infer<typeof envSchema>;
  */
 export const SYNC_INTERVAL_DEFAULTS = { withFeed: 3_600_000, withoutFeed: 300_000 } as const;
 
+/**
+ * ALERT_STALE_AFTER when unset: three full-scan rounds, at least an hour. A target is stale when it
+ * has had no complete scan for that long: with hourly scans (the change feed's default) a fixed hour
+ * would call every target stale between two rounds; three rounds let two be missed first.
+ */
+/** A duration as it is written (`1h`, `5m`, `30s`, `1500ms`). */
+function durationText(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+export function staleAfterDefault(syncIntervalMs: number): number {
+  return Math.max(3_600_000, 3 * syncIntervalMs);
+}
+
 export type Config = Readonly<
-  Omit<Env, 'SYNC_INTERVAL'> & {
+  Omit<Env, 'SYNC_INTERVAL' | 'ALERT_STALE_AFTER'> & {
     /** SYNC_INTERVAL, or its default for the CHANGE_FEED setting (`SYNC_INTERVAL_DEFAULTS`). */
     SYNC_INTERVAL: number;
+    /** ALERT_STALE_AFTER, or `staleAfterDefault(SYNC_INTERVAL)`. */
+    ALERT_STALE_AFTER: number;
     /** SYNC_REGIONS, plus the regions of SYNC_TARGETS. */
     regions: readonly string[];
   }
@@ -300,7 +326,17 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
   const syncInterval =
     env.SYNC_INTERVAL ??
     (env.CHANGE_FEED === 'off' ? SYNC_INTERVAL_DEFAULTS.withoutFeed : SYNC_INTERVAL_DEFAULTS.withFeed);
-  return Object.freeze({ ...env, SYNC_INTERVAL: syncInterval, regions: Object.freeze(regions) });
+  if (env.ALERT_STALE_AFTER !== undefined && env.ALERT_STALE_AFTER <= syncInterval) {
+    throw new ConfigError(
+      `invalid configuration: ALERT_STALE_AFTER: must be longer than SYNC_INTERVAL (${durationText(syncInterval)}), or every target reads stale between two scans`,
+    );
+  }
+  return Object.freeze({
+    ...env,
+    SYNC_INTERVAL: syncInterval,
+    ALERT_STALE_AFTER: env.ALERT_STALE_AFTER ?? staleAfterDefault(syncInterval),
+    regions: Object.freeze(regions),
+  });
 }
 
 /**

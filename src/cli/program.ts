@@ -356,7 +356,7 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
     .addOption(
       new Option('--eventbridge-auth <how>', 'send the token as a bearer token or as the Basic password')
         .choices(['bearer', 'basic'])
-        .default('bearer'),
+        .default('bearer', 'bearer'),
     )
     .addOption(
       new Option(

@@ -333,6 +333,16 @@ describe('usage errors: exit 2, one message naming the problem, no stack trace',
       /--churn-interval needs --churn/,
     ],
     [
+      'simulate --eventbridge-token without a target',
+      ['simulate', '--port', '0', '--eventbridge-token', 'x'],
+      /--eventbridge-token, --eventbridge-auth and --eventbridge-delay need --eventbridge-target/,
+    ],
+    [
+      'simulate --eventbridge-target not http(s)',
+      ['simulate', '--port', '0', '--eventbridge-target', 'ftp://127.0.0.1/hook'],
+      /--eventbridge-target.*expected an http\(s\) URL/,
+    ],
+    [
       'events --until before --since',
       ['events', '--since', '2026-01-02', '--until', '2026-01-01'],
       /--until must be later than --since/,

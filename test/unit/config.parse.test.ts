@@ -48,6 +48,28 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOOK_TOKEN: 'h'.repeat(16) }).HOOK_TOKEN).toBe('h'.repeat(16));
   });
 
+  it('ALERT_STALE_AFTER defaults to three scan rounds, at least 1h, and must exceed SYNC_INTERVAL', () => {
+    expect(loadConfig({}).ALERT_STALE_AFTER).toBe(3 * 3_600_000);
+    expect(loadConfig({ CHANGE_FEED: 'off' }).ALERT_STALE_AFTER).toBe(3_600_000);
+    expect(loadConfig({ SYNC_INTERVAL: '30s' }).ALERT_STALE_AFTER).toBe(3_600_000);
+    expect(loadConfig({ SYNC_INTERVAL: '2h' }).ALERT_STALE_AFTER).toBe(6 * 3_600_000);
+    expect(loadConfig({ ALERT_STALE_AFTER: '2h' }).ALERT_STALE_AFTER).toBe(2 * 3_600_000);
+    for (const [env, line] of [
+      [{ ALERT_STALE_AFTER: '1h' }, /ALERT_STALE_AFTER: must be longer than SYNC_INTERVAL \(1h\)/],
+      [{ ALERT_STALE_AFTER: '5m', SYNC_INTERVAL: '10m' }, /must be longer than SYNC_INTERVAL \(10m\)/],
+    ] as const) {
+      let caught: unknown;
+      try {
+        loadConfig(env);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ConfigError);
+      expect((caught as Error).message).toMatch(line);
+      expect((caught as Error).message).not.toContain('\n');
+    }
+  });
+
   it('parses lists, targets and durations', () => {
     const c = loadConfig({
       SYNC_REGIONS: 'cn-hangzhou, cn-beijing,cn-hangzhou',
