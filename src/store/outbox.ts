@@ -62,17 +62,20 @@ function runIdsParam(runIds: readonly string[] | undefined): string[] | null {
  *
  * The run's events are found by their detection time as well as their run: every event of a run
  * carries the payload's `detectedAt`, and link_events has an index on detected_at but none leading
- * with sync_run_id — without it each check would read the whole table.
+ * with sync_run_id. And it is a scalar subquery with LIMIT 1, not EXISTS: with many rows waiting
+ * (a burst), Postgres turns an EXISTS into one hashed subplan over every unsettled event of the
+ * whole table (measured: a full scan of link_events per claim); a scalar subquery is always one
+ * index probe per waiting row.
  */
 function heldSql(now: string, waitMs: string, causes: string): string {
   return `(o.kind = 'changes' AND o.rendered_body IS NULL AND ${waitMs}::bigint > 0
       AND o.created_at > ${now}::timestamptz - ${waitMs}::bigint * interval '1 millisecond'
-      AND EXISTS (
-        SELECT 1 FROM link_history h
-         WHERE h.detected_at = (o.payload->>'detectedAt')::timestamptz
-           AND h.sync_run_id = o.sync_run_id
-           AND (h.instance_updated_at IS NULL
-                OR (${causes}::boolean AND NOT h.baseline AND h.cause_status IS NULL))))`;
+      AND (SELECT true FROM link_history h
+            WHERE h.detected_at = (o.payload->>'detectedAt')::timestamptz
+              AND h.sync_run_id = o.sync_run_id
+              AND (h.instance_updated_at IS NULL
+                   OR (${causes}::boolean AND NOT h.baseline AND h.cause_status IS NULL))
+            LIMIT 1) IS NOT NULL)`;
 }
 
 /** The wait's parameters; nothing is held without one. */
