@@ -114,9 +114,9 @@ function cloudText(text: string, max: number): string {
 }
 
 /** The words for a cause still looked for when the alert was rendered. */
-export const CAUSE_NOT_YET = 'cause unknown so far';
+const CAUSE_NOT_YET = 'cause unknown so far';
 /** The words for an instance DescribeInstances never described (yet). */
-export const INSTANCE_NOT_YET = 'instance not yet described';
+const INSTANCE_NOT_YET = 'instance not yet described';
 
 /** Finds the context of each changed link of a payload. */
 function contextFinder(
