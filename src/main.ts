@@ -194,6 +194,8 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
     store: db.store,
     channels: c,
     log: log.child({ component: 'alerts' }),
+    contextWaitMs: c.ALERT_CONTEXT_WAIT,
+    attribution: c.ATTRIBUTION === 'on',
   });
   lifecycle.add('alert dispatcher', () => dispatcher.close());
   return dispatcher;

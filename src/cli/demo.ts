@@ -1,7 +1,8 @@
 /**
  * `classiclink-sync demo` (`npm run demo`): the simulator with a world that changes by itself,
  * the real service (scheduler + workers) against it on a short interval, and each change printed
- * as it lands — Postgres LISTEN on the store's NOTIFY channel, then the run's events.
+ * as it lands — Postgres LISTEN on the store's NOTIFY channel, then the run's events — with who
+ * made it once ActionTrail shows the call (the simulator's writers are named RAM users).
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
@@ -14,18 +15,12 @@ import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { startPeriodic } from '../periodic.js';
 import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
 import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
-import {
-  type ChangesNotification,
-  databaseName,
-  type EventRow,
-  maintenanceUrl,
-  migrateDatabase,
-  recreateMarkedDatabase,
-  type Store,
-} from '../store/index.js';
+import { databaseName, maintenanceUrl, migrateDatabase, recreateMarkedDatabase } from '../store/index.js';
+import { demoPrinter } from './demo-print.js';
 import type { DemoOptions } from './options.js';
 import type { CliIo } from './program.js';
 
@@ -149,28 +144,6 @@ export interface DemoDeps {
   credentialsFor(key: SimulatorKey): CredentialsProvider;
 }
 
-const clock = (d: Date) => d.toISOString().slice(11, 19);
-
-/** The words of `classiclink-sync events`: a change is `added` or `removed`, a first scan `(baseline)`. */
-const changeWord = (e: Pick<EventRow, 'change'>) => (e.change === 'added' ? '+ added  ' : '- removed');
-
-async function printRun(store: Store, note: ChangesNotification, io: CliIo): Promise<void> {
-  if (note.baseline) {
-    io.stdout.write(
-      `${clock(new Date())}  added (baseline)  ${note.regionId}  ${note.vpcId}: ${note.added} link(s), the first scan of this VPC\n`,
-    );
-    return;
-  }
-  const events = (
-    await store.listEvents({ account: note.account, regionId: note.regionId, vpcId: note.vpcId })
-  ).filter((e) => e.syncRunId === note.runId);
-  for (const e of events) {
-    io.stdout.write(
-      `${clock(e.detectedAt)}  ${changeWord(e)}  ${e.regionId}  ${e.vpcId}  ${e.instanceId}  (run ${e.syncRunId})\n`,
-    );
-  }
-}
-
 function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: number): string {
   const { config } = setup;
   const db = pasteableUrl(config.DATABASE_URL);
@@ -187,7 +160,7 @@ function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: nu
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
-    `  syncing every ${opts.intervalMs / 1000}s; each change prints below as it lands (+ added, - removed). Ctrl-C to stop.`,
+    `  syncing every ${opts.intervalMs / 1000}s; each change prints below as it lands (+ added, - removed), and who made it (↳) once ActionTrail shows the call. Ctrl-C to stop.`,
     `  meanwhile: DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
       (db.password ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
     '',
@@ -245,6 +218,12 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     await msg.queues.obliterate();
 
     const seen = { baseline: 0, added: 0, removed: 0 };
+    const printer = demoPrinter({
+      store: db.store,
+      out: io.stdout,
+      attribution: config.ATTRIBUTION === 'on',
+      followMs: config.ATTRIBUTION_WINDOW + 60_000,
+    });
     let printing = Promise.resolve();
     const watch = await db.store.watchChanges((note) => {
       if (note.baseline) seen.baseline += note.added;
@@ -252,9 +231,20 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
         seen.added += note.added;
         seen.removed += note.removed;
       }
-      printing = printing.then(() => printRun(db.store, note, io)).catch(() => {});
+      printing = printing.then(() => printer.printRun(note)).catch(() => {});
     });
     lifecycle.add('listener', () => watch.close());
+    // Causes settle a moment after their changes print: one look a second, in line with the prints.
+    const followUps = startPeriodic({
+      everyMs: 1_000,
+      immediate: false,
+      run: () => {
+        printing = printing.then(() => printer.followUp()).catch(() => {});
+        return printing;
+      },
+      onError: () => {},
+    });
+    lifecycle.add('cause follow-ups', () => followUps.stop());
 
     const account = openAccount(
       config,
@@ -273,6 +263,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     });
     await Promise.race([deps.stopRequested, elapsed]);
     clearTimeout(timer);
+    await followUps.stop();
     await printing;
     const truth = regions.reduce((n, r) => n + sim.world.links(r).length, 0);
     io.stdout.write(

@@ -27,7 +27,7 @@ const byDetection = (a: EventRow, b: EventRow) =>
 const FIELD_WIDTH = 40;
 
 /** Text from the cloud, escaped and then cut, so the cut never splits an escape's count. */
-const shorten = (text: string) => clip(escapeText(text), FIELD_WIDTH);
+export const shorten = (text: string) => clip(escapeText(text), FIELD_WIDTH);
 
 /** The context columns, after the columns each table had before them (scripts read those by position). */
 const CONTEXT_HEADERS = ['INSTANCE NAME', 'TAGS', 'VPC NAME', 'CAUSE'] as const;

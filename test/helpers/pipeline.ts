@@ -87,6 +87,9 @@ export function serviceEnv(servers: {
     SYNC_REGIONS: sim.world.regions().join(','),
     API_MAX_QPS: '1000',
     API_RETRY_DEADLINE: '5s',
+    // Alerts go at once, whatever is known of their context: the tests of the context wait set
+    // their own (alerts.context.test.ts), the others are about delivery, not about what it says.
+    ALERT_CONTEXT_WAIT: '0',
   };
 }
 
