@@ -82,6 +82,7 @@ function staticFiles(): Map<string, { body: Buffer; type: string }> {
   return new Map([
     ['console.js', { body: ours('console.js'), type: 'text/javascript; charset=utf-8' }],
     ['console.css', { body: ours('console.css'), type: 'text/css; charset=utf-8' }],
+    ['favicon.svg', { body: ours('favicon.svg'), type: 'image/svg+xml' }],
     [
       'uPlot.iife.min.js',
       {
