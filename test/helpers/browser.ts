@@ -45,10 +45,13 @@ export interface PageTrouble {
 export function watchPage(page: Page): PageTrouble {
   const trouble: PageTrouble = { problems: [] };
   page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') trouble.problems.push(`console ${m.type()}: ${m.text()}`);
+    if (m.type() === 'error' || m.type() === 'warning')
+      trouble.problems.push(`console ${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => trouble.problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => trouble.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('requestfailed', (r) =>
+    trouble.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`),
+  );
   page.on('response', (r) => {
     if (r.status() >= 400) trouble.problems.push(`HTTP ${r.status()}: ${r.url()}`);
   });
