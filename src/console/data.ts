@@ -40,7 +40,7 @@ export type ConsoleStoreView = Pick<
   | 'instanceRecord'
   | 'recentRuns'
   | 'targetsInTrouble'
-  | 'listTargets'
+  | 'targetStatus'
   | 'listLinks'
   | 'outboxCounts'
 >;
@@ -86,7 +86,10 @@ export interface BurnDownSeries {
 
 export interface BurnDownView {
   window: Window;
-  /** First and last UTC day shown (`YYYY-MM-DD`); null when nothing was ever recorded. */
+  /**
+   * First and last UTC day shown (`YYYY-MM-DD`): the window, or from the first day on record when
+   * the history is shorter; `from` is null when nothing was ever recorded.
+   */
   from: string | null;
   to: string;
   days: string[];
@@ -177,7 +180,8 @@ function burnDownView(
     s.byDay.set(p.day, p.active);
     if (first === undefined || p.day < first) first = p.day;
   }
-  const start = from ?? first;
+  // A window longer than the history starts at its first day: before it nothing was on record.
+  const start = from === undefined || (first !== undefined && first > from) ? first : from;
   const days: string[] = [];
   if (start !== undefined) {
     for (let t = Date.parse(`${start}T00:00:00Z`); t <= Date.parse(`${today}T00:00:00Z`); t += DAY_MS) {
@@ -306,14 +310,13 @@ export async function vpcData(
   scopeAccount(deps, key.account);
   const now = deps.now();
   const filter = { account: key.account, regionId: key.regionId, vpcId: key.vpcId };
-  const [vpc, targets, links, timeline, runs] = await Promise.all([
+  const [vpc, target, links, timeline, runs] = await Promise.all([
     deps.store.vpcRecord(key),
-    deps.store.listTargets({ account: key.account }),
+    deps.store.targetStatus(key),
     deps.store.listLinks(filter),
     deps.store.changesPage({ filter, limit: TIMELINE }),
     deps.store.recentRuns({ ...key, limit: RUNS }),
   ]);
-  const target = targets.find((t) => t.regionId === key.regionId && t.vpcId === key.vpcId);
   if (vpc === undefined && target === undefined && timeline.events.length === 0) return undefined;
   return {
     ...key,

@@ -134,6 +134,8 @@ export interface TargetsInTrouble {
 export interface ConsoleStore {
   /** The watched targets that may be failing or stale, and how many are watched. */
   targetsInTrouble(input: TargetsInTroubleInput): Promise<TargetsInTrouble>;
+  /** One target's sync state; undefined when it was never a target. */
+  targetStatus(key: TargetKey): Promise<TargetStatusRow | undefined>;
   /**
    * Links active at the end of each UTC day from `from` to `today`, per account and region: the
    * cumulative sum of the daily counts of link events (`link_event_days`), every day present.

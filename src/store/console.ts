@@ -18,6 +18,7 @@ import type {
   ConsoleStore,
   InstanceRecord,
   NameMatch,
+  TargetKey,
   TargetsInTrouble,
   TargetsInTroubleInput,
   VpcRecord,
@@ -26,7 +27,7 @@ import { eventRowOf } from './context.js';
 import { eventConditions, type ReadDeps } from './read.js';
 import { changeFeed, instances, linkEvents, linkHistory, syncRuns, syncTargets, vpcs } from './schema.js';
 import { coerceDbError } from './tx.js';
-import type { RunRow } from './types.js';
+import type { RunRow, TargetStatusRow } from './types.js';
 
 async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -355,6 +356,39 @@ async function recentRuns(
   return rows.map((r) => ({ ...r, id: r.id.toString() }));
 }
 
+/** Targets with their state's columns and their active links (as listTargets has them). */
+async function targetRows(deps: ReadDeps, where: SQL | undefined): Promise<TargetStatusRow[]> {
+  const rows = await guarded(() =>
+    deps.db
+      .select({
+        account: syncTargets.account,
+        regionId: syncTargets.regionId,
+        vpcId: syncTargets.vpcId,
+        lastSuccessAt: syncTargets.lastSuccessAt,
+        lastFailureAt: syncTargets.lastFailureAt,
+        lastErrorCode: syncTargets.lastErrorCode,
+        lastErrorMessage: syncTargets.lastErrorMessage,
+        lastRequestId: syncTargets.lastRequestId,
+        consecutiveFailures: syncTargets.consecutiveFailures,
+        lastAppliedScanStartedAt: syncTargets.lastAppliedScanStartedAt,
+        lastRunId: syncTargets.lastRunId,
+        createdAt: syncTargets.createdAt,
+        updatedAt: syncTargets.updatedAt,
+        staleAlertedAt: syncTargets.staleAlertedAt,
+        retiredAt: syncTargets.retiredAt,
+        // Qualified by hand: drizzle renders a one-table select's columns unqualified (read.ts).
+        activeLinks: sql<number>`(
+          SELECT count(*)::int FROM classic_links c
+           WHERE c.account = sync_targets.account AND c.region_id = sync_targets.region_id
+             AND c.vpc_id = sync_targets.vpc_id AND c.removed_at IS NULL)`.mapWith(Number),
+      })
+      .from(syncTargets)
+      .where(where)
+      .orderBy(asc(syncTargets.account), asc(syncTargets.regionId), asc(syncTargets.vpcId)),
+  );
+  return rows.map((r) => ({ ...r, lastRunId: r.lastRunId === null ? null : r.lastRunId.toString() }));
+}
+
 async function targetsInTrouble(deps: ReadDeps, input: TargetsInTroubleInput): Promise<TargetsInTrouble> {
   // A superset of what targetHealth (target-state.ts, the one rule) calls failing or stale; the
   // caller applies the rule. Counting every target's links (as listTargets does) is left to the
@@ -371,53 +405,41 @@ async function targetsInTrouble(deps: ReadDeps, input: TargetsInTroubleInput): P
         .from(syncTargets)
         .where(scope),
     ),
-    guarded(() =>
-      deps.db
-        .select({
-          account: syncTargets.account,
-          regionId: syncTargets.regionId,
-          vpcId: syncTargets.vpcId,
-          lastSuccessAt: syncTargets.lastSuccessAt,
-          lastFailureAt: syncTargets.lastFailureAt,
-          lastErrorCode: syncTargets.lastErrorCode,
-          lastErrorMessage: syncTargets.lastErrorMessage,
-          lastRequestId: syncTargets.lastRequestId,
-          consecutiveFailures: syncTargets.consecutiveFailures,
-          lastAppliedScanStartedAt: syncTargets.lastAppliedScanStartedAt,
-          lastRunId: syncTargets.lastRunId,
-          createdAt: syncTargets.createdAt,
-          updatedAt: syncTargets.updatedAt,
-          staleAlertedAt: syncTargets.staleAlertedAt,
-          retiredAt: syncTargets.retiredAt,
-          activeLinks: sql<number>`(
-            SELECT count(*)::int FROM classic_links c
-             WHERE c.account = sync_targets.account AND c.region_id = sync_targets.region_id
-               AND c.vpc_id = sync_targets.vpc_id AND c.removed_at IS NULL)`.mapWith(Number),
-        })
-        .from(syncTargets)
-        .where(
-          and(
-            scope,
-            or(
-              sql`${syncTargets.consecutiveFailures} > 0`,
-              isNull(syncTargets.lastSuccessAt),
-              lt(syncTargets.lastSuccessAt, input.staleBefore),
-            ),
-          ),
-        )
-        .orderBy(asc(syncTargets.account), asc(syncTargets.regionId), asc(syncTargets.vpcId)),
+    targetRows(
+      deps,
+      and(
+        scope,
+        or(
+          sql`${syncTargets.consecutiveFailures} > 0`,
+          isNull(syncTargets.lastSuccessAt),
+          lt(syncTargets.lastSuccessAt, input.staleBefore),
+        ),
+      ),
     ),
   ]);
   return {
     watched: counted[0]?.n ?? 0,
-    targets: rows.map((r) => ({ ...r, lastRunId: r.lastRunId === null ? null : r.lastRunId.toString() })),
+    targets: rows,
   };
+}
+
+async function targetStatus(deps: ReadDeps, key: TargetKey): Promise<TargetStatusRow | undefined> {
+  const rows = await targetRows(
+    deps,
+    and(
+      eq(syncTargets.account, key.account),
+      eq(syncTargets.regionId, key.regionId),
+      eq(syncTargets.vpcId, key.vpcId),
+    ),
+  );
+  return rows[0];
 }
 
 /** The verbs, bound to the read side's pool. */
 export function consoleVerbs(deps: ReadDeps): ConsoleStore {
   return {
     targetsInTrouble: (input) => targetsInTrouble(deps, input),
+    targetStatus: (key) => targetStatus(deps, key),
     burnDown: (input) => burnDown(deps, input),
     activeByRegion: (scope) => activeByRegion(deps, scope),
     changeCounts: (input) => changeCounts(deps, input),

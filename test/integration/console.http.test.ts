@@ -98,9 +98,9 @@ describe('the burn-down', () => {
     const { url } = await start();
     const one = await json<Overview>(`${url}/v1/overview?window=30&region=cn-beijing`);
     expect(one.burnDown.series.map((s) => s.regionId)).toEqual(['cn-beijing']);
-    expect(one.burnDown.days).toHaveLength(30);
-    expect(one.burnDown.series[0]?.active.slice(-9)).toEqual([4, 4, 4, 3, 3, 3, 1, 1, 1]);
-    expect(one.burnDown.series[0]?.active.slice(0, 21)).toEqual(Array(21).fill(0));
+    // The history is shorter than 30 days: the window starts at its first day.
+    expect(one.burnDown.days).toHaveLength(9);
+    expect(one.burnDown.series[0]?.active).toEqual([4, 4, 4, 3, 3, 3, 1, 1, 1]);
     expect(one.activeTotal).toBe(1);
 
     const bad = await fetch(`${url}/v1/overview?window=8`);
