@@ -46,11 +46,20 @@
       width: width(),
       height: Math.round(Math.min(360, Math.max(220, width() * 0.45))),
       series,
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.05)] } },
+      scales: {
+        // One day on record (a new deployment, the demo): a day either side, so the point shows.
+        x:
+          xs.length === 1
+            ? { time: true, auto: false, min: xs[0] - 86400, max: xs[0] + 86400 }
+            : { time: true },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.05)] },
+      },
       axes: [
         { stroke: fg, grid, ticks: grid },
         { stroke: fg, grid, ticks: grid, size: 60 },
       ],
+      // The days are UTC days: so are the axis and the legend.
+      tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       legend: { live: true },
       hooks: {
         draw: [
