@@ -56,7 +56,8 @@ try {
   });
   log(`demo console at ${url}; waiting for ${CHANGES} changes`);
   const newest = await until('changes', async () => {
-    const res = await fetch(`${url}v1/changes?limit=100`);
+    const res = await fetch(`${url}v1/changes?limit=100`).catch(() => undefined);
+    if (res?.status !== 200) return undefined;
     const { events } = (await res.json()) as { events: Change[] };
     const changes = events.filter((e) => !e.baseline);
     return changes.length >= CHANGES ? changes.find((e) => e.instanceId) : undefined;
