@@ -56,7 +56,7 @@ async function referenceBurnDown(pool: pg.Pool): Promise<Record<string, number[]
        FROM regions r, days d ORDER BY r.region_id, d.day`,
   );
   const out: Record<string, number[]> = {};
-  for (const r of rows) (out[r.region_id] ??= []).push(r.active);
+  for (const r of rows) out[r.region_id] = [...(out[r.region_id] ?? []), r.active];
   return out;
 }
 
