@@ -3,7 +3,8 @@
  * simulator, real Postgres (a fresh database per world, dropped after) and real Redis (a unique
  * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
  * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
- * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS).
+ * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS). `console`:
+ * the console's reads at 1,000,000 links and 2,000,000 events (bench/console.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,6 +13,7 @@ import { createEcsClient } from '../src/aliyun/client.js';
 import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
 import { type ClientFigures, compareClients } from './client.js';
+import { type ConsoleFigures, consoleScenario } from './console.js';
 import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
 
@@ -282,6 +284,8 @@ async function main(): Promise<void> {
   }
   await syncScenarios();
   if (!quick && want('E')) await qpsScenarios();
+  let consoleFigures: ConsoleFigures | undefined;
+  if (!quick && want('console')) consoleFigures = await consoleScenario();
 
   const byName = new Map(results.map((r) => [r.name, r]));
   const a = byName.get('A');
@@ -296,6 +300,7 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     scenarios: Object.fromEntries(results.map((r) => [r.name, r])),
     clients,
+    console: consoleFigures,
     notes,
   };
   const dir = join(ROOT, 'bench/results');
@@ -307,6 +312,15 @@ async function main(): Promise<void> {
       `client (0 ms, concurrency ${clients.ours.concurrency}): ours ${clients.ours.callsPerSec.toFixed(0)} calls/s, ` +
         `${clients.ours.cpuUsPerCall.toFixed(0)} µs CPU/call; SDK ${clients.sdk.callsPerSec.toFixed(0)} calls/s, ` +
         `${clients.sdk.cpuUsPerCall.toFixed(0)} µs CPU/call\n`,
+    );
+  }
+  if (consoleFigures) {
+    process.stdout.write(
+      `console (${consoleFigures.links} links, ${consoleFigures.events} events): ${Object.entries(
+        consoleFigures.reads,
+      )
+        .map(([name, f]) => `${name} p50 ${f.p50} / max ${f.max} ms`)
+        .join('; ')}\n`,
     );
   }
   process.stdout.write(`notes: ${JSON.stringify(notes)}\n`);

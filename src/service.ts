@@ -335,3 +335,45 @@ export function startRetention(opts: RetentionOptions): { stop(): Promise<void> 
     onError: (err) => log.warn({ error: err.summary() }, 'pruning failed; will retry'),
   });
 }
+
+export interface ConsoleServerOptions {
+  /** Ports to try in order; 0 takes any free one. */
+  ports: readonly number[];
+  store: Store;
+  account: string;
+  staleAfterMs: number;
+  log: Logger;
+}
+
+/**
+ * The HTTP server with its console on loopback, without a token (the demo's): on the first of
+ * `ports` that is free. Loaded lazily, as `start` loads it, so processes without HTTP never load
+ * fastify. Returns the console's URL.
+ */
+export async function startConsoleServer(opts: ConsoleServerOptions, lifecycle: Lifecycle): Promise<string> {
+  const { createHttpServer } = await import('./http/index.js');
+  const { createMetrics } = await import('./metrics.js');
+  const log = opts.log.child({ component: 'http' });
+  for (const [i, port] of opts.ports.entries()) {
+    const server = createHttpServer({
+      host: '127.0.0.1',
+      port,
+      log,
+      metrics: createMetrics({ log, processMetrics: false }),
+      ready: { postgres: async () => {}, redis: async () => {} },
+      store: opts.store,
+      account: opts.account,
+      staleAfterMs: opts.staleAfterMs,
+    });
+    try {
+      const { url } = await server.listen();
+      lifecycle.add('http server', () => server.close());
+      return `${url}/`;
+    } catch (err) {
+      await server.close();
+      const inUse = (err as { code?: unknown }).code === 'EADDRINUSE';
+      if (!inUse || i === opts.ports.length - 1) throw err;
+    }
+  }
+  throw new Error('startConsoleServer: no port to try');
+}

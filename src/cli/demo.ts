@@ -17,7 +17,14 @@ import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { startPeriodic } from '../periodic.js';
 import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
-import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
+import {
+  openAccount,
+  openDatabase,
+  openMessaging,
+  startConsoleServer,
+  startScheduler,
+  startWorkers,
+} from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import { databaseName, maintenanceUrl, migrateDatabase, recreateMarkedDatabase } from '../store/index.js';
 import { demoPrinter } from './demo-print.js';
@@ -31,6 +38,8 @@ const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
 const DEMO_ACCOUNT = 'demo';
 const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
+/** The console's port: 8080 when free, else any free one (the banner names it). */
+const DEMO_HTTP_PORTS = [8080, 0];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
 /** What the demo reads from the environment: the servers of the two URLs, and the log level. */
@@ -144,7 +153,13 @@ export interface DemoDeps {
   credentialsFor(key: SimulatorKey): CredentialsProvider;
 }
 
-function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: number): string {
+function banner(
+  setup: DemoSetup,
+  simUrl: string,
+  opts: DemoOptions,
+  churnMs: number,
+  consoleUrl: string,
+): string {
   const { config } = setup;
   const db = pasteableUrl(config.DATABASE_URL);
   const theirs = setup.ignoredDatabase
@@ -156,6 +171,7 @@ function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: nu
     `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
     `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
+    `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
     '  reads      only the servers of DATABASE_URL and REDIS_URL, and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
@@ -254,7 +270,17 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     );
     const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
     await workers.ready();
-    io.stdout.write(banner(setup, sim.url, opts, churnMs));
+    const consoleUrl = await startConsoleServer(
+      {
+        ports: DEMO_HTTP_PORTS,
+        store: db.store,
+        account: DEMO_ACCOUNT,
+        staleAfterMs: config.ALERT_STALE_AFTER,
+        log,
+      },
+      lifecycle,
+    );
+    io.stdout.write(banner(setup, sim.url, opts, churnMs, consoleUrl));
     await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;

@@ -16,6 +16,7 @@ import {
 } from './attributes.js';
 import { markCausesUnavailable, pendingCauses, settleCauses } from './causes.js';
 import { recordCloudEvents } from './cloud-events.js';
+import { consoleVerbs } from './console.js';
 import { contextForRun } from './context.js';
 import { eventsPage } from './events-page.js';
 import { watchChanges } from './listen.js';
@@ -65,5 +66,6 @@ export function createStore(deps: StoreDeps): Store {
     settleCauses: (input) => settleCauses(full, input),
     markCausesUnavailable: (input) => markCausesUnavailable(full, input),
     ...outboxVerbs(full),
+    ...consoleVerbs(read),
   };
 }

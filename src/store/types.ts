@@ -23,6 +23,7 @@ import type {
   SettleCausesInput,
   SettleCausesResult,
 } from './cause-types.js';
+import type { ConsoleStore } from './console-types.js';
 import type { OutboxStore, OutboxWatch } from './outbox-types.js';
 import type {
   EventFilter,
@@ -47,6 +48,7 @@ import type {
 
 export type * from './attribute-types.js';
 export type * from './cause-types.js';
+export type * from './console-types.js';
 export type * from './outbox-types.js';
 export type * from './read-types.js';
 export type * from './run-types.js';
@@ -75,7 +77,7 @@ export interface PruneResult {
   cloudEvents: number;
 }
 
-export interface Store extends OutboxStore {
+export interface Store extends OutboxStore, ConsoleStore {
   /** Inserts a 'running' sync_runs row (and the sync_targets row if new). Returns its id. */
   startRun(input: StartRunInput): Promise<string>;
   /** Active links of a target (removed_at IS NULL), sorted: for finding removal candidates to confirm. */
