@@ -15,7 +15,16 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
-import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
+import {
+  contextAfterApplied,
+  openAccount,
+  openDatabase,
+  openMessaging,
+  recordVpcListings,
+  startContextWorkers,
+  startScheduler,
+  startWorkers,
+} from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
   type ChangesNotification,
@@ -236,6 +245,8 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       ...setup.config,
       ECS_ENDPOINT: sim.url,
       VPC_ENDPOINT: sim.url,
+      // The simulator answers every region's ActionTrail on one port: the path names the region.
+      ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
       SYNC_INTERVAL: opts.intervalMs,
     });
 
@@ -259,11 +270,21 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const account = openAccount(
       config,
       { name: DEMO_ACCOUNT, regions },
-      { credentials: deps.credentialsFor(key), redis: msg.redis, log },
+      {
+        credentials: deps.credentialsFor(key),
+        redis: msg.redis,
+        log,
+        onVpcListing: recordVpcListings(db, log),
+      },
       lifecycle,
     );
-    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
-    await workers.ready();
+    const workers = startWorkers(
+      config,
+      { ...db, ...msg, accounts: [account], log, afterApplied: contextAfterApplied(config, msg.queues) },
+      lifecycle,
+    );
+    const context = startContextWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
+    await Promise.all([workers.ready(), context.ready()]);
     io.stdout.write(banner(setup, sim.url, opts, churnMs));
     await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
 
