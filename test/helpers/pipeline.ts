@@ -141,7 +141,7 @@ export function startInProcess(
   if (opts.obliterate) lifecycle.add('obliterate', () => messaging.queues.obliterate());
   const account = openAccount(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions },
+    { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS },
     {
       credentials: staticCredentialsProvider(key),
       redis: messaging.redis,
