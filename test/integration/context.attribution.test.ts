@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEcsClient } from '../../src/aliyun/index.js';
+import { printStatus } from '../../src/cli/index.js';
 import { runAttribute } from '../../src/context/index.js';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { createLogger } from '../../src/log.js';
@@ -246,6 +247,15 @@ describe('attribution', () => {
       (l) => l.includes('"source":"actiontrail"') && l.includes('"level":40'),
     );
     expect(warnings).toHaveLength(1);
+    // `status` says so, in words.
+    let out = '';
+    const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };
+    expect(await printStatus(pl.database.store, pl.config, pl.config.SYNC_ACCOUNT, { json: false }, io)).toBe(
+      0,
+    );
+    const line = out.split('\n').find((l) => /^cn-hangzhou\s+actiontrail\s/.test(l));
+    expect(line).toMatch(/\spermission_denied\s.*LookupEvents was refused \(Forbidden\.RAM\)/);
+    expect(out).toContain('1 permission(s) missing');
 
     // The permission back: the next change is found again, and the check says ok.
     pl.sim.setIdentity(keyId, { permissions: ['*'] });
