@@ -1,9 +1,10 @@
 /**
  * Wiring of the long-lived parts, shared by `start`, `sync --once` and `demo`: the pg pool and
  * store, the Redis connection and queues, the rate limiter, the ECS client and link source, the
- * plan/sync workers, the context (enrich/attribute) workers and the schedules. Every resource is registered with the lifecycle as it is
- * created: what takes work (the workers, the schedule keeper) as a drain, stopped together first;
- * the rest as releasers, released in reverse order after. No module-level state.
+ * plan/sync workers, the context (enrich/attribute) workers and the schedules. Every resource is
+ * registered with the lifecycle as it is created: what takes work (the workers, the schedule
+ * keeper) as a drain, stopped together first; the rest as releasers, released in reverse order
+ * after. No module-level state.
  */
 import pLimit from 'p-limit';
 import type { AccountSpec } from './accounts.js';
@@ -348,7 +349,10 @@ export function startContextWorkers(
         { ...data, log: ctx.log, signal: ctx.signal },
       );
       if (attribution && data.instanceIds === undefined) {
-        await deps.queues.enqueueAttribute({ account: data.account, regionId: data.regionId });
+        // The refresh is done; a failed ask is the next cycle's to make, not a reason to redo it.
+        await deps.queues
+          .enqueueAttribute({ account: data.account, regionId: data.regionId })
+          .catch((err: unknown) => ctx.log.warn({ err: String(err) }, 'attribute job not enqueued'));
       }
       return result;
     },
