@@ -4,9 +4,9 @@
  *
  * Cost: one LookupEvents query per event name over the window every pending change needs — from
  * the earliest pending change's previous applied scan (less a clock allowance) to the latest
- * detection — paged by NextToken; never one query per change. Only the names that can cause a
- * pending change are asked (an attach for an added link; a detach or a delete for a removed one).
- * Records are stored once (`cloud_events`, by eventId), then the store matches every pending event
+ * detection — paged by NextToken; never one query per change. All four link-changing names are
+ * asked, whatever the pending changes: a call of the opposite change (a detach after an attach)
+ * says an earlier candidate was undone before the scan. Records are stored once (`cloud_events`, by eventId), then the store matches every pending event
  * in one statement (`settleCauses`): `found`, or `not_found` once ATTRIBUTION_WINDOW has passed
  * since detection. While some are still pending the job asks for another run after a delay
  * (records reach ActionTrail minutes after the call), until each is settled.
@@ -89,8 +89,9 @@ export async function runAttribute(deps: AttributeDeps, req: AttributeRequest): 
   if (starts.length > 0) {
     const startTime = floorSecond(Math.min(...starts) - CLOCK_ALLOWANCE_MS);
     const endTime = ceilSecond(Math.max(...pending.map((p) => p.detectedAt.getTime())));
-    const changes = new Set(pending.map((p) => p.change));
-    const names = CAUSE_ACTIONS.filter((a) => changes.has(a.change)).map((a) => a.eventName);
+    // Every link-changing name, whatever the pending changes: the calls of the opposite change are
+    // what tells a candidate that was undone before the scan (store/causes.ts) from the last word.
+    const names = CAUSE_ACTIONS.map((a) => a.eventName);
     const api = deps.apiFor(account);
     try {
       for (const eventName of names) {

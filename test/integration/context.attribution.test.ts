@@ -310,9 +310,11 @@ describe('attribution of records that do not validate', () => {
       userIdentity: { type: 'ram-user', userName: 'alice' },
     };
     const broken = { ...valid, eventId: 'ev-bad', eventTime: '2025-01-01 00:06' };
-    const server = await startServer((_req, res) =>
-      json(res, 200, { RequestId: 'rid-1', NextToken: '', Events: [broken, valid] }),
-    );
+    const server = await startServer((req, res) => {
+      const asked = req.url.searchParams.get('LookupAttribute.2.Value');
+      const events = asked === 'AttachClassicLinkVpc' ? [broken, valid] : [];
+      json(res, 200, { RequestId: `rid-${asked}`, NextToken: '', Events: events });
+    });
     const client = createEcsClient({
       credentials: staticCredentialsProvider({ accessKeyId: 'id', accessKeySecret: 'secret' }),
       signature: 'v3',
@@ -337,14 +339,20 @@ describe('attribution of records that do not validate', () => {
         },
         { account: target.account, regionId: target.regionId, log: captured.log },
       );
-      expect(result).toMatchObject({ pending: 1, calls: 1, recorded: 1, found: 1, stillPending: 0 });
+      expect(result).toMatchObject({ pending: 1, calls: 4, recorded: 1, found: 1, stillPending: 0 });
     } finally {
       await client.close();
     }
-    // Only the names an added link can have: one query.
+    // One query per link-changing name, over the window the pending change needs.
     expect(server.seen.map((s) => s.url.searchParams.get('LookupAttribute.2.Value'))).toEqual([
       'AttachClassicLinkVpc',
+      'DetachClassicLinkVpc',
+      'DeleteInstance',
+      'DeleteInstances',
     ]);
+    expect(
+      server.seen.map((s) => [s.url.searchParams.get('StartTime'), s.url.searchParams.get('EndTime')]),
+    ).toEqual(Array(4).fill(['2024-12-31T23:59:55Z', '2025-01-01T00:10:30Z']));
     const refused = captured.lines.filter((l) => l.includes('ActionTrail record refused'));
     expect(refused).toHaveLength(1);
     expect(refused[0]).toContain('"eventId":"ev-bad"');
