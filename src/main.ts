@@ -40,6 +40,7 @@ import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
+  contextAfterApplied,
   type Messaging,
   type OpenAccountDeps,
   openAccount,
@@ -47,6 +48,8 @@ import {
   openDatabase,
   openMessaging,
   readinessProbes,
+  recordVpcListings,
+  startContextWorkers,
   startRetention,
   startScheduler,
   startWorkers,
@@ -147,7 +150,7 @@ function openAccounts(
     msg: Messaging;
     log: Logger;
     lifecycle: Lifecycle;
-  } & Pick<OpenAccountDeps, 'onCall' | 'unreachableAttempts'>,
+  } & Pick<OpenAccountDeps, 'onCall' | 'unreachableAttempts' | 'onVpcListing'>,
 ): AccountRuntime[] {
   const { ready, msg, log, lifecycle, ...extra } = opts;
   const apiSlots = openApiSlots(c);
@@ -264,7 +267,7 @@ function createActions(proc: Process): CliActions {
             ready: readinessProbes(db, msg, log, lifecycle),
             store: db.store,
             account: readAccount(c),
-            queues: [msg.queues.plan, msg.queues.sync],
+            queues: [msg.queues.plan, msg.queues.sync, msg.queues.enrich, msg.queues.attribute],
             staleAfterMs: c.ALERT_STALE_AFTER,
           });
           lifecycle.add('http server', () => server.close());
@@ -272,7 +275,14 @@ function createActions(proc: Process): CliActions {
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
-          accounts = openAccounts(c, { ready, msg, log, lifecycle, onCall: (e) => metrics.apiCall(e) });
+          accounts = openAccounts(c, {
+            ready,
+            msg,
+            log,
+            lifecycle,
+            onCall: (e) => metrics.apiCall(e),
+            onVpcListing: recordVpcListings(db, log),
+          });
         }
         if (has('worker')) {
           const workers = startWorkers(
@@ -282,6 +292,7 @@ function createActions(proc: Process): CliActions {
               ...msg,
               accounts,
               log,
+              afterApplied: contextAfterApplied(c, msg.queues),
               onSyncDone: (r, err, durationMs) => {
                 if (err !== undefined || !r) {
                   metrics.scanFinished({ status: 'failed', durationMs });
@@ -296,7 +307,8 @@ function createActions(proc: Process): CliActions {
             },
             lifecycle,
           );
-          await workers.ready();
+          const context = startContextWorkers(c, { ...db, ...msg, accounts, log }, lifecycle);
+          await Promise.all([workers.ready(), context.ready()]);
         }
         if (has('alerts')) {
           const dispatcher = alertDispatcher(c, db, log, lifecycle);

@@ -18,10 +18,13 @@ import type { Logger } from '../log.js';
 import { startPeriodic } from '../periodic.js';
 import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
 import {
+  contextAfterApplied,
   openAccount,
   openDatabase,
   openMessaging,
+  recordVpcListings,
   startConsoleServer,
+  startContextWorkers,
   startScheduler,
   startWorkers,
 } from '../service.js';
@@ -225,6 +228,8 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       ...setup.config,
       ECS_ENDPOINT: sim.url,
       VPC_ENDPOINT: sim.url,
+      // The simulator answers every region's ActionTrail on one port: the path names the region.
+      ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
       SYNC_INTERVAL: opts.intervalMs,
     });
 
@@ -265,11 +270,21 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const account = openAccount(
       config,
       { name: DEMO_ACCOUNT, regions },
-      { credentials: deps.credentialsFor(key), redis: msg.redis, log },
+      {
+        credentials: deps.credentialsFor(key),
+        redis: msg.redis,
+        log,
+        onVpcListing: recordVpcListings(db, log),
+      },
       lifecycle,
     );
-    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
-    await workers.ready();
+    const workers = startWorkers(
+      config,
+      { ...db, ...msg, accounts: [account], log, afterApplied: contextAfterApplied(config, msg.queues) },
+      lifecycle,
+    );
+    const context = startContextWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
+    await Promise.all([workers.ready(), context.ready()]);
     const consoleUrl = await startConsoleServer(
       {
         ports: DEMO_HTTP_PORTS,

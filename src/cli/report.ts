@@ -6,7 +6,7 @@
 
 import type { Config } from '../config.js';
 import { type ContextView, causeText, eventView, linkView, tagsText } from '../context-view.js';
-import type { EventRow, LinkRow, Store } from '../store/index.js';
+import type { ContextCheck, ContextHealthRow, EventRow, LinkRow, Store } from '../store/index.js';
 import { targetHealth } from '../store/index.js';
 import { age, type Cell, clip, escapeText, table } from './format.js';
 import type { AlertsOptions, EventsOptions, HistoryOptions, LinksOptions } from './options.js';
@@ -172,15 +172,64 @@ function lastError(t: {
   return t.lastErrorBeforeLastSuccess ? `${text}, before the last success` : text;
 }
 
+/** Widest a context check's detail prints (the API's message may be long); `--json` has it whole. */
+const DETAIL_WIDTH = 100;
+
+/**
+ * The context section of `status`: per account+region and source, whether instance attributes
+ * (`instances`) and ActionTrail (`actiontrail`) can be read, since when, and the last time they
+ * could. `attribution` is ATTRIBUTION: when off, no cause is looked for, and the section says so.
+ */
+function contextSection(
+  rows: readonly ContextHealthRow[],
+  showAccount: boolean,
+  attribution: string,
+): string {
+  const checks = rows.flatMap((r) =>
+    (['instances', 'actiontrail'] as const).flatMap((source) => {
+      const c: ContextCheck | null = r[source];
+      return c === null ? [] : [{ ...r, source, check: c }];
+    }),
+  );
+  const off = attribution === 'off' ? ' (ATTRIBUTION=off: no cause is looked for)' : '';
+  if (checks.length === 0) {
+    return `context: not checked yet (the worker role checks it as it describes instances and looks for causes)${off}
+`;
+  }
+  const headers = ['REGION', 'SOURCE', 'STATE', 'SINCE', 'LAST CHECK', 'LAST OK', 'DETAIL'];
+  const text = table(
+    showAccount ? ['ACCOUNT', ...headers] : headers,
+    checks.map((c) => {
+      const cells: Cell[] = [
+        c.regionId,
+        c.source,
+        c.check.state,
+        c.check.since,
+        c.check.checkedAt,
+        c.check.lastOkAt,
+        c.check.detail === null ? null : clip(escapeText(c.check.detail), DETAIL_WIDTH),
+      ];
+      return showAccount ? [c.account, ...cells] : cells;
+    }),
+  );
+  const missing = checks.filter((c) => c.check.state === 'permission_denied').length;
+  const failing = checks.filter((c) => c.check.state === 'failing').length;
+  return `context (instance attributes, and who made each change)${off}:\n${text}${checks.length} check(s), ${missing} permission(s) missing, ${failing} failing\n`;
+}
+
 export async function printStatus(
-  store: Pick<Store, 'listTargets' | 'outboxCounts'>,
+  store: Pick<Store, 'listTargets' | 'outboxCounts' | 'listContextHealth'>,
   config: Config,
   account: string | undefined,
   opts: { json: boolean },
   io: CliIo,
   now: Date = new Date(),
 ): Promise<number> {
-  const [targets, outbox] = await Promise.all([store.listTargets({ account }), store.outboxCounts()]);
+  const [targets, outbox, context] = await Promise.all([
+    store.listTargets({ account }),
+    store.outboxCounts(),
+    store.listContextHealth({ account }),
+  ]);
   const rows = targets.map((t) => ({ ...t, ...targetHealth(t, now, config.ALERT_STALE_AFTER) }));
   if (opts.json) {
     json(io.stdout, {
@@ -188,6 +237,8 @@ export async function printStatus(
       staleAfterMs: config.ALERT_STALE_AFTER,
       targets: rows,
       alerts: outbox,
+      attribution: config.ATTRIBUTION,
+      context,
     });
     return 0;
   }
@@ -222,6 +273,7 @@ export async function printStatus(
         : '') +
       '\n',
   );
+  io.stdout.write(contextSection(context, account === undefined, config.ATTRIBUTION));
   return 0;
 }
 

@@ -58,12 +58,13 @@ export const API_ENDPOINTS = [
     method: 'GET',
     path: '/v1/status',
     parameters: Object.keys(statusQuery.shape),
-    description: 'per target: last success and failure, consecutive failures, stale',
+    description:
+      'per target: last success and failure, consecutive failures, stale; per region: context health',
   },
 ];
 
 interface ApiOptions {
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets'>;
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listContextHealth'>;
   /** SYNC_ACCOUNT: answers for this account only; undefined: every account (ACCOUNTS_FILE). */
   account: string | undefined;
   /** ALERT_STALE_AFTER, in ms: `/v1/status` marks a target stale after this long without success. */
@@ -135,7 +136,10 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     const q = parseQuery(statusQuery, req.query);
     const f = filterDigest({});
     const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);
-    const targets = await store.listTargets({ account });
+    const [targets, context] = await Promise.all([
+      store.listTargets({ account }),
+      store.listContextHealth({ account }),
+    ]);
     const now = opts.now();
     const key = (r: TargetStatusRow) => [r.regionId, r.vpcId];
     const { page, last } = pageOf(targets, { key, after, limit: q.limit });
@@ -144,6 +148,9 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
       staleAfterMs: opts.staleAfterMs,
       // The one staleness rule (store/target-state.ts), as `status` in the CLI applies it.
       targets: page.map((row) => ({ ...row, ...targetHealth(row, now, opts.staleAfterMs) })),
+      // Per account+region (a few rows, on every page): whether instance attributes and
+      // ActionTrail can be read, as `status` shows it.
+      context,
       nextCursor: last === undefined ? null : encodeCursor('status', f, last),
     };
   });

@@ -36,7 +36,8 @@ export interface HttpServerOptions {
   metrics: Pick<Metrics, 'expose' | 'contentType'>;
   /** Readiness probes: each resolves when its server answers. */
   ready: ReadinessProbes;
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets'> & ConsoleOptions['store'];
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listContextHealth'> &
+    ConsoleOptions['store'];
   /** SYNC_ACCOUNT: the API answers for this account only; undefined: every account (ACCOUNTS_FILE). */
   account: string | undefined;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */

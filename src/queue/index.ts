@@ -3,8 +3,18 @@
  * process's Redis connections. The only folder that imports bullmq (and the one that opens ioredis
  * connections; the API limiter is handed the shared one).
  */
-export type { EnqueuedSync, Handler, PlanJobResult, SyncJobResult, SyncTarget } from './catalog.js';
+export type {
+  AttributeJobResult,
+  EnqueuedSync,
+  EnrichJobResult,
+  Handler,
+  JobData,
+  PlanJobResult,
+  ScheduledQueue,
+  SyncJobResult,
+  SyncTarget,
+} from './catalog.js';
 export { prefixPattern, queuePrefix } from './keys.js';
-export { createQueues, type Queues } from './queues.js';
+export { createQueues, type Queues, type Schedule } from './queues.js';
 export { checkRedis, claimPrefix, closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
 export { closeWorkers, startWorker } from './worker.js';

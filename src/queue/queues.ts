@@ -1,20 +1,24 @@
 /**
- * The queues: a `plan` and a `sync` Queue on the shared connection under the deployment's prefix,
- * the enqueue of plans, sync jobs (deduplicated per target) and plan schedules, their depth, and
- * waiting for a job to finish (finish-watch.ts).
+ * The queues: `plan` and `sync` (link truth), `enrich` and `attribute` (context: attributes and
+ * causes, on queues of their own so they never wait in front of a scan), on the shared connection
+ * under the deployment's prefix; the enqueue of each, the job schedules (plan and enrich), their
+ * depth, and waiting for a job to finish (finish-watch.ts).
  */
 import { type ConnectionOptions, Queue } from 'bullmq';
 import type {
+  AttributeJobResult,
   EnqueuedSync,
+  EnrichJobResult,
   JobData,
   JobResults,
   PlanJobResult,
   QueueName,
+  ScheduledQueue,
   SyncJobResult,
   SyncTarget,
 } from './catalog.js';
 import { type FinishWatch, openFinishWatch } from './finish-watch.js';
-import { queuePrefix, targetKey } from './keys.js';
+import { attributeKey, queuePrefix, targetKey } from './keys.js';
 import type { Redis } from './redis.js';
 
 /** Sync jobs per addBulk (one Redis pipeline). */
@@ -22,6 +26,15 @@ const ENQUEUE_CHUNK = 250;
 
 /** A plan job's attempts, whether enqueued by hand (`sync --once`) or by a schedule. */
 const PLAN_JOB_OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } };
+/** An enrich job's attempts: the next refresh comes anyway, so a few. */
+const ENRICH_JOB_OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } };
+/** An attribute job's attempts: its causes stay pending until one succeeds or their window ends. */
+const ATTRIBUTE_JOB_OPTIONS = { attempts: 5, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } };
+/** The job options of each scheduled queue's jobs. */
+const SCHEDULED_JOB_OPTIONS: Record<ScheduledQueue, typeof PLAN_JOB_OPTIONS> = {
+  plan: PLAN_JOB_OPTIONS,
+  enrich: ENRICH_JOB_OPTIONS,
+};
 
 interface QueueOptions {
   connection: Redis;
@@ -33,25 +46,47 @@ interface QueueOptions {
   syncBackoffMs?: number;
 }
 
+/** A job schedule as Redis holds it. */
+export interface Schedule {
+  id: string;
+  everyMs: number | undefined;
+}
+
 export interface Queues {
   readonly plan: Queue<JobData<'plan'>, PlanJobResult, string>;
   readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
+  readonly enrich: Queue<JobData<'enrich'>, EnrichJobResult, string>;
+  readonly attribute: Queue<JobData<'attribute'>, AttributeJobResult, string>;
   /**
    * Adds one sync job per target, deduplicated per target; returns the id of each target's job.
    * A target's `delayMs` makes its job ready that long after this call began.
    */
   enqueueSync(targets: readonly SyncTarget[]): Promise<EnqueuedSync[]>;
   enqueuePlan(data: JobData<'plan'>): Promise<string>;
+  /** Adds an enrich job (not deduplicated: each carries its own instances). Returns its id. */
+  enqueueEnrich(data: JobData<'enrich'>): Promise<string>;
+  /**
+   * Adds an attribute job, deduplicated per account+region: while one waits, this adds nothing;
+   * while one runs, one more is kept to run after it (the latest asked: BullMQ's
+   * `keepLastIfActive`), so a job may enqueue its own follow-up. `delayMs` makes it ready that
+   * much later; a waiting delayed one is replaced. Returns the id of the job that will run.
+   */
+  enqueueAttribute(data: JobData<'attribute'>, opts?: { delayMs?: number | undefined }): Promise<string>;
   /** Waits until a job has finished (completed or failed for good); returns its result or throws. */
   waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs?: number): Promise<JobResults[Q]>;
   /** Jobs waiting, delayed and active, per queue (for progress and metrics). */
   depth(): Promise<Record<QueueName, number>>;
-  /** The plan job schedulers in Redis. */
-  listSchedules(): Promise<{ id: string; everyMs: number | undefined }[]>;
-  /** Creates or updates a scheduler that adds a plan job every `everyMs` (the first one now). */
-  upsertSchedule(id: string, everyMs: number, data: JobData<'plan'>): Promise<void>;
-  removeSchedule(id: string): Promise<void>;
-  /** Deletes every job, schedule and key of both queues (demo reset, test teardown). */
+  /** The job schedulers of a scheduled queue in Redis. */
+  listSchedules(queue: ScheduledQueue): Promise<Schedule[]>;
+  /** Creates or updates a scheduler that adds a job every `everyMs` (the first one now). */
+  upsertSchedule<Q extends ScheduledQueue>(
+    queue: Q,
+    id: string,
+    everyMs: number,
+    data: JobData<Q>,
+  ): Promise<void>;
+  removeSchedule(queue: ScheduledQueue, id: string): Promise<void>;
+  /** Deletes every job, schedule and key of every queue (demo reset, test teardown). */
   obliterate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -60,38 +95,46 @@ export function createQueues(opts: QueueOptions): Queues {
   const prefix = queuePrefix(opts.prefix);
   const connection: ConnectionOptions = opts.connection;
   const defaultJobOptions = { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 5_000 } };
-  const plan = new Queue<JobData<'plan'>, PlanJobResult, string>('plan', {
-    connection,
-    prefix,
-    defaultJobOptions,
-  });
-  const sync = new Queue<JobData<'sync'>, SyncJobResult, string>('sync', {
-    connection,
-    prefix,
-    defaultJobOptions,
-  });
+  const queueOf = <D, R>(name: QueueName) =>
+    new Queue<D, R, string>(name, { connection, prefix, defaultJobOptions });
+  const plan = queueOf<JobData<'plan'>, PlanJobResult>('plan');
+  const sync = queueOf<JobData<'sync'>, SyncJobResult>('sync');
+  const enrich = queueOf<JobData<'enrich'>, EnrichJobResult>('enrich');
+  const attribute = queueOf<JobData<'attribute'>, AttributeJobResult>('attribute');
+  const all: Record<QueueName, Queue> = { plan, sync, enrich, attribute };
+  const scheduled: Record<ScheduledQueue, Queue> = { plan, enrich };
   // A Queue re-emits its connection's errors; an EventEmitter 'error' without a listener throws
   // and kills the process (seen: closing a queue whose connection was still starting, when the
   // process stopped on a start-up error). The connection's opener (redis.ts `openRedis`) logs them.
-  for (const q of [plan, sync]) q.on('error', () => undefined);
-  // Both queues' watches open at the first wait of either: `sync --once` waits for its plan first,
-  // and the sync jobs that plan enqueues can finish before anyone waits for them.
-  let watches: Promise<Record<QueueName, FinishWatch>> | undefined;
-  const watchOf = async (name: QueueName): Promise<FinishWatch> => {
-    watches ??= (async () => {
-      const [p, s] = await Promise.all([
-        openFinishWatch(plan, opts.connection, prefix),
-        openFinishWatch(sync, opts.connection, prefix),
-      ]);
-      return { plan: p, sync: s };
-    })();
-    return (await watches)[name];
+  for (const q of Object.values(all)) q.on('error', () => undefined);
+  // The plan and sync watches open together at the first wait of either: `sync --once` waits for
+  // its plan first, and the sync jobs that plan enqueues can finish before anyone waits for them.
+  // The context queues' watches open at their own first wait.
+  const watches = new Map<QueueName, Promise<FinishWatch>>();
+  const open = (name: QueueName) => {
+    const w = openFinishWatch(all[name], opts.connection, prefix);
+    watches.set(name, w);
+    // A failed open is retried at the next wait, and never left as an unhandled rejection.
+    w.catch(() => watches.delete(name));
+    return w;
+  };
+  const watchOf = (name: QueueName): Promise<FinishWatch> => {
+    const hit = watches.get(name);
+    if (hit) return hit;
+    if (name === 'plan' || name === 'sync') {
+      const p = open('plan');
+      const s = open('sync');
+      return name === 'plan' ? p : s;
+    }
+    return open(name);
   };
   let closing: Promise<void> | undefined;
 
   return {
     plan,
     sync,
+    enrich,
+    attribute,
     async enqueueSync(targets) {
       const start = Date.now();
       // In chunks: one addBulk of a whole region (10,000 VPCs) builds every job object and one
@@ -135,46 +178,54 @@ export function createQueues(opts: QueueOptions): Queues {
       const job = await plan.add('plan', data, PLAN_JOB_OPTIONS);
       return String(job.id);
     },
+    async enqueueEnrich(data) {
+      const job = await enrich.add('enrich', data, ENRICH_JOB_OPTIONS);
+      return String(job.id);
+    },
+    async enqueueAttribute(data, addOpts) {
+      const job = await attribute.add('attribute', data, {
+        ...ATTRIBUTE_JOB_OPTIONS,
+        delay: Math.max(0, Math.round(addOpts?.delayMs ?? 0)),
+        deduplication: { id: attributeKey(data), replace: true, keepLastIfActive: true },
+      });
+      return String(job.id);
+    },
     async waitFor(queue, jobId, timeoutMs) {
       const watch = await watchOf(queue);
       return (await watch.wait(jobId, timeoutMs)) as JobResults[typeof queue];
     },
     async depth() {
-      const [p, s] = await Promise.all([
-        plan.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
-        sync.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
-      ]);
-      return { plan: p, sync: s };
+      const names = Object.keys(all) as QueueName[];
+      const counts = await Promise.all(
+        names.map((n) => all[n].getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized')),
+      );
+      return Object.fromEntries(names.map((n, i) => [n, counts[i] ?? 0])) as Record<QueueName, number>;
     },
-    async listSchedules() {
-      const list = await plan.getJobSchedulers(0, -1, true);
+    async listSchedules(queue) {
+      const list = await scheduled[queue].getJobSchedulers(0, -1, true);
       return list.map((s) => ({
         id: s.key,
         everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
       }));
     },
-    async upsertSchedule(scheduleId, everyMs, data) {
-      await plan.upsertJobScheduler(
+    async upsertSchedule(queue, scheduleId, everyMs, data) {
+      await scheduled[queue].upsertJobScheduler(
         scheduleId,
         { every: everyMs },
-        { name: 'plan', data, opts: PLAN_JOB_OPTIONS },
+        { name: queue, data, opts: SCHEDULED_JOB_OPTIONS[queue] },
       );
     },
-    async removeSchedule(scheduleId) {
-      await plan.removeJobScheduler(scheduleId);
+    async removeSchedule(queue, scheduleId) {
+      await scheduled[queue].removeJobScheduler(scheduleId);
     },
     async obliterate() {
-      await plan.obliterate({ force: true });
-      await sync.obliterate({ force: true });
+      for (const q of Object.values(all)) await q.obliterate({ force: true });
     },
     close() {
       closing ??= (async () => {
-        if (watches) {
-          const opened = await watches.catch(() => undefined);
-          if (opened) await Promise.all([opened.plan.close(), opened.sync.close()]);
-        }
-        await plan.close();
-        await sync.close();
+        const opened = await Promise.all([...watches.values()].map((w) => w.catch(() => undefined)));
+        await Promise.all(opened.map((w) => w?.close()));
+        for (const q of Object.values(all)) await q.close();
       })();
       return closing;
     },

@@ -45,6 +45,7 @@ export function describeSimulator(sim: RunningSimulator): string {
     '  environment for classiclink-sync:',
     `    ECS_ENDPOINT=${sim.url}`,
     `    VPC_ENDPOINT=${sim.url}`,
+    `    ACTIONTRAIL_ENDPOINT=${sim.url}/{region}`,
     `    SYNC_REGIONS=${regions.join(',')}`,
   ];
   if (first) {

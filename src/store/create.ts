@@ -10,6 +10,7 @@ import {
   instancesMissingAttributes,
   instancesToRefresh,
   markInstancesReleased,
+  markUnlistedVpcsDeleted,
   markVpcsDeleted,
   upsertInstances,
   upsertVpcs,
@@ -19,6 +20,7 @@ import { recordCloudEvents } from './cloud-events.js';
 import { consoleVerbs } from './console.js';
 import { contextForRun } from './context.js';
 import { eventsPage } from './events-page.js';
+import { listContextHealth, recordContextCheck } from './health.js';
 import { watchChanges } from './listen.js';
 import { outboxVerbs } from './outbox.js';
 import { pruneHistory } from './prune.js';
@@ -59,12 +61,15 @@ export function createStore(deps: StoreDeps): Store {
     markInstancesReleased: (input) => markInstancesReleased(full, input),
     upsertVpcs: (input) => upsertVpcs(full, input),
     markVpcsDeleted: (input) => markVpcsDeleted(full, input),
+    markUnlistedVpcsDeleted: (input) => markUnlistedVpcsDeleted(full, input),
     instancesToRefresh: (input) => instancesToRefresh(full, input),
     instancesMissingAttributes: (input) => instancesMissingAttributes(full, input),
     recordCloudEvents: (records, receivedVia) => recordCloudEvents(full, records, receivedVia),
     pendingCauses: (input) => pendingCauses(full, input),
     settleCauses: (input) => settleCauses(full, input),
     markCausesUnavailable: (input) => markCausesUnavailable(full, input),
+    recordContextCheck: (input) => recordContextCheck(full, input),
+    listContextHealth: (filter) => listContextHealth(full, filter ?? {}),
     ...outboxVerbs(full),
     ...consoleVerbs(read),
   };

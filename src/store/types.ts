@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type {
   AccountRegion,
   MarkInstancesReleasedInput,
+  MarkUnlistedVpcsDeletedInput,
   MarkVpcsDeletedInput,
   MissingAttributesInput,
   UpsertInstancesInput,
@@ -24,6 +25,7 @@ import type {
   SettleCausesResult,
 } from './cause-types.js';
 import type { ConsoleStore } from './console-types.js';
+import type { ContextCheckInput, ContextCheckResult, ContextHealthRow } from './health-types.js';
 import type { OutboxStore, OutboxWatch } from './outbox-types.js';
 import type {
   EventFilter,
@@ -49,6 +51,7 @@ import type {
 export type * from './attribute-types.js';
 export type * from './cause-types.js';
 export type * from './console-types.js';
+export type * from './health-types.js';
 export type * from './outbox-types.js';
 export type * from './read-types.js';
 export type * from './run-types.js';
@@ -123,6 +126,8 @@ export interface Store extends OutboxStore, ConsoleStore {
   upsertVpcs(input: UpsertVpcsInput): Promise<number>;
   /** Sets `deleted_at` of VPCs the API no longer knows. */
   markVpcsDeleted(input: MarkVpcsDeletedInput): Promise<number>;
+  /** Sets `deleted_at` of the region's VPCs a complete listing no longer gives (discovery's). */
+  markUnlistedVpcsDeleted(input: MarkUnlistedVpcsDeletedInput): Promise<number>;
   /** Instances in an active link of the account and region, sorted: what the periodic refresh describes. */
   instancesToRefresh(input: AccountRegion): Promise<string[]>;
   /**
@@ -158,4 +163,15 @@ export interface Store extends OutboxStore, ConsoleStore {
    * `not_found`, since nothing was looked at. Returns how many.
    */
   markCausesUnavailable(input: MarkCausesUnavailableInput): Promise<number>;
+
+  // Context health (health.ts).
+
+  /**
+   * Records one check of a context source (instances, actiontrail) of an account+region: moves
+   * `checked_at` (and `last_ok_at` when ok), and `since` when the state changed. Says whether the
+   * state or detail changed, so the caller logs a change once.
+   */
+  recordContextCheck(input: ContextCheckInput): Promise<ContextCheckResult>;
+  /** Every account+region's context health (of one account when given), sorted. */
+  listContextHealth(filter?: { account?: string | undefined }): Promise<ContextHealthRow[]>;
 }

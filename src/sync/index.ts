@@ -4,6 +4,6 @@
 
 export { pagesInOrder } from './paging.js';
 export { runPlan } from './plan.js';
-export { runSync } from './scan.js';
-export { keepSchedules } from './scheduler.js';
+export { type AppliedChanges, runSync } from './scan.js';
+export { keepSchedules, type ScheduleGroup } from './scheduler.js';
 export type { CallOptions, LinkPage, LinkSource } from './source.js';

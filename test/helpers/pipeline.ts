@@ -17,10 +17,13 @@ import type { Logger } from '../../src/log.js';
 import type { Queues, SyncJobResult } from '../../src/queue/index.js';
 import {
   type AccountRuntime,
+  contextAfterApplied,
   type Messaging,
   openAccount,
   openDatabase,
   openMessaging,
+  recordVpcListings,
+  startContextWorkers,
   startWorkers,
   type WorkerSet,
 } from '../../src/service.js';
@@ -36,6 +39,11 @@ export interface PipelineOptions {
   env?: Record<string, string>;
   /** Start the plan/sync workers (default true). */
   workers?: boolean;
+  /**
+   * Also the context side as `start` wires it: discovery's VPC listings recorded, the sync's
+   * after-applied hook, and the enrich/attribute workers (default false).
+   */
+  context?: boolean;
   /** BullMQ attempts of a sync job (default 2) and the first backoff delay (default 50 ms). */
   syncAttempts?: number;
   syncBackoffMs?: number;
@@ -53,6 +61,8 @@ export interface Pipeline {
   config: Config;
   log: Logger;
   source: LinkSource;
+  /** The account as the service runs it (its ECS client, limiter, link source). */
+  account: AccountRuntime;
   prefix: string;
   /** Env that points a child process at the same servers, database, prefix and keys. */
   childEnv: Record<string, string>;
@@ -82,6 +92,7 @@ export function serviceEnv(servers: {
     QUEUE_PREFIX: servers.prefix,
     ECS_ENDPOINT: sim.url,
     VPC_ENDPOINT: sim.url,
+    ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
     ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
     SYNC_REGIONS: sim.world.regions().join(','),
@@ -99,6 +110,8 @@ export interface InProcessService {
   account: AccountRuntime;
   /** The plan/sync workers, unless `workers: false`. */
   workers: WorkerSet | undefined;
+  /** The enrich/attribute workers, with `context: true`. */
+  context: WorkerSet | undefined;
 }
 
 /**
@@ -113,6 +126,7 @@ export function startInProcess(
     syncAttempts: number;
     syncBackoffMs: number;
     workers?: boolean | undefined;
+    context?: boolean | undefined;
     wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
     /** Obliterate the queues on close, once the workers have stopped. */
     obliterate?: boolean;
@@ -130,8 +144,13 @@ export function startInProcess(
   if (opts.obliterate) lifecycle.add('obliterate', () => messaging.queues.obliterate());
   const account = openAccount(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions },
-    { credentials: staticCredentialsProvider(key), redis: messaging.redis, log },
+    { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS },
+    {
+      credentials: staticCredentialsProvider(key),
+      redis: messaging.redis,
+      log,
+      onVpcListing: opts.context ? recordVpcListings(database, log) : undefined,
+    },
     lifecycle,
   );
   const workers =
@@ -139,10 +158,20 @@ export function startInProcess(
       ? undefined
       : startWorkers(
           config,
-          { ...database, ...messaging, accounts: [account], wrapSource: opts.wrapSource, log },
+          {
+            ...database,
+            ...messaging,
+            accounts: [account],
+            wrapSource: opts.wrapSource,
+            log,
+            afterApplied: opts.context ? contextAfterApplied(config, messaging.queues) : undefined,
+          },
           lifecycle,
         );
-  return { database, messaging, account, workers };
+  const context = opts.context
+    ? startContextWorkers(config, { ...database, ...messaging, accounts: [account], log }, lifecycle)
+    : undefined;
+  return { database, messaging, account, workers, context };
 }
 
 /**
@@ -203,6 +232,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
       syncAttempts: opts.syncAttempts ?? 2,
       syncBackoffMs: opts.syncBackoffMs ?? 50,
       workers: opts.workers,
+      context: opts.context,
       wrapSource: opts.wrapSource,
       obliterate: true,
     },
@@ -210,6 +240,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   );
   const { queues } = service.messaging;
   await service.workers?.ready();
+  await service.context?.ready();
   const source = opts.wrapSource ? opts.wrapSource(service.account.source) : service.account.source;
   return {
     sim,
@@ -219,6 +250,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     config,
     log,
     source,
+    account: service.account,
     prefix,
     childEnv,
     round: () => runRound(queues, config, { planMs: 30_000, syncMs: 60_000 }),

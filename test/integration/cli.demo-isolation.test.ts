@@ -62,7 +62,11 @@ async function dbSnapshot(pool: pg.Pool): Promise<Record<string, string>> {
 async function scheduleUnder(prefix: string, account: string): Promise<void> {
   const queues = createQueues({ connection: redis, prefix });
   try {
-    await reconcileSchedules(queues, [{ account, regions: ['cn-hangzhou'] }], 300_000, silentLog);
+    await reconcileSchedules(
+      queues,
+      { queue: 'plan', everyMs: 300_000, specs: [{ account, regions: ['cn-hangzhou'] }] },
+      silentLog,
+    );
   } finally {
     await queues.close();
   }
