@@ -59,6 +59,9 @@ function runIdsParam(runIds: readonly string[] | undefined): string[] | null {
  * placeholders of the time, the wait in ms and the causes flag. The context's definition is
  * link_history's, the one `contextForRun` counts by: an instance never described
  * (`instance_updated_at IS NULL`), a non-baseline cause not settled (`cause_status IS NULL`).
+ * An instance is not waited for where the identity may not describe instances (`context_health`
+ * says `permission_denied` for the account+region): that context is known not to come. (A missing
+ * ActionTrail permission settles causes `unavailable`, so causes need no such rule.)
  *
  * The run's events are found by their detection time as well as their run: every event of a run
  * carries the payload's `detectedAt`, and link_events has an index on detected_at but none leading
@@ -73,7 +76,10 @@ function heldSql(now: string, waitMs: string, causes: string): string {
       AND (SELECT true FROM link_history h
             WHERE h.detected_at = (o.payload->>'detectedAt')::timestamptz
               AND h.sync_run_id = o.sync_run_id
-              AND (h.instance_updated_at IS NULL
+              AND ((h.instance_updated_at IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM context_health ch
+                                     WHERE ch.account = h.account AND ch.region_id = h.region_id
+                                       AND ch.source = 'instances' AND ch.state = 'permission_denied'))
                    OR (${causes}::boolean AND NOT h.baseline AND h.cause_status IS NULL))
             LIMIT 1) IS NOT NULL)`;
 }

@@ -256,6 +256,32 @@ describe('alert context', () => {
     }
   });
 
+  it('instances the identity may not describe are not waited for: sent once the causes settle', async () => {
+    const { store, receivers, config, target } = await setup(['webhook', 'slack']);
+    const dispatcher = track(testDispatcher(store, config, { contextWaitMs: 600_000, attribution: false }));
+    expect(await dispatcher.deliverDue()).toEqual(NONE);
+    // Another account+region's missing permission changes nothing for this one.
+    await store.recordContextCheck({
+      account: target.account,
+      regionId: 'elsewhere-1',
+      source: 'instances',
+      state: 'permission_denied',
+      detail: 'Forbidden.RAM',
+      at: at(1),
+    });
+    expect(await dispatcher.deliverDue()).toEqual(NONE);
+    await store.recordContextCheck({
+      ...scope(target),
+      source: 'instances',
+      state: 'permission_denied',
+      detail: 'Forbidden.RAM: User not authorized to operate on the specified resource.',
+      at: at(1),
+    });
+    expect(await dispatcher.deliverDue()).toEqual({ delivered: 2, failed: 0, dead: 0 });
+    const slack = read(receivers.find((r) => r.kind === 'slack')!.requests[0]!);
+    expect(slack).toContain('i-new1 → vpc-1 · instance not yet described');
+  });
+
   it('ATTRIBUTION=off: an alert waits for instance attributes only, and says nothing of causes', async () => {
     const { store, receivers, config, target } = await setup(['webhook', 'slack', 'wecom']);
     const dispatcher = track(testDispatcher(store, config, { contextWaitMs: 600_000, attribution: false }));
