@@ -25,7 +25,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci
 RUN npm run build
 RUN npm prune --omit=dev
 
-# The rest of the (allow-listed, see .dockerignore) context: bin/ and migrations/. `mkdir -p`
+# The rest of the (allow-listed, see .dockerignore) context: bin/, migrations/ and console/ (the
+# web console's templates and browser files). `mkdir -p`
 # because an empty migrations/ is not tracked by git and may be absent from a fresh clone.
 COPY . .
 RUN mkdir -p migrations
@@ -41,6 +42,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/console ./console
 
 USER node
 EXPOSE 8080

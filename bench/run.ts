@@ -4,7 +4,8 @@
  * simulator, real Postgres (a fresh database per world, dropped after) and real Redis (a unique
  * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
  * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
- * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS).
+ * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS). `console`:
+ * the console's reads at 1,000,000 links and 2,000,000 events (bench/console.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,6 +14,7 @@ import { createEcsClient } from '../src/aliyun/client.js';
 import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
 import { type ClientFigures, compareClients } from './client.js';
+import { type ConsoleFigures, consoleScenario } from './console.js';
 import { type CostFigures, costScenario, type LatencyFigures, latencyScenario } from './feed.js';
 import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
@@ -333,9 +335,11 @@ async function main(): Promise<void> {
     );
   }
   const feedOnly = only !== undefined && [...only].every((n) => ['F', 'G', 'H'].includes(n));
+  let consoleFigures: ConsoleFigures | undefined;
   if (!feedOnly) {
     await syncScenarios();
     if (!quick && want('E')) await qpsScenarios();
+    if (!quick && want('console')) consoleFigures = await consoleScenario();
   }
   // The feed's scenarios: in a full run, and when named (`--only=F,G,H`, `--quick` for smaller).
   const feed = !quick || only !== undefined ? await feedScenarios() : {};
@@ -366,6 +370,7 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     scenarios: Object.fromEntries(results.map((r) => [r.name, r])),
     clients,
+    console: consoleFigures,
     notes,
   };
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
@@ -375,6 +380,15 @@ async function main(): Promise<void> {
       `client (0 ms, concurrency ${clients.ours.concurrency}): ours ${clients.ours.callsPerSec.toFixed(0)} calls/s, ` +
         `${clients.ours.cpuUsPerCall.toFixed(0)} µs CPU/call; SDK ${clients.sdk.callsPerSec.toFixed(0)} calls/s, ` +
         `${clients.sdk.cpuUsPerCall.toFixed(0)} µs CPU/call\n`,
+    );
+  }
+  if (consoleFigures) {
+    process.stdout.write(
+      `console (${consoleFigures.links} links, ${consoleFigures.events} events): ${Object.entries(
+        consoleFigures.reads,
+      )
+        .map(([name, f]) => `${name} p50 ${f.p50} / max ${f.max} ms`)
+        .join('; ')}\n`,
     );
   }
   process.stdout.write(`notes: ${JSON.stringify(notes)}\n`);

@@ -116,6 +116,8 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
     SYNC_ACCOUNT: ACCOUNT,
     ECS_ENDPOINT: sim.url,
     VPC_ENDPOINT: sim.url,
+    // The workers' context jobs (attributes, causes) read the simulator too, never the cloud.
+    ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
     ALIBABA_CLOUD_ACCESS_KEY_ID: key.accessKeyId,
     ALIBABA_CLOUD_ACCESS_KEY_SECRET: key.accessKeySecret,
     SYNC_REGIONS: regions.join(','),

@@ -40,6 +40,7 @@ import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
   configuredChannels,
+  contextAfterApplied,
   feedObservers,
   hookReceiver,
   type Messaging,
@@ -49,6 +50,8 @@ import {
   openDatabase,
   openMessaging,
   readinessProbes,
+  recordVpcListings,
+  startContextWorkers,
   startRetention,
   startScheduler,
   startWorkers,
@@ -149,7 +152,7 @@ function openAccounts(
     msg: Messaging;
     log: Logger;
     lifecycle: Lifecycle;
-  } & Pick<OpenAccountDeps, 'onCall' | 'unreachableAttempts'>,
+  } & Pick<OpenAccountDeps, 'onCall' | 'unreachableAttempts' | 'onVpcListing'>,
 ): AccountRuntime[] {
   const { ready, msg, log, lifecycle, ...extra } = opts;
   const apiSlots = openApiSlots(c);
@@ -196,6 +199,8 @@ function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecy
     store: db.store,
     channels: c,
     log: log.child({ component: 'alerts' }),
+    contextWaitMs: c.ALERT_CONTEXT_WAIT,
+    attribution: c.ATTRIBUTION === 'on',
   });
   lifecycle.add('alert dispatcher', () => dispatcher.close());
   return dispatcher;
@@ -267,7 +272,13 @@ function createActions(proc: Process): CliActions {
             ready: readinessProbes(db, msg, log, lifecycle),
             store: db.store,
             account: readAccount(c),
-            queues: [msg.queues.plan, msg.queues.sync, msg.queues.feed],
+            queues: [
+              msg.queues.plan,
+              msg.queues.sync,
+              msg.queues.feed,
+              msg.queues.enrich,
+              msg.queues.attribute,
+            ],
             staleAfterMs: c.ALERT_STALE_AFTER,
             changeFeed: { mode: c.CHANGE_FEED, intervalMs: c.CHANGE_FEED_INTERVAL },
             hook:
@@ -280,7 +291,14 @@ function createActions(proc: Process): CliActions {
         }
         let accounts: AccountRuntime[] = [];
         if (has('worker') || has('scheduler')) {
-          accounts = openAccounts(c, { ready, msg, log, lifecycle, onCall: (e) => metrics.apiCall(e) });
+          accounts = openAccounts(c, {
+            ready,
+            msg,
+            log,
+            lifecycle,
+            onCall: (e) => metrics.apiCall(e),
+            onVpcListing: recordVpcListings(db, log),
+          });
         }
         if (has('worker')) {
           const workers = startWorkers(
@@ -291,6 +309,7 @@ function createActions(proc: Process): CliActions {
               accounts,
               log,
               feed: feedObservers(metrics),
+              afterApplied: contextAfterApplied(c, msg.queues),
               onSyncDone: (r, err, durationMs) => {
                 if (err !== undefined || !r) {
                   metrics.scanFinished({ status: 'failed', durationMs });
@@ -305,7 +324,8 @@ function createActions(proc: Process): CliActions {
             },
             lifecycle,
           );
-          await workers.ready();
+          const context = startContextWorkers(c, { ...db, ...msg, accounts, log }, lifecycle);
+          await Promise.all([workers.ready(), context.ready()]);
         }
         if (has('alerts')) {
           const dispatcher = alertDispatcher(c, db, log, lifecycle);

@@ -1,9 +1,10 @@
 /**
  * Wiring of the long-lived parts, shared by `start`, `sync --once` and `demo`: the pg pool and
- * store, the Redis connection and queues, the rate limiter, the ECS client and link source, and
- * the plan/sync workers and schedules. Every resource is registered with the lifecycle as it is
- * created: what takes work (the workers, the schedule keeper) as a drain, stopped together first;
- * the rest as releasers, released in reverse order after. No module-level state.
+ * store, the Redis connection and queues, the rate limiter, the ECS client and link source, the
+ * plan/sync workers, the context (enrich/attribute) workers and the schedules. Every resource is
+ * registered with the lifecycle as it is created: what takes work (the workers, the schedule
+ * keeper) as a drain, stopped together first; the rest as releasers, released in reverse order
+ * after. No module-level state.
  */
 import pLimit from 'p-limit';
 import type { AccountSpec } from './accounts.js';
@@ -16,8 +17,10 @@ import {
   createRedisLimiter,
   type EcsClient,
   type InFlightLimit,
+  type VpcListingHook,
 } from './aliyun/index.js';
 import type { Config } from './config.js';
+import { runAttribute, runEnrich, scheduleContext, vpcListingRecorder } from './context/index.js';
 import type { CredentialsProvider } from './credentials/index.js';
 import { FatalError, isThrottled } from './errors.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -37,15 +40,16 @@ import {
   startWorker,
 } from './queue/index.js';
 import { connectDatabase, type Database, type Store } from './store/index.js';
-import type { FeedAccount, FeedPollDeps, LinkSource, PushedRecord, PushResult } from './sync/index.js';
-import {
-  feedScheduleQueue,
-  ingestPushed,
-  keepSchedules,
-  runFeedPoll,
-  runPlan,
-  runSync,
+import type {
+  AppliedChanges,
+  FeedAccount,
+  FeedPollDeps,
+  LinkSource,
+  PushedRecord,
+  PushResult,
+  ScheduleGroup,
 } from './sync/index.js';
+import { ingestPushed, keepSchedules, runFeedPoll, runPlan, runSync } from './sync/index.js';
 
 /** The EventBridge hook's options (http/hooks.ts), typed here so the kernel needs no fastify. */
 export interface HookOptions {
@@ -78,11 +82,19 @@ function syncJobConcurrency(config: Config): number {
   return config.SYNC_CONCURRENCY * 2;
 }
 
+/**
+ * Enrich and attribute jobs running at once per process: one each. They read at the pace of the
+ * account+region+API limiter (shared with the scans), one call after another, and wait in queues
+ * of their own, so a scan never waits behind them for a job slot and they hold at most two of the
+ * process's API slots.
+ */
+const CONTEXT_JOB_CONCURRENCY = 1;
+
 export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle): Database {
   const db = connectDatabase({
     databaseUrl: config.DATABASE_URL,
-    // One connection per concurrent sync job, plus reads and the plan job.
-    maxConnections: syncJobConcurrency(config) + 4,
+    // One connection per concurrent sync job, plus reads, the plan job and the context jobs.
+    maxConnections: syncJobConcurrency(config) + 4 + 2 * CONTEXT_JOB_CONCURRENCY,
     log,
   });
   lifecycle.add('postgres pool', () => db.close());
@@ -131,6 +143,8 @@ export interface OpenAccountDeps {
   apiSlots?: InFlightLimit | undefined;
   /** The ECS client's `unreachableAttempts` (one-shots). Default: retry within API_RETRY_DEADLINE. */
   unreachableAttempts?: number | undefined;
+  /** Hands discovery's VPC listings of an account to enrichment (`recordVpcListings`). Default: none. */
+  onVpcListing?: ((account: string) => VpcListingHook) | undefined;
 }
 
 /**
@@ -177,8 +191,31 @@ export function openAccount(
     credentials: deps.credentials,
     limiter,
     ecs,
-    source: classicLinkSource(ecs),
+    source: classicLinkSource(ecs, { onVpcListing: deps.onVpcListing?.(spec.name) }),
   };
+}
+
+/** The `onVpcListing` of `openAccount`: discovery's listings recorded as VPC attributes. */
+export function recordVpcListings(
+  db: Pick<Database, 'store'>,
+  log: Logger,
+): (account: string) => VpcListingHook {
+  return vpcListingRecorder({ store: db.store, log });
+}
+
+/**
+ * The sync's `afterApplied`: a change's instances described at once and, with ATTRIBUTION on,
+ * its cause looked for (the context workers run both; `startContextWorkers`).
+ */
+export function contextAfterApplied(
+  config: Config,
+  queues: Pick<Queues, 'enqueueEnrich' | 'enqueueAttribute'>,
+): (changes: AppliedChanges) => Promise<void> {
+  return scheduleContext({
+    enqueueEnrich: (data) => queues.enqueueEnrich(data),
+    enqueueAttribute: (data) => queues.enqueueAttribute(data),
+    attribution: config.ATTRIBUTION === 'on',
+  });
 }
 
 export interface WorkerSet {
@@ -202,6 +239,8 @@ export function startWorkers(
      * (metrics). Absent, or CHANGE_FEED=off: no feed worker (`sync --once` is a one-shot).
      */
     feed?: Pick<FeedPollDeps, 'onPoll' | 'onIngest'> | undefined;
+    /** After an applied scan that changed links (`contextAfterApplied`). Default: nothing. */
+    afterApplied?: ((changes: AppliedChanges) => Promise<void>) | undefined;
   },
   lifecycle: Lifecycle,
   tuning: {
@@ -259,6 +298,7 @@ export function startWorkers(
             store: deps.store,
             channels,
             alertOnBaseline: config.ALERT_ON_BASELINE,
+            afterApplied: deps.afterApplied,
           },
           {
             target: { account: data.account, regionId: data.regionId, vpcId: data.vpcId },
@@ -321,6 +361,84 @@ export function feedAccount(a: Pick<AccountSpec, 'name' | 'regions' | 'targets' 
   return { name: a.name, accountId: a.accountId, regions: a.regions, targets: a.targets };
 }
 
+/**
+ * Starts this process's context workers: `enrich` (instance and VPC attributes) and, with
+ * ATTRIBUTION on, `attribute` (the causes of changes). A periodic enrich job also asks for an
+ * attribute job of its region, so causes left pending by a lost hook (a process that died between
+ * its commit and its enqueue, a `sync --once`) are settled within ENRICH_INTERVAL.
+ */
+export function startContextWorkers(
+  config: Config,
+  deps: {
+    store: Store;
+    queues: Queues;
+    redis: Redis;
+    accounts: readonly AccountRuntime[];
+    log: Logger;
+  },
+  lifecycle: Lifecycle,
+  tuning: { stalledIntervalMs?: number; lockDurationMs?: number } = {},
+): WorkerSet {
+  const byName = new Map(deps.accounts.map((a) => [a.name, a]));
+  const accountOf = (name: string) => {
+    const a = byName.get(name);
+    if (!a) throw new FatalError(`no credentials configured for account ${name}`, { code: 'UnknownAccount' });
+    return a;
+  };
+  const attribution = config.ATTRIBUTION === 'on';
+  const common = {
+    connection: deps.redis,
+    prefix: config.QUEUE_PREFIX,
+    log: deps.log.child({ component: 'context' }),
+    lockDurationMs: config.JOB_LOCK_DURATION,
+    stalledIntervalMs: Math.max(500, Math.round(config.JOB_LOCK_DURATION / 2)),
+    concurrency: CONTEXT_JOB_CONCURRENCY,
+    ...tuning,
+  };
+  const enrich = startWorker(
+    'enrich',
+    async (data, ctx) => {
+      const result = await runEnrich(
+        {
+          apiFor: (name) => accountOf(name).ecs,
+          explicitTargets: (name) => accountOf(name).targets,
+          store: deps.store,
+        },
+        { ...data, log: ctx.log, signal: ctx.signal },
+      );
+      if (attribution && data.instanceIds === undefined) {
+        // The refresh is done; a failed ask is the next cycle's to make, not a reason to redo it.
+        await deps.queues
+          .enqueueAttribute({ account: data.account, regionId: data.regionId })
+          .catch((err: unknown) => ctx.log.warn({ err: String(err) }, 'attribute job not enqueued'));
+      }
+      return result;
+    },
+    common,
+  );
+  const workers = [enrich];
+  if (attribution) {
+    workers.push(
+      startWorker(
+        'attribute',
+        (data, ctx) =>
+          runAttribute(
+            {
+              apiFor: (name) => accountOf(name).ecs,
+              store: deps.store,
+              windowMs: config.ATTRIBUTION_WINDOW,
+              again: (d, delayMs) => deps.queues.enqueueAttribute(d, { delayMs }),
+            },
+            { ...data, log: ctx.log, signal: ctx.signal },
+          ),
+        common,
+      ),
+    );
+  }
+  lifecycle.addDrain('context workers', () => closeWorkers(workers, config.SHUTDOWN_TIMEOUT));
+  return { ready: async () => void (await Promise.all(workers.map((w) => w.ready()))) };
+}
+
 /** Keeps the job schedulers in step with the configuration, now and every minute. */
 export async function startScheduler(
   config: Config,
@@ -333,27 +451,22 @@ export async function startScheduler(
 ): Promise<void> {
   const { queues, log } = deps;
   const specs = deps.accounts.map((a) => ({ account: a.name, regions: a.regions }));
+  const groups: ScheduleGroup[] = [
+    { queue: 'plan', everyMs: config.SYNC_INTERVAL, specs },
+    { queue: 'enrich', everyMs: config.ENRICH_INTERVAL, specs },
+    // The change feed's polls. Off, the keeper wants none, so it removes what a previous
+    // configuration left.
+    { queue: 'feed', everyMs: config.CHANGE_FEED_INTERVAL, specs: config.CHANGE_FEED === 'off' ? [] : specs },
+  ];
   const keeper = keepSchedules({
     queues,
-    specs,
-    everyMs: config.SYNC_INTERVAL,
+    groups,
     checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
     log,
   });
   // A drain awaits what it returns: a reconcile in flight ends before the queues close.
   lifecycle.addDrain('scheduler', () => keeper.stop());
-  // The change feed's polls: one schedule per account+region on the feed queue. Off, the keeper
-  // wants none, so it removes what a previous configuration left.
-  const feedKeeper = keepSchedules({
-    queues: feedScheduleQueue(queues),
-    specs: config.CHANGE_FEED === 'off' ? [] : specs,
-    everyMs: config.CHANGE_FEED_INTERVAL,
-    checkEveryMs: Math.min(config.SYNC_INTERVAL, 60_000),
-    kind: 'feed',
-    log,
-  });
-  lifecycle.addDrain('feed scheduler', () => feedKeeper.stop());
-  await Promise.all([keeper.first, feedKeeper.first]);
+  await keeper.first;
 }
 
 /**
@@ -458,4 +571,46 @@ export function hookReceiver(
         deps.metrics.feedRecords({ via: 'hook', fresh: 0, duplicates: 0, refused: 0, ignored: e.ignored });
     },
   };
+}
+
+export interface ConsoleServerOptions {
+  /** Ports to try in order; 0 takes any free one. */
+  ports: readonly number[];
+  store: Store;
+  account: string;
+  staleAfterMs: number;
+  log: Logger;
+}
+
+/**
+ * The HTTP server with its console on loopback, without a token (the demo's): on the first of
+ * `ports` that is free. Loaded lazily, as `start` loads it, so processes without HTTP never load
+ * fastify. Returns the console's URL.
+ */
+export async function startConsoleServer(opts: ConsoleServerOptions, lifecycle: Lifecycle): Promise<string> {
+  const { createHttpServer } = await import('./http/index.js');
+  const { createMetrics } = await import('./metrics.js');
+  const log = opts.log.child({ component: 'http' });
+  for (const [i, port] of opts.ports.entries()) {
+    const server = createHttpServer({
+      host: '127.0.0.1',
+      port,
+      log,
+      metrics: createMetrics({ log, processMetrics: false }),
+      ready: { postgres: async () => {}, redis: async () => {} },
+      store: opts.store,
+      account: opts.account,
+      staleAfterMs: opts.staleAfterMs,
+    });
+    try {
+      const { url } = await server.listen();
+      lifecycle.add('http server', () => server.close());
+      return `${url}/`;
+    } catch (err) {
+      await server.close();
+      const inUse = (err as { code?: unknown }).code === 'EADDRINUSE';
+      if (!inUse || i === opts.ports.length - 1) throw err;
+    }
+  }
+  throw new Error('startConsoleServer: no port to try');
 }

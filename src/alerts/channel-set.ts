@@ -1,6 +1,6 @@
 /**
- * The alert channels configured in the environment, and one delivery over undici: render and sign
- * the message for its channel, POST it (timeouts, a capped answer, no redirect followed), judge
+ * The alert channels configured in the environment, and one delivery over undici: sign the
+ * message's stored body for its channel, POST it (timeouts, a capped answer, no redirect followed), judge
  * the answer. The per-channel details live in `channels/`.
  */
 import { type Dispatcher, request } from 'undici';
@@ -58,9 +58,17 @@ interface SendOptions {
   now: Date;
 }
 
-/** POSTs a message to its channel. Returns when delivered; throws RetryableError / FatalError. */
-export async function sendAlert(channel: Channel, message: OutboxMessage, opts: SendOptions): Promise<void> {
-  const req = channel.request(message, opts.now);
+/**
+ * POSTs a message's stored body to its channel, signed now. Returns when delivered; throws
+ * RetryableError / FatalError.
+ */
+export async function sendAlert(
+  channel: Channel,
+  message: OutboxMessage,
+  body: string,
+  opts: SendOptions,
+): Promise<void> {
+  const req = channel.request(message, body, opts.now);
   const signal = AbortSignal.timeout(opts.timeoutMs);
   let answer: AlertAnswer;
   try {

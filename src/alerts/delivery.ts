@@ -1,5 +1,6 @@
 /**
- * Delivering claimed outbox rows. One row is paced for its channel, sent only with time for the
+ * Delivering claimed outbox rows. One row is paced for its channel, its body rendered and stored
+ * by its first attempt (every later attempt sends the stored body), sent only with time for the
  * request left in its lease, and its outcome recorded: delivered; failed and due again after a
  * capped, jittered backoff; dead after the last attempt (kept, with its last error, and logged);
  * or given back unsent. A batch goes to its channels in parallel, each channel's rows in order.
@@ -8,9 +9,10 @@ import type { Dispatcher } from 'undici';
 import { type BackoffOptions, backoffDelay } from '../backoff.js';
 import { coerceError, FatalError, type RetryableError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OutboxMessage, OutboxStore } from '../store/index.js';
+import type { OutboxMessage, OutboxStore, Store } from '../store/index.js';
 import { sendAlert } from './channel-set.js';
 import type { Channel, ChannelName } from './channels/types.js';
+import type { AlertContext } from './render.js';
 
 export interface DeliveryCounts {
   delivered: number;
@@ -21,7 +23,10 @@ export interface DeliveryCounts {
 }
 
 interface DeliveryOptions {
-  store: Pick<OutboxStore, 'completeOutbox' | 'failOutbox' | 'releaseOutbox'>;
+  store: Pick<OutboxStore, 'completeOutbox' | 'failOutbox' | 'releaseOutbox' | 'saveRenderedBody'> &
+    Pick<Store, 'contextForRun'>;
+  /** ATTRIBUTION=on: alerts tell each change's cause (or that it is unknown); off: they do not. */
+  attribution: boolean;
   /** The configured channels (`createChannels`). */
   channels: ReadonlyMap<ChannelName, Channel>;
   /** undici dispatcher for the channels' requests. */
@@ -115,7 +120,25 @@ export function createDelivery(
     return 'unknown';
   }
 
-  async function deliverOne(msg: OutboxMessage): Promise<Outcome> {
+  /**
+   * The body every attempt of `msg` sends: the stored one, or — first attempt — rendered now with
+   * its run's context as known now, and stored (the first body stored wins, whoever stored it).
+   */
+  async function bodyOf(
+    msg: OutboxMessage,
+    channel: Channel,
+    contextOf: (runId: string) => Promise<AlertContext>,
+  ): Promise<string> {
+    if (msg.renderedBody !== null) return msg.renderedBody;
+    const context = msg.kind === 'changes' ? await contextOf(msg.payload.runId) : undefined;
+    const body = channel.render(msg, context);
+    return store.saveRenderedBody({ id: msg.id, body, renderedAt: now() });
+  }
+
+  async function deliverOne(
+    msg: OutboxMessage,
+    contextOf: (runId: string) => Promise<AlertContext>,
+  ): Promise<Outcome> {
     const channel = channels.get(msg.channel);
     const ctx = {
       outboxId: msg.id,
@@ -144,17 +167,30 @@ export function createDelivery(
           ctx,
         );
       }
-      const t = now().getTime();
-      const waitMs = pacer(channel)?.take(t) ?? 0;
+      const paced = pacer(channel)?.take(now().getTime()) ?? 0;
+      if (paced > 0) {
+        await store.releaseOutbox({
+          id: msg.id,
+          attempts: msg.attempts,
+          at: new Date(now().getTime() + paced),
+        });
+        return 'released';
+      }
+      let body: string;
+      try {
+        body = await bodyOf(msg, channel, contextOf);
+      } catch (caught) {
+        return await recordFailure(msg, coerceError(caught), ctx);
+      }
       // Not sending without time for the request inside the lease: another dispatcher could take
       // the row over meanwhile and send it too.
-      const leaseLeft = msg.claimedUntil.getTime() - t;
-      if (waitMs > 0 || leaseLeft < requestTimeoutMs) {
-        await store.releaseOutbox({ id: msg.id, attempts: msg.attempts, at: new Date(t + waitMs) });
+      const t = now().getTime();
+      if (msg.claimedUntil.getTime() - t < requestTimeoutMs) {
+        await store.releaseOutbox({ id: msg.id, attempts: msg.attempts, at: new Date(t) });
         return 'released';
       }
       try {
-        await sendAlert(channel, msg, {
+        await sendAlert(channel, msg, body, {
           dispatcher: opts.http,
           timeoutMs: requestTimeoutMs,
           maxAnswerBytes: opts.maxAnswerBytes,
@@ -177,6 +213,18 @@ export function createDelivery(
   }
 
   return async (batch) => {
+    // One read of a run's context for the batch: its rows on every channel tell the same story.
+    const contexts = new Map<string, Promise<AlertContext>>();
+    const contextOf = (runId: string): Promise<AlertContext> => {
+      let context = contexts.get(runId);
+      if (context === undefined) {
+        context = store
+          .contextForRun(runId)
+          .then((c) => ({ events: c.events, attribution: opts.attribution }));
+        contexts.set(runId, context);
+      }
+      return context;
+    };
     // Channels in parallel (a slow one does not hold the others up), each channel's rows in order.
     const byChannel = new Map<ChannelName, OutboxMessage[]>();
     for (const m of batch) byChannel.set(m.channel, [...(byChannel.get(m.channel) ?? []), m]);
@@ -184,7 +232,7 @@ export function createDelivery(
     await Promise.all(
       [...byChannel.values()].map(async (rows) => {
         for (const row of rows) {
-          const outcome = await deliverOne(row);
+          const outcome = await deliverOne(row, contextOf);
           if (outcome === 'delivered' || outcome === 'failed' || outcome === 'dead') counts[outcome]++;
         }
       }),

@@ -8,6 +8,12 @@
  * dispatcher claims it again and sends the same message with the same id, so a receiver that
  * saw the first send drops the second. Nothing is lost; nothing is sent under two ids.
  *
+ * A 'changes' alert tells who made each change and what the instance is, so it waits for that
+ * context — at most ALERT_CONTEXT_WAIT (`contextWaitMs`) after its row was written, less when
+ * every change's instance is described and cause settled — then goes with what is known. Waiting
+ * rows are not claimed at all (the claim skips them: no attempt spent, no write, no batch slot
+ * taken from rows that are ready); while some wait, the loops look again every `contextPollMs`.
+ *
  * Here: the claims, the `run` loop and `deliverRuns`; sending a row and recording its outcome is
  * delivery.ts. `run` waits for work by LISTEN (applyScan's NOTIFY, checkStaleness's NOTIFY) or until the next
  * row falls due, at most `pollMs`: a NOTIFY lost with a dropped connection costs a few seconds.
@@ -16,13 +22,13 @@ import { Agent, type Dispatcher } from 'undici';
 import { type BackoffOptions, sleep } from '../backoff.js';
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OutboxStore, OutboxWatch } from '../store/index.js';
+import type { ContextWait, OutboxStore, OutboxWatch, Store } from '../store/index.js';
 import { type ChannelConfig, createChannels } from './channel-set.js';
 import { createDelivery, type DeliveryCounts } from './delivery.js';
 
 export interface AlertDispatcherOptions {
-  /** The outbox verbs of the store (a whole `Store` will do). */
-  store: OutboxStore;
+  /** The outbox verbs of the store and `contextForRun` (a whole `Store` will do). */
+  store: OutboxStore & Pick<Store, 'contextForRun'>;
   /** The channel URLs and secrets (the `Config` will do). */
   channels: ChannelConfig;
   /** Bound to its component by the caller (main.ts: `component: 'alerts'`). */
@@ -48,6 +54,18 @@ export interface AlertDispatcherOptions {
   pollMs?: number | undefined;
   /** Keep under each service's per-bot rate limit (Lark, DingTalk, WeCom), per process. Default true. */
   pace?: boolean | undefined;
+  /**
+   * ALERT_CONTEXT_WAIT in ms: a 'changes' alert is not sent before its run's context is settled
+   * or this long after its row was written, whichever comes first. Default 0: sent at once.
+   */
+  contextWaitMs?: number | undefined;
+  /**
+   * ATTRIBUTION=on: alerts wait for causes (as for instance attributes) and tell them. Off: causes
+   * are never settled, so they are neither waited for nor mentioned. Default true.
+   */
+  attribution?: boolean | undefined;
+  /** While alerts wait for context, each loop looks again at least this often. Default 1 s. */
+  contextPollMs?: number | undefined;
   now?: (() => Date) | undefined;
   random?: (() => number) | undefined;
 }
@@ -59,7 +77,9 @@ export interface AlertDispatcher {
   run(signal: AbortSignal): Promise<void>;
   /**
    * Delivers the outbox rows of these runs now, retrying as they fall due, for at most `timeoutMs`
-   * (`sync --once`). What is not delivered stays in the outbox for the service.
+   * (`sync --once`). The context wait holds as in `run`, but ends in time to send within the bound
+   * (the last `requestTimeoutMs` of it, or its second half if shorter). What is not delivered
+   * stays in the outbox for the service.
    */
   deliverRuns(
     runIds: readonly string[],
@@ -77,6 +97,7 @@ const ALERT_DEFAULTS = {
   requestTimeoutMs: 10_000,
   maxAnswerBytes: 64 * 1024,
   pollMs: 5_000,
+  contextPollMs: 1_000,
 } as const;
 
 /** Resolves a waiter early; a wake while nobody waits is remembered for the next wait. */
@@ -117,6 +138,15 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
   const requestTimeoutMs = opts.requestTimeoutMs ?? ALERT_DEFAULTS.requestTimeoutMs;
   const now = opts.now ?? (() => new Date());
   const log = opts.log;
+  const attribution = opts.attribution !== false;
+  const contextPollMs = opts.contextPollMs ?? ALERT_DEFAULTS.contextPollMs;
+  const contextWait: ContextWait | undefined =
+    (opts.contextWaitMs ?? 0) > 0 ? { waitMs: opts.contextWaitMs ?? 0, causes: attribution } : undefined;
+  /** nextOutboxDueAt's filter: waiting rows are due when their wait ends, or at the next look. */
+  const dueFilter = (runIds: readonly string[] | undefined, hold: boolean) => ({
+    runIds,
+    contextWait: hold && contextWait ? { ...contextWait, now: now(), recheckMs: contextPollMs } : undefined,
+  });
   const ownAgent =
     opts.http === undefined
       ? new Agent({ connectTimeout: requestTimeoutMs, keepAliveTimeout: 30_000, connections: 4 })
@@ -126,6 +156,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
     channels: createChannels(opts.channels),
     http: opts.http ?? (ownAgent as Agent),
     log,
+    attribution,
     maxAttempts: opts.maxAttempts ?? ALERT_DEFAULTS.maxAttempts,
     backoff: opts.backoff ?? ALERT_DEFAULTS.backoff,
     requestTimeoutMs,
@@ -138,12 +169,22 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
   const loops = new Set<Promise<void>>();
   let closed: Promise<void> | undefined;
 
-  /** Claims and delivers due rows (of `runIds`, when given) in batches until none is left. */
-  async function deliverDueOf(runIds: readonly string[] | undefined): Promise<DeliveryCounts> {
+  /**
+   * Claims and delivers due rows (of `runIds`, when given) in batches until none is left; with
+   * `hold`, 'changes' rows still waiting for their context are left for later.
+   */
+  async function deliverDueOf(runIds: readonly string[] | undefined, hold = true): Promise<DeliveryCounts> {
     const total: DeliveryCounts = { delivered: 0, failed: 0, dead: 0 };
+    const wait = hold ? contextWait : undefined;
     // Bounded: rows that fail are due later, so rounds end; the bound guards a flood of new rows.
     for (let round = 0; round < 100; round++) {
-      const batch = await store.claimOutbox({ limit: batchSize, leaseMs, now: now(), runIds });
+      const batch = await store.claimOutbox({
+        limit: batchSize,
+        leaseMs,
+        now: now(),
+        runIds,
+        contextWait: wait,
+      });
       if (batch.length === 0) break;
       const counts = await deliverBatch(batch);
       total.delivered += counts.delivered;
@@ -174,7 +215,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
         let waitMs = pollMs;
         try {
           await deliverDueOf(undefined);
-          const due = await store.nextOutboxDueAt();
+          const due = await store.nextOutboxDueAt(dueFilter(undefined, true));
           if (due !== null) waitMs = Math.min(pollMs, Math.max(0, due.getTime() - now().getTime()));
         } catch (caught) {
           log.warn({ error: coerceError(caught).summary() }, 'alert delivery pass failed; retrying');
@@ -200,9 +241,13 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
       const ids = [...new Set(runIds)];
       if (ids.length === 0) return { delivered: 0, pending: 0, dead: 0 };
       const deadline = now().getTime() + timeoutMs;
+      // The context wait ends early enough to send within the bound: a one-shot's alert goes out
+      // with what is known rather than stay behind for a service that may not run.
+      const holdUntil = deadline - Math.min(requestTimeoutMs, timeoutMs / 2);
       for (;;) {
+        const hold = now().getTime() < holdUntil;
         try {
-          await deliverDueOf(ids);
+          await deliverDueOf(ids, hold);
         } catch (caught) {
           log.warn({ error: coerceError(caught).summary() }, 'alert delivery pass failed; retrying');
         }
@@ -212,8 +257,9 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
         if (pending === 0 || left <= 0 || closing.signal.aborted) {
           return { delivered: counts.delivered, pending, dead: counts.dead };
         }
-        const due = await store.nextOutboxDueAt({ runIds: ids });
-        const untilDue = due === null ? left : due.getTime() - now().getTime();
+        const due = await store.nextOutboxDueAt(dueFilter(ids, hold));
+        let untilDue = due === null ? left : due.getTime() - now().getTime();
+        if (hold && contextWait) untilDue = Math.min(untilDue, holdUntil - now().getTime());
         // A floor: a due row another claimer holds right now is not ours to spin on.
         await sleep(Math.min(left, Math.max(20, untilDue)), closing.signal).catch(() => undefined);
       }

@@ -5,12 +5,19 @@
  * page asked for, no link outside the query, no id twice.
  */
 import { FatalError, RetryableError } from '../errors.js';
+import { API_VPC_ID } from '../ids.js';
 import type { Link } from '../links.js';
 import type { CallOptions, LinkPage } from '../sync/index.js';
 import { pagesInOrder } from '../sync/index.js';
 import { malformed, type ParseAnswer, validate } from './answer.js';
 import type { ApiName } from './endpoints.js';
-import { type ClassicLinkQuery, checkRegion, classicLinkParams, MAX_LINK_PAGE_SIZE } from './request.js';
+import {
+  type ClassicLinkQuery,
+  checkRegion,
+  classicLinkParams,
+  invalid,
+  MAX_LINK_PAGE_SIZE,
+} from './request.js';
 import {
   type DescribeVpcsBody,
   describeClassicLinkInstancesSchema,
@@ -24,6 +31,8 @@ import {
 
 /** DescribeVpcs pages at most 50. */
 const VPC_PAGE_SIZE = 50;
+/** DescribeVpcs filters by at most 20 VPC ids per call (`VpcId`, comma-separated). */
+const VPC_FILTER_SIZE = 20;
 /** DescribeVpcs pages fetched at once after the first. */
 const VPC_PAGE_PARALLEL = 4;
 /** DescribeRegions is global; any regional endpoint answers it. */
@@ -87,9 +96,14 @@ export interface EcsActions {
   describeRegions(opts?: CallOptions & { regionId?: string | undefined }): Promise<RegionInfo[]>;
   /**
    * VPC DescribeVpcs, every page (PageSize 50): each VPC with its attributes (name, CIDR, tags) or
-   * the refusal of them. One listing serves discovery (ids) and enrichment (attributes).
+   * the refusal of them. One listing serves discovery (ids) and enrichment (attributes). With
+   * `vpcIds`, only those (the `VpcId` filter, 20 per call): the refresh of explicit targets; a VPC
+   * the API does not know is simply not listed.
    */
-  describeVpcs(regionId: string, opts?: CallOptions): Promise<VpcInfo[]>;
+  describeVpcs(
+    regionId: string,
+    opts?: CallOptions & { vpcIds?: readonly string[] | undefined },
+  ): Promise<VpcInfo[]>;
 }
 
 export function ecsActions(call: Call): EcsActions {
@@ -184,15 +198,51 @@ export function ecsActions(call: Call): EcsActions {
    * while it was read (TotalCount moving, or unique VPCs not adding up to it) is refused as
    * retryable: discovery must not retire a target because a page shifted under it.
    */
-  async function describeVpcs(regionId: string, callOpts?: CallOptions): Promise<VpcInfo[]> {
+  async function describeVpcs(
+    regionId: string,
+    callOpts?: CallOptions & { vpcIds?: readonly string[] | undefined },
+  ): Promise<VpcInfo[]> {
     checkRegion(regionId);
+    if (callOpts?.vpcIds === undefined) return vpcListing(regionId, {}, callOpts);
+    const ids = [...new Set(callOpts.vpcIds)].sort();
+    for (const id of ids) {
+      if (!API_VPC_ID.test(id)) throw invalid(`invalid VPC id ${JSON.stringify(id.slice(0, 64))}`);
+    }
+    const out: VpcInfo[] = [];
+    for (let i = 0; i < ids.length; i += VPC_FILTER_SIZE) {
+      const chunk = ids.slice(i, i + VPC_FILTER_SIZE);
+      const asked = new Set(chunk);
+      for (const v of await vpcListing(regionId, { VpcId: chunk.join(',') }, callOpts)) {
+        // A server ignoring the filter would hand us other VPCs' attributes: never record those.
+        if (!asked.has(v.vpcId)) {
+          throw new FatalError(`DescribeVpcs answer lists ${v.vpcId}, which was not asked`, {
+            code: 'MalformedResponse',
+            httpStatus: 200,
+          });
+        }
+        out.push(v);
+      }
+    }
+    return out;
+  }
+
+  async function vpcListing(
+    regionId: string,
+    filter: Record<string, string>,
+    callOpts?: CallOptions,
+  ): Promise<VpcInfo[]> {
     const action = 'DescribeVpcs';
     const fetchPage = (pageNumber: number) =>
       call({
         api: 'vpc',
         regionId,
         action,
-        params: { RegionId: regionId, PageNumber: String(pageNumber), PageSize: String(VPC_PAGE_SIZE) },
+        params: {
+          RegionId: regionId,
+          ...filter,
+          PageNumber: String(pageNumber),
+          PageSize: String(VPC_PAGE_SIZE),
+        },
         parse: (body, text) => {
           const b = validate(describeVpcsSchema, body, text, action);
           const fail = (what: string) => malformed(`${action} answer ${what}`, text, 200, b.RequestId);

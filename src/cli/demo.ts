@@ -1,7 +1,8 @@
 /**
  * `classiclink-sync demo` (`npm run demo`): the simulator with a world that changes by itself,
  * the real service (scheduler + workers) against it on a short interval, and each change printed
- * as it lands — Postgres LISTEN on the store's NOTIFY channel, then the run's events.
+ * as it lands — Postgres LISTEN on the store's NOTIFY channel, then the run's events — with who
+ * made it once ActionTrail shows the call (the simulator's writers are named RAM users).
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
@@ -14,18 +15,22 @@ import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { startPeriodic } from '../periodic.js';
 import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
-import { openAccount, openDatabase, openMessaging, startScheduler, startWorkers } from '../service.js';
-import { type SimulatorKey, startSimulator } from '../simulator/index.js';
 import {
-  type ChangesNotification,
-  databaseName,
-  type EventRow,
-  maintenanceUrl,
-  migrateDatabase,
-  recreateMarkedDatabase,
-  type Store,
-} from '../store/index.js';
+  contextAfterApplied,
+  openAccount,
+  openDatabase,
+  openMessaging,
+  recordVpcListings,
+  startConsoleServer,
+  startContextWorkers,
+  startScheduler,
+  startWorkers,
+} from '../service.js';
+import { type SimulatorKey, startSimulator } from '../simulator/index.js';
+import { databaseName, maintenanceUrl, migrateDatabase, recreateMarkedDatabase } from '../store/index.js';
+import { demoPrinter } from './demo-print.js';
 import type { DemoOptions } from './options.js';
 import type { CliIo } from './program.js';
 
@@ -36,6 +41,8 @@ const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
 const DEMO_ACCOUNT = 'demo';
 const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
+/** The console's port: 8080 when free, else any free one (the banner names it). */
+const DEMO_HTTP_PORTS = [8080, 0];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
 /** What the demo reads from the environment: the servers of the two URLs, and the log level. */
@@ -152,29 +159,13 @@ export interface DemoDeps {
   credentialsFor(key: SimulatorKey): CredentialsProvider;
 }
 
-const clock = (d: Date) => d.toISOString().slice(11, 19);
-
-/** The words of `classiclink-sync events`: a change is `added` or `removed`, a first scan `(baseline)`. */
-const changeWord = (e: Pick<EventRow, 'change'>) => (e.change === 'added' ? '+ added  ' : '- removed');
-
-async function printRun(store: Store, note: ChangesNotification, io: CliIo): Promise<void> {
-  if (note.baseline) {
-    io.stdout.write(
-      `${clock(new Date())}  added (baseline)  ${note.regionId}  ${note.vpcId}: ${note.added} link(s), the first scan of this VPC\n`,
-    );
-    return;
-  }
-  const events = (
-    await store.listEvents({ account: note.account, regionId: note.regionId, vpcId: note.vpcId })
-  ).filter((e) => e.syncRunId === note.runId);
-  for (const e of events) {
-    io.stdout.write(
-      `${clock(e.detectedAt)}  ${changeWord(e)}  ${e.regionId}  ${e.vpcId}  ${e.instanceId}  (run ${e.syncRunId})\n`,
-    );
-  }
-}
-
-function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: number): string {
+function banner(
+  setup: DemoSetup,
+  simUrl: string,
+  opts: DemoOptions,
+  churnMs: number,
+  consoleUrl: string,
+): string {
   const { config } = setup;
   const db = pasteableUrl(config.DATABASE_URL);
   const theirs = setup.ignoredDatabase
@@ -186,12 +177,13 @@ function banner(setup: DemoSetup, simUrl: string, opts: DemoOptions, churnMs: nu
     `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
     `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
+    `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
     '  reads      only the servers of DATABASE_URL and REDIS_URL, and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
     `  syncing every ${opts.intervalMs / 1000}s, and the VPC of each ActionTrail record (polled every ${DEMO_FEED_INTERVAL_MS / 1000}s) as it appears;`,
-    '  each change prints below as it lands (+ added, - removed). Ctrl-C to stop.',
+    '  each change prints below as it lands (+ added, - removed), and who made it (↳) once ActionTrail shows the call. Ctrl-C to stop.',
     `  meanwhile: DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
       (db.password ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
     '',
@@ -240,7 +232,8 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       ...setup.config,
       ECS_ENDPOINT: sim.url,
       VPC_ENDPOINT: sim.url,
-      // The simulator answers each region's LookupEvents under /<region>: the change feed polls it.
+      // The simulator answers every region's ActionTrail on one port, the path naming the region:
+      // the change feed polls it, and the attribution looks up causes there.
       ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
       CHANGE_FEED_INTERVAL: DEMO_FEED_INTERVAL_MS,
       SYNC_INTERVAL: opts.intervalMs,
@@ -252,6 +245,12 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     await msg.queues.obliterate();
 
     const seen = { baseline: 0, added: 0, removed: 0 };
+    const printer = demoPrinter({
+      store: db.store,
+      out: io.stdout,
+      attribution: config.ATTRIBUTION === 'on',
+      followMs: config.ATTRIBUTION_WINDOW + 60_000,
+    });
     let printing = Promise.resolve();
     const watch = await db.store.watchChanges((note) => {
       if (note.baseline) seen.baseline += note.added;
@@ -259,19 +258,57 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
         seen.added += note.added;
         seen.removed += note.removed;
       }
-      printing = printing.then(() => printRun(db.store, note, io)).catch(() => {});
+      printing = printing.then(() => printer.printRun(note)).catch(() => {});
     });
     lifecycle.add('listener', () => watch.close());
+    // Causes settle a moment after their changes print: one look a second, in line with the prints.
+    const followUps = startPeriodic({
+      everyMs: 1_000,
+      immediate: false,
+      run: () => {
+        printing = printing.then(() => printer.followUp()).catch(() => {});
+        return printing;
+      },
+      onError: () => {},
+    });
+    lifecycle.add('cause follow-ups', () => followUps.stop());
 
     const account = openAccount(
       config,
       { name: DEMO_ACCOUNT, regions },
-      { credentials: deps.credentialsFor(key), redis: msg.redis, log },
+      {
+        credentials: deps.credentialsFor(key),
+        redis: msg.redis,
+        log,
+        onVpcListing: recordVpcListings(db, log),
+      },
       lifecycle,
     );
-    const workers = startWorkers(config, { ...db, ...msg, accounts: [account], log, feed: {} }, lifecycle);
-    await workers.ready();
-    io.stdout.write(banner(setup, sim.url, opts, churnMs));
+    const workers = startWorkers(
+      config,
+      {
+        ...db,
+        ...msg,
+        accounts: [account],
+        log,
+        feed: {},
+        afterApplied: contextAfterApplied(config, msg.queues),
+      },
+      lifecycle,
+    );
+    const context = startContextWorkers(config, { ...db, ...msg, accounts: [account], log }, lifecycle);
+    await Promise.all([workers.ready(), context.ready()]);
+    const consoleUrl = await startConsoleServer(
+      {
+        ports: DEMO_HTTP_PORTS,
+        store: db.store,
+        account: DEMO_ACCOUNT,
+        staleAfterMs: config.ALERT_STALE_AFTER,
+        log,
+      },
+      lifecycle,
+    );
+    io.stdout.write(banner(setup, sim.url, opts, churnMs, consoleUrl));
     await startScheduler(config, { queues: msg.queues, accounts: [account], log }, lifecycle);
 
     let timer: NodeJS.Timeout | undefined;
@@ -280,6 +317,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     });
     await Promise.race([deps.stopRequested, elapsed]);
     clearTimeout(timer);
+    await followUps.stop();
     await printing;
     const truth = regions.reduce((n, r) => n + sim.world.links(r).length, 0);
     io.stdout.write(

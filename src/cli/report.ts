@@ -6,7 +6,14 @@
 
 import type { Config } from '../config.js';
 import { type ContextView, causeText, eventView, linkView, tagsText } from '../context-view.js';
-import type { EventRow, FeedStatusRow, LinkRow, Store } from '../store/index.js';
+import type {
+  ContextCheck,
+  ContextHealthRow,
+  EventRow,
+  FeedStatusRow,
+  LinkRow,
+  Store,
+} from '../store/index.js';
 import { feedHealth, targetHealth } from '../store/index.js';
 import { age, type Cell, clip, escapeText, table } from './format.js';
 import type { AlertsOptions, EventsOptions, HistoryOptions, LinksOptions } from './options.js';
@@ -27,7 +34,7 @@ const byDetection = (a: EventRow, b: EventRow) =>
 const FIELD_WIDTH = 40;
 
 /** Text from the cloud, escaped and then cut, so the cut never splits an escape's count. */
-const shorten = (text: string) => clip(escapeText(text), FIELD_WIDTH);
+export const shorten = (text: string) => clip(escapeText(text), FIELD_WIDTH);
 
 /** The context columns, after the columns each table had before them (scripts read those by position). */
 const CONTEXT_HEADERS = ['INSTANCE NAME', 'TAGS', 'VPC NAME', 'CAUSE'] as const;
@@ -216,17 +223,63 @@ function feedSection(
   )}`;
 }
 
+/** Widest a context check's detail prints (the API's message may be long); `--json` has it whole. */
+const DETAIL_WIDTH = 100;
+
+/**
+ * The context section of `status`: per account+region and source, whether instance attributes
+ * (`instances`) and ActionTrail (`actiontrail`) can be read, since when, and the last time they
+ * could. `attribution` is ATTRIBUTION: when off, no cause is looked for, and the section says so.
+ */
+function contextSection(
+  rows: readonly ContextHealthRow[],
+  showAccount: boolean,
+  attribution: string,
+): string {
+  const checks = rows.flatMap((r) =>
+    (['instances', 'actiontrail'] as const).flatMap((source) => {
+      const c: ContextCheck | null = r[source];
+      return c === null ? [] : [{ ...r, source, check: c }];
+    }),
+  );
+  const off = attribution === 'off' ? ' (ATTRIBUTION=off: no cause is looked for)' : '';
+  if (checks.length === 0) {
+    return `context: not checked yet (the worker role checks it as it describes instances and looks for causes)${off}
+`;
+  }
+  const headers = ['REGION', 'SOURCE', 'STATE', 'SINCE', 'LAST CHECK', 'LAST OK', 'DETAIL'];
+  const text = table(
+    showAccount ? ['ACCOUNT', ...headers] : headers,
+    checks.map((c) => {
+      const cells: Cell[] = [
+        c.regionId,
+        c.source,
+        c.check.state,
+        c.check.since,
+        c.check.checkedAt,
+        c.check.lastOkAt,
+        c.check.detail === null ? null : clip(escapeText(c.check.detail), DETAIL_WIDTH),
+      ];
+      return showAccount ? [c.account, ...cells] : cells;
+    }),
+  );
+  const missing = checks.filter((c) => c.check.state === 'permission_denied').length;
+  const failing = checks.filter((c) => c.check.state === 'failing').length;
+  return `context (instance attributes, and who made each change)${off}:\n${text}${checks.length} check(s), ${missing} permission(s) missing, ${failing} failing\n`;
+}
+
 export async function printStatus(
-  store: Pick<Store, 'listTargets' | 'outboxCounts' | 'listFeeds'>,
+  store: Pick<Store, 'listTargets' | 'outboxCounts' | 'listContextHealth' | 'listFeeds'>,
   config: Config,
   account: string | undefined,
   opts: { json: boolean },
   io: CliIo,
   now: Date = new Date(),
 ): Promise<number> {
-  const [targets, outbox, feeds] = await Promise.all([
+  const [targets, outbox, context, feeds] = await Promise.all([
     store.listTargets({ account }),
     store.outboxCounts(),
+    store.listContextHealth({ account }),
     store.listFeeds({ account }),
   ]);
   const rows = targets.map((t) => ({ ...t, ...targetHealth(t, now, config.ALERT_STALE_AFTER) }));
@@ -236,6 +289,8 @@ export async function printStatus(
       staleAfterMs: config.ALERT_STALE_AFTER,
       targets: rows,
       alerts: outbox,
+      attribution: config.ATTRIBUTION,
+      context,
       changeFeed: { mode: config.CHANGE_FEED, intervalMs: config.CHANGE_FEED_INTERVAL },
       feeds: feeds.map((f) => ({ ...f, ...feedHealth(f, now) })),
     });
@@ -272,6 +327,7 @@ export async function printStatus(
         : '') +
       '\n',
   );
+  io.stdout.write(contextSection(context, account === undefined, config.ATTRIBUTION));
   io.stdout.write(feedSection(feeds, config, account === undefined, now));
   return 0;
 }

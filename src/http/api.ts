@@ -59,12 +59,12 @@ export const API_ENDPOINTS = [
     path: '/v1/status',
     parameters: Object.keys(statusQuery.shape),
     description:
-      'per target: last success and failure, consecutive failures, stale; the change feed per region',
+      'per target: last success and failure, consecutive failures, stale; per region: context health and the change feed',
   },
 ];
 
 interface ApiOptions {
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds'>;
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds' | 'listContextHealth'>;
   /** CHANGE_FEED and CHANGE_FEED_INTERVAL, as `/v1/status` reports them. */
   changeFeed: { mode: 'actiontrail' | 'off'; intervalMs: number };
   /** SYNC_ACCOUNT: answers for this account only; undefined: every account (ACCOUNTS_FILE). */
@@ -138,8 +138,9 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     const q = parseQuery(statusQuery, req.query);
     const f = filterDigest({});
     const after = stringKey(decodeCursor(q.cursor, 'status', f), 2);
-    const [targets, feeds] = await Promise.all([
+    const [targets, context, feeds] = await Promise.all([
       store.listTargets({ account }),
+      store.listContextHealth({ account }),
       store.listFeeds({ account }),
     ]);
     const now = opts.now();
@@ -150,6 +151,9 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
       staleAfterMs: opts.staleAfterMs,
       // The one staleness rule (store/target-state.ts), as `status` in the CLI applies it.
       targets: page.map((row) => ({ ...row, ...targetHealth(row, now, opts.staleAfterMs) })),
+      // Per account+region (a few rows, on every page): whether instance attributes and
+      // ActionTrail can be read, as `status` shows it.
+      context,
       nextCursor: last === undefined ? null : encodeCursor('status', f, last),
       // One row per account+region (few): on every page, whole.
       changeFeed: opts.changeFeed,

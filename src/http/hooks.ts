@@ -144,7 +144,7 @@ export function registerHook(app: FastifyInstance, opts: HookOptions): void {
     );
     // Before the body is read: a request without the token is answered 401, not 413 or 400.
     scope.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      const presented = presentedToken(req.headers.authorization, true);
+      const presented = presentedToken(req.headers.authorization);
       if (check(presented)) return;
       reply.header('www-authenticate', [`Bearer realm="${REALM}"`, `Basic realm="${REALM}"`]);
       return reply.code(401).send({

@@ -1,7 +1,8 @@
 /**
  * The HTTP face of the service (fastify): the probes and metrics (probes.ts), the read-only JSON
- * API under `/v1` (api.ts), the BullMQ dashboard (bull-board) at `/admin/queues`, and at `/` a
- * JSON list of these endpoints; every route but `/healthz` behind the token (auth.ts).
+ * API under `/v1` (api.ts), the BullMQ dashboard (bull-board) at `/admin/queues`, the web console
+ * (src/console/: its pages, from `/`, and their JSON twins), and at `/` for a client that does not
+ * ask for HTML a JSON list of these endpoints; every route but `/healthz` behind the token (auth.ts).
  *
  * Responses never carry stack traces or driver messages: failures are logged here and answered
  * generically. Our own logging writes one line per response, never headers.
@@ -10,6 +11,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import Fastify from 'fastify';
+import { CONSOLE_ENDPOINTS, type ConsoleOptions, registerConsole } from '../console/index.js';
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -35,7 +37,8 @@ export interface HttpServerOptions {
   metrics: Pick<Metrics, 'expose' | 'contentType'>;
   /** Readiness probes: each resolves when its server answers. */
   ready: ReadinessProbes;
-  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds'>;
+  store: Pick<Store, 'listLinks' | 'eventsPage' | 'listTargets' | 'listFeeds' | 'listContextHealth'> &
+    ConsoleOptions['store'];
   /** SYNC_ACCOUNT: the API answers for this account only; undefined: every account (ACCOUNTS_FILE). */
   account: string | undefined;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
@@ -119,13 +122,14 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     reply.code(404).send({ error: 'not_found', message: 'no such route' }),
   );
 
-  // The index: what this server answers, as JSON (until there is a console at `/`).
+  // The index: what this server answers, as JSON (at `/` for clients that do not ask for HTML).
   const dashboard = opts.queues !== undefined && opts.queues.length > 0;
   const index = {
     service: 'classiclink-sync',
     endpoints: [
       ...PROBE_ENDPOINTS,
       ...API_ENDPOINTS,
+      ...CONSOLE_ENDPOINTS,
       ...(opts.hook
         ? [
             {
@@ -140,7 +144,6 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
         : []),
     ],
   };
-  app.get('/', async () => index);
 
   registerProbes(app, {
     ready: opts.ready,
@@ -154,6 +157,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     staleAfterMs: opts.staleAfterMs,
     changeFeed: opts.changeFeed ?? { mode: 'off', intervalMs: 0 },
     now: opts.now ?? (() => new Date()),
+  });
+  registerConsole(app, {
+    store: opts.store,
+    account: opts.account,
+    staleAfterMs: opts.staleAfterMs,
+    now: opts.now ?? (() => new Date()),
+    index,
   });
 
   if (opts.hook) registerHook(app, opts.hook);

@@ -30,6 +30,15 @@ export const jobSchemas = {
   }),
   /** One poll of the ActionTrail change feed of an account+region (sync/feed.ts). */
   feed: z.object({ account: id, regionId: id }),
+  /** Refresh instance (and explicit targets' VPC) attributes of an account+region (src/context/). */
+  enrich: z.object({
+    account: id,
+    regionId: id,
+    /** Only these instances (right after a change); without it, the periodic refresh of all. */
+    instanceIds: z.array(id).min(1).max(10_000).optional(),
+  }),
+  /** Settle the causes of an account+region's pending link events from ActionTrail (src/context/). */
+  attribute: z.object({ account: id, regionId: id }),
 } as const;
 
 export type QueueName = keyof typeof jobSchemas;
@@ -79,11 +88,44 @@ export interface FeedJobResult {
   error?: string | undefined;
 }
 
+export interface EnrichJobResult {
+  /** Instances asked of DescribeInstances. */
+  described: number;
+  /** `instances` rows written (0 when nothing changed). */
+  written: number;
+  /** Instances newly marked released. */
+  released: number;
+  /** `vpcs` rows written by the refresh of explicit targets (0 when nothing changed). */
+  vpcsWritten: number;
+  /** Whether the identity may read instances (a DryRun said no: nothing was marked released). */
+  permission: 'ok' | 'denied';
+}
+
+export interface AttributeJobResult {
+  /** Pending events looked at. */
+  pending: number;
+  /** LookupEvents calls made (pages, over one query per event name). */
+  calls: number;
+  /** Records new to `cloud_events`. */
+  recorded: number;
+  found: number;
+  notFound: number;
+  /** Settled `unavailable` (the identity may not call LookupEvents). */
+  unavailable: number;
+  /** Still pending after this job: another is enqueued after a delay. */
+  stillPending: number;
+}
+
 export interface JobResults {
   plan: PlanJobResult;
   sync: SyncJobResult;
   feed: FeedJobResult;
+  enrich: EnrichJobResult;
+  attribute: AttributeJobResult;
 }
+
+/** Queues whose jobs job schedulers add (one schedule per account+region). */
+export type ScheduledQueue = 'plan' | 'enrich' | 'feed';
 
 /** What a handler learns about the job it runs. */
 interface JobContext {

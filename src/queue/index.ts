@@ -4,15 +4,19 @@
  * connections; the API limiter is handed the shared one).
  */
 export type {
+  AttributeJobResult,
   ChangeSync,
   EnqueuedSync,
+  EnrichJobResult,
   FeedJobResult,
   Handler,
+  JobData,
   PlanJobResult,
+  ScheduledQueue,
   SyncJobResult,
   SyncTarget,
 } from './catalog.js';
 export { prefixPattern, queuePrefix } from './keys.js';
-export { createQueues, type Queues } from './queues.js';
+export { createQueues, type Queues, type Schedule } from './queues.js';
 export { checkRedis, claimPrefix, closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
 export { closeWorkers, startWorker } from './worker.js';

@@ -25,3 +25,8 @@ export function prefixPattern(prefix: string): string {
 export function targetKey(t: TargetRef): string {
   return `${t.account}:${t.regionId}:${t.vpcId}`;
 }
+
+/** The deduplication id of an account+region's attribute job: at most one waits per region. */
+export function attributeKey(r: { account: string; regionId: string }): string {
+  return `${r.account}:${r.regionId}`;
+}

@@ -1,25 +1,29 @@
 /**
- * The queues: a `plan`, a `sync` and a `feed` Queue on the shared connection under the
- * deployment's prefix, the enqueue of plans, sync jobs (deduplicated per target), the change
- * feed's syncs and plans, plan and feed schedules, their depth, and waiting for a job to finish
- * (finish-watch.ts).
+ * The queues: `plan` and `sync` (link truth), `feed` (the ActionTrail change feed: it only
+ * schedules syncs), `enrich` and `attribute` (context: attributes and causes, on queues of their
+ * own so they never wait in front of a scan), on the shared connection under the deployment's
+ * prefix; the enqueue of each, the change feed's syncs and plans, the job schedules (plan, enrich
+ * and feed), their depth, and waiting for a job to finish (finish-watch.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { type ConnectionOptions, Job, Queue } from 'bullmq';
 import type { TargetRef } from '../links.js';
 import type {
+  AttributeJobResult,
   ChangeSync,
   EnqueuedSync,
+  EnrichJobResult,
   FeedJobResult,
   JobData,
   JobResults,
   PlanJobResult,
   QueueName,
+  ScheduledQueue,
   SyncJobResult,
   SyncTarget,
 } from './catalog.js';
 import { type FinishWatch, openFinishWatch } from './finish-watch.js';
-import { queuePrefix, targetKey } from './keys.js';
+import { attributeKey, queuePrefix, targetKey } from './keys.js';
 import type { Redis } from './redis.js';
 
 /** Sync jobs per addBulk (one Redis pipeline). */
@@ -27,12 +31,23 @@ const ENQUEUE_CHUNK = 250;
 
 /** A plan job's attempts, whether enqueued by hand (`sync --once`) or by a schedule. */
 const PLAN_JOB_OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 2_000 } };
-
+/** An enrich job's attempts: the next refresh comes anyway, so a few. */
+const ENRICH_JOB_OPTIONS = { attempts: 3, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } };
+/** An attribute job's attempts: its causes stay pending until one succeeds or their window ends. */
+const ATTRIBUTE_JOB_OPTIONS = { attempts: 5, backoff: { type: 'exponential', delay: 5_000, jitter: 0.5 } };
 /**
  * A feed poll gets one attempt: a failed poll records its error (sync/feed.ts) and the schedule's
- * next poll, one CHANGE_FEED_INTERVAL later, is the retry. Few kept: one per interval per region.
+ * next poll, one CHANGE_FEED_INTERVAL later, is the retry.
  */
-const FEED_JOB_OPTIONS = { attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
+const FEED_JOB_OPTIONS = { attempts: 1 };
+/** The job options of each scheduled queue's jobs. */
+const SCHEDULED_JOB_OPTIONS: Record<ScheduledQueue, { attempts: number }> = {
+  plan: PLAN_JOB_OPTIONS,
+  enrich: ENRICH_JOB_OPTIONS,
+  feed: FEED_JOB_OPTIONS,
+};
+/** Finished feed polls kept: one per interval per region, so few. */
+const FEED_KEEP = { removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
 
 interface QueueOptions {
   connection: Redis;
@@ -44,10 +59,18 @@ interface QueueOptions {
   syncBackoffMs?: number;
 }
 
+/** A job schedule as Redis holds it. */
+export interface Schedule {
+  id: string;
+  everyMs: number | undefined;
+}
+
 export interface Queues {
   readonly plan: Queue<JobData<'plan'>, PlanJobResult, string>;
   readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
   readonly feed: Queue<JobData<'feed'>, FeedJobResult, string>;
+  readonly enrich: Queue<JobData<'enrich'>, EnrichJobResult, string>;
+  readonly attribute: Queue<JobData<'attribute'>, AttributeJobResult, string>;
   /**
    * Adds one sync job per target, deduplicated per target; returns the id of each target's job.
    * A target's `delayMs` makes its job ready that long after this call began.
@@ -62,21 +85,30 @@ export interface Queues {
   enqueueChangeSync(targets: readonly TargetRef[]): Promise<ChangeSync[]>;
   /** A plan of a region for a change whose VPC the feed cannot tell; the same dedup as above. */
   enqueueChangePlan(data: JobData<'plan'>): Promise<ChangeSync['how']>;
+  /** Adds an enrich job (not deduplicated: each carries its own instances). Returns its id. */
+  enqueueEnrich(data: JobData<'enrich'>): Promise<string>;
+  /**
+   * Adds an attribute job, deduplicated per account+region: while one waits, this adds nothing;
+   * while one runs, one more is kept to run after it (the latest asked: BullMQ's
+   * `keepLastIfActive`), so a job may enqueue its own follow-up. `delayMs` makes it ready that
+   * much later; a waiting delayed one is replaced. Returns the id of the job that will run.
+   */
+  enqueueAttribute(data: JobData<'attribute'>, opts?: { delayMs?: number | undefined }): Promise<string>;
   /** Waits until a job has finished (completed or failed for good); returns its result or throws. */
   waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs?: number): Promise<JobResults[Q]>;
   /** Jobs waiting, delayed and active, per queue (for progress and metrics). */
   depth(): Promise<Record<QueueName, number>>;
-  /** The plan job schedulers in Redis. */
-  listSchedules(): Promise<{ id: string; everyMs: number | undefined }[]>;
-  /** Creates or updates a scheduler that adds a plan job every `everyMs` (the first one now). */
-  upsertSchedule(id: string, everyMs: number, data: JobData<'plan'>): Promise<void>;
-  removeSchedule(id: string): Promise<void>;
-  /** The feed job schedulers in Redis (ids `feed:{account}:{region}`, sync/feed-schedule.ts). */
-  listFeedSchedules(): Promise<{ id: string; everyMs: number | undefined }[]>;
-  /** Creates or updates a scheduler that adds a feed poll every `everyMs` (the first one now). */
-  upsertFeedSchedule(id: string, everyMs: number, data: JobData<'feed'>): Promise<void>;
-  removeFeedSchedule(id: string): Promise<void>;
-  /** Deletes every job, schedule and key of the queues (demo reset, test teardown). */
+  /** The job schedulers of a scheduled queue in Redis. */
+  listSchedules(queue: ScheduledQueue): Promise<Schedule[]>;
+  /** Creates or updates a scheduler that adds a job every `everyMs` (the first one now). */
+  upsertSchedule<Q extends ScheduledQueue>(
+    queue: Q,
+    id: string,
+    everyMs: number,
+    data: JobData<Q>,
+  ): Promise<void>;
+  removeSchedule(queue: ScheduledQueue, id: string): Promise<void>;
+  /** Deletes every job, schedule and key of every queue (demo reset, test teardown). */
   obliterate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -85,42 +117,39 @@ export function createQueues(opts: QueueOptions): Queues {
   const prefix = queuePrefix(opts.prefix);
   const connection: ConnectionOptions = opts.connection;
   const defaultJobOptions = { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 5_000 } };
-  const plan = new Queue<JobData<'plan'>, PlanJobResult, string>('plan', {
-    connection,
-    prefix,
-    defaultJobOptions,
-  });
-  const sync = new Queue<JobData<'sync'>, SyncJobResult, string>('sync', {
-    connection,
-    prefix,
-    defaultJobOptions,
-  });
-  const feed = new Queue<JobData<'feed'>, FeedJobResult, string>('feed', {
-    connection,
-    prefix,
-    defaultJobOptions: FEED_JOB_OPTIONS,
-  });
+  const queueOf = <D, R>(name: QueueName, keep = defaultJobOptions) =>
+    new Queue<D, R, string>(name, { connection, prefix, defaultJobOptions: keep });
+  const plan = queueOf<JobData<'plan'>, PlanJobResult>('plan');
+  const sync = queueOf<JobData<'sync'>, SyncJobResult>('sync');
+  const feed = queueOf<JobData<'feed'>, FeedJobResult>('feed', FEED_KEEP);
+  const enrich = queueOf<JobData<'enrich'>, EnrichJobResult>('enrich');
+  const attribute = queueOf<JobData<'attribute'>, AttributeJobResult>('attribute');
+  const all: Record<QueueName, Queue> = { plan, sync, feed, enrich, attribute };
+  const scheduled: Record<ScheduledQueue, Queue> = { plan, enrich, feed };
   // A Queue re-emits its connection's errors; an EventEmitter 'error' without a listener throws
   // and kills the process (seen: closing a queue whose connection was still starting, when the
   // process stopped on a start-up error). The connection's opener (redis.ts `openRedis`) logs them.
-  for (const q of [plan, sync, feed]) q.on('error', () => undefined);
-  // Both queues' watches open at the first wait of either: `sync --once` waits for its plan first,
-  // and the sync jobs that plan enqueues can finish before anyone waits for them.
-  let watches: Promise<Record<'plan' | 'sync', FinishWatch>> | undefined;
-  let feedWatch: Promise<FinishWatch> | undefined;
-  const watchOf = async (name: QueueName): Promise<FinishWatch> => {
-    if (name === 'feed') {
-      feedWatch ??= openFinishWatch(feed, opts.connection, prefix);
-      return feedWatch;
+  for (const q of Object.values(all)) q.on('error', () => undefined);
+  // The plan and sync watches open together at the first wait of either: `sync --once` waits for
+  // its plan first, and the sync jobs that plan enqueues can finish before anyone waits for them.
+  // The other queues' watches open at their own first wait.
+  const watches = new Map<QueueName, Promise<FinishWatch>>();
+  const open = (name: QueueName) => {
+    const w = openFinishWatch(all[name], opts.connection, prefix);
+    watches.set(name, w);
+    // A failed open is retried at the next wait, and never left as an unhandled rejection.
+    w.catch(() => watches.delete(name));
+    return w;
+  };
+  const watchOf = (name: QueueName): Promise<FinishWatch> => {
+    const hit = watches.get(name);
+    if (hit) return hit;
+    if (name === 'plan' || name === 'sync') {
+      const p = open('plan');
+      const s = open('sync');
+      return name === 'plan' ? p : s;
     }
-    watches ??= (async () => {
-      const [p, s] = await Promise.all([
-        openFinishWatch(plan, opts.connection, prefix),
-        openFinishWatch(sync, opts.connection, prefix),
-      ]);
-      return { plan: p, sync: s };
-    })();
-    return (await watches)[name];
+    return open(name);
   };
   const syncJobOptions = () => ({
     attempts: opts.syncAttempts ?? 5,
@@ -159,6 +188,8 @@ export function createQueues(opts: QueueOptions): Queues {
     plan,
     sync,
     feed,
+    enrich,
+    attribute,
     async enqueueSync(targets) {
       const start = Date.now();
       // In chunks: one addBulk of a whole region (10,000 VPCs) builds every job object and one
@@ -220,67 +251,54 @@ export function createQueues(opts: QueueOptions): Queues {
         await addAfterChange(plan, (o) => plan.add('plan', data, { ...PLAN_JOB_OPTIONS, ...o }), dedupId)
       ).how;
     },
+    async enqueueEnrich(data) {
+      const job = await enrich.add('enrich', data, ENRICH_JOB_OPTIONS);
+      return String(job.id);
+    },
+    async enqueueAttribute(data, addOpts) {
+      const job = await attribute.add('attribute', data, {
+        ...ATTRIBUTE_JOB_OPTIONS,
+        delay: Math.max(0, Math.round(addOpts?.delayMs ?? 0)),
+        deduplication: { id: attributeKey(data), replace: true, keepLastIfActive: true },
+      });
+      return String(job.id);
+    },
     async waitFor(queue, jobId, timeoutMs) {
       const watch = await watchOf(queue);
       return (await watch.wait(jobId, timeoutMs)) as JobResults[typeof queue];
     },
     async depth() {
-      const [p, s, f] = await Promise.all([
-        plan.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
-        sync.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
-        feed.getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized'),
-      ]);
-      return { plan: p, sync: s, feed: f };
+      const names = Object.keys(all) as QueueName[];
+      const counts = await Promise.all(
+        names.map((n) => all[n].getJobCountByTypes('waiting', 'delayed', 'active', 'prioritized')),
+      );
+      return Object.fromEntries(names.map((n, i) => [n, counts[i] ?? 0])) as Record<QueueName, number>;
     },
-    async listSchedules() {
-      const list = await plan.getJobSchedulers(0, -1, true);
+    async listSchedules(queue) {
+      const list = await scheduled[queue].getJobSchedulers(0, -1, true);
       return list.map((s) => ({
         id: s.key,
         everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
       }));
     },
-    async upsertSchedule(scheduleId, everyMs, data) {
-      await plan.upsertJobScheduler(
+    async upsertSchedule(queue, scheduleId, everyMs, data) {
+      await scheduled[queue].upsertJobScheduler(
         scheduleId,
         { every: everyMs },
-        { name: 'plan', data, opts: PLAN_JOB_OPTIONS },
+        { name: queue, data, opts: SCHEDULED_JOB_OPTIONS[queue] },
       );
     },
-    async removeSchedule(scheduleId) {
-      await plan.removeJobScheduler(scheduleId);
-    },
-    async listFeedSchedules() {
-      const list = await feed.getJobSchedulers(0, -1, true);
-      return list.map((s) => ({
-        id: s.key,
-        everyMs: s.every === undefined || s.every === null ? undefined : Number(s.every),
-      }));
-    },
-    async upsertFeedSchedule(scheduleId, everyMs, data) {
-      await feed.upsertJobScheduler(
-        scheduleId,
-        { every: everyMs },
-        { name: 'feed', data, opts: FEED_JOB_OPTIONS },
-      );
-    },
-    async removeFeedSchedule(scheduleId) {
-      await feed.removeJobScheduler(scheduleId);
+    async removeSchedule(queue, scheduleId) {
+      await scheduled[queue].removeJobScheduler(scheduleId);
     },
     async obliterate() {
-      await plan.obliterate({ force: true });
-      await sync.obliterate({ force: true });
-      await feed.obliterate({ force: true });
+      for (const q of Object.values(all)) await q.obliterate({ force: true });
     },
     close() {
       closing ??= (async () => {
-        if (watches) {
-          const opened = await watches.catch(() => undefined);
-          if (opened) await Promise.all([opened.plan.close(), opened.sync.close()]);
-        }
-        if (feedWatch) await (await feedWatch.catch(() => undefined))?.close();
-        await plan.close();
-        await sync.close();
-        await feed.close();
+        const opened = await Promise.all([...watches.values()].map((w) => w.catch(() => undefined)));
+        await Promise.all(opened.map((w) => w?.close()));
+        for (const q of Object.values(all)) await q.close();
       })();
       return closing;
     },

@@ -45,6 +45,7 @@ export function describeSimulator(sim: RunningSimulator): string {
     '  environment for classiclink-sync:',
     `    ECS_ENDPOINT=${sim.url}`,
     `    VPC_ENDPOINT=${sim.url}`,
+    `    ACTIONTRAIL_ENDPOINT=${sim.url}/{region}`,
     `    SYNC_REGIONS=${regions.join(',')}`,
   ];
   if (first) {
@@ -62,7 +63,6 @@ export function describeSimulator(sim: RunningSimulator): string {
     `    GET|POST ${sim.url}/_sim/instance | /_sim/vpc | /_sim/keys     GET ${sim.url}/_sim/actiontrail`,
     '',
     `  ActionTrail LookupEvents on the same port, one region per path: ${sim.url}/{region}`,
-    `    (ACTIONTRAIL_ENDPOINT=${sim.url}/{region})`,
   );
   if (sim.eventBridge) {
     const s = sim.eventBridge.status();

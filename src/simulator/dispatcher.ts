@@ -81,6 +81,7 @@ function answerFor(
     nonces: deps.nonces,
     maxClockSkewMs: deps.maxClockSkewMs,
     now,
+    routed: pathRegion !== undefined,
   };
   authenticate(req, id, auth);
   if (id.action === '') throw missing('Action');

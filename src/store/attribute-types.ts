@@ -66,6 +66,13 @@ export interface MarkVpcsDeletedInput extends AccountRegion {
   at: Date;
 }
 
+export interface MarkUnlistedVpcsDeletedInput extends AccountRegion {
+  /** Every VPC a complete DescribeVpcs listing of the region gave: the others are gone. */
+  listed: string[];
+  /** Written to `deleted_at` and `updated_at`. */
+  at: Date;
+}
+
 export interface MissingAttributesInput extends AccountRegion {
   /** At most this many ids. Default 1,000. */
   limit?: number | undefined;

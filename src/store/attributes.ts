@@ -11,6 +11,7 @@ import type {
   AccountRegion,
   InstanceAttributes,
   MarkInstancesReleasedInput,
+  MarkUnlistedVpcsDeletedInput,
   MarkVpcsDeletedInput,
   MissingAttributesInput,
   StoreDeps,
@@ -131,6 +132,25 @@ export async function markVpcsDeleted(deps: StoreDeps, input: MarkVpcsDeletedInp
         SET deleted_at = EXCLUDED.deleted_at, updated_at = EXCLUDED.updated_at
       WHERE v.deleted_at IS NULL AND v.updated_at <= EXCLUDED.updated_at`,
     [input.account, input.regionId, ids, input.at],
+  );
+  return res.rowCount ?? 0;
+}
+
+export async function markUnlistedVpcsDeleted(
+  deps: StoreDeps,
+  input: MarkUnlistedVpcsDeletedInput,
+): Promise<number> {
+  // Row by row in id order (the subquery's ORDER BY … FOR UPDATE), like the upserts: no deadlock
+  // with a concurrent refresh of the same region.
+  const res = await query(
+    deps.pool,
+    `UPDATE vpcs AS v SET deleted_at = $4, updated_at = $4
+       FROM (SELECT vpc_id FROM vpcs
+              WHERE account = $1 AND region_id = $2 AND deleted_at IS NULL AND updated_at <= $4
+                AND NOT (vpc_id = ANY($3::text[]))
+              ORDER BY vpc_id FOR UPDATE) AS gone
+      WHERE v.account = $1 AND v.region_id = $2 AND v.vpc_id = gone.vpc_id`,
+    [input.account, input.regionId, sortedUnique(input.listed), input.at],
   );
   return res.rowCount ?? 0;
 }

@@ -73,6 +73,12 @@ export async function pendingCauses(deps: StoreDeps, input: PendingCausesInput):
  * change was detected. The latest candidate wins (DISTINCT ON, by event_time; the event id breaks a
  * tie, so the answer never depends on the plan). An event with no candidate stays pending until its
  * window has run out, then is `not_found`. No previous applied scan on record: no window, no match.
+ *
+ * A candidate followed (at the same second or later, before detection) by a successful call of the
+ * opposite change on the same instance and VPC — an attach, then a detach — is not the last word:
+ * the scan saw the link as the first call left it, so a later call of the first kind must exist,
+ * still on its way to ActionTrail (records arrive minutes late). Settling on the earlier one would
+ * name the wrong person; the event stays pending until that record arrives, or its window ends.
  */
 const SETTLE = `
   WITH pending AS (${PENDING}),
@@ -89,6 +95,15 @@ const SETTLE = `
        AND coalesce(ce.error_code, '') = ''
        AND ce.event_time > p.previous_scan_started_at - $7::double precision * interval '1 millisecond'
        AND ce.event_time < p.detected_at
+     WHERE NOT EXISTS (
+       SELECT 1 FROM actions o
+         JOIN cloud_events x
+           ON x.account = p.account AND x.region_id = p.region_id AND x.event_name = o.event_name
+          AND x.instance_ids @> ARRAY[p.instance_id]
+          AND (NOT o.names_vpc OR x.vpc_id = p.vpc_id)
+          AND coalesce(x.error_code, '') = ''
+          AND x.event_time >= ce.event_time AND x.event_time < p.detected_at
+        WHERE o.change <> p.change)
      ORDER BY p.id, ce.event_time DESC, ce.event_id DESC
   ), settled AS (
     INSERT INTO link_event_causes (link_event_id, status, cloud_event_id, resolved_at)

@@ -10,6 +10,7 @@ import {
   instancesMissingAttributes,
   instancesToRefresh,
   markInstancesReleased,
+  markUnlistedVpcsDeleted,
   markVpcsDeleted,
   upsertInstances,
   upsertVpcs,
@@ -24,8 +25,10 @@ import {
   listFeeds,
 } from './change-feed.js';
 import { recordCloudEvents } from './cloud-events.js';
+import { consoleVerbs } from './console.js';
 import { contextForRun } from './context.js';
 import { eventsPage } from './events-page.js';
+import { listContextHealth, recordContextCheck } from './health.js';
 import { watchChanges } from './listen.js';
 import { outboxVerbs } from './outbox.js';
 import { pruneHistory } from './prune.js';
@@ -66,6 +69,7 @@ export function createStore(deps: StoreDeps): Store {
     markInstancesReleased: (input) => markInstancesReleased(full, input),
     upsertVpcs: (input) => upsertVpcs(full, input),
     markVpcsDeleted: (input) => markVpcsDeleted(full, input),
+    markUnlistedVpcsDeleted: (input) => markUnlistedVpcsDeleted(full, input),
     instancesToRefresh: (input) => instancesToRefresh(full, input),
     instancesMissingAttributes: (input) => instancesMissingAttributes(full, input),
     recordCloudEvents: (records, receivedVia) => recordCloudEvents(full, records, receivedVia),
@@ -78,6 +82,9 @@ export function createStore(deps: StoreDeps): Store {
     feedPolled: (input) => feedPolled(full, input),
     feedFailed: (input) => feedFailed(full, input),
     listFeeds: (filter) => listFeeds(full, filter),
+    recordContextCheck: (input) => recordContextCheck(full, input),
+    listContextHealth: (filter) => listContextHealth(full, filter ?? {}),
     ...outboxVerbs(full),
+    ...consoleVerbs(read),
   };
 }

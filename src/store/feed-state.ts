@@ -1,5 +1,5 @@
 /**
- * What `status` (the CLI and GET /v1/status) says of a change feed, defined once: its state, its
+ * What `status` (the CLI and GET /v1/status) and the console's overview say of a change feed, defined once: its state, its
  * lag and whether its last error is current.
  */
 import type { FeedStatusRow } from './feed-types.js';
@@ -21,7 +21,10 @@ export interface FeedHealth {
   lastErrorBeforeLastSuccess: boolean;
 }
 
-export function feedHealth(f: FeedStatusRow, now: Date): FeedHealth {
+export function feedHealth(
+  f: Pick<FeedStatusRow, 'consecutiveFailures' | 'lastSuccessAt' | 'lastErrorAt' | 'cursorAt'>,
+  now: Date,
+): FeedHealth {
   const t = now.getTime();
   return {
     state: f.consecutiveFailures > 0 ? 'failing' : f.lastSuccessAt === null ? 'waiting' : 'ok',

@@ -63,11 +63,29 @@ export type OutboxMessage = {
   createdAt: Date;
   /** End of this claim's lease. */
   claimedUntil: Date;
+  /**
+   * The body as first rendered for this row's channel (`rendered_body`), before any per-attempt
+   * signature: every attempt sends it. null until the first attempt renders it.
+   */
+  renderedBody: string | null;
 } & (
   | { kind: 'changes'; payload: ChangesAlertPayload }
   | { kind: 'stale'; payload: StaleAlertPayload }
   | { kind: 'recovered'; payload: RecoveredAlertPayload }
 );
+
+/**
+ * ALERT_CONTEXT_WAIT: a 'changes' row not yet rendered is held back while its run's context is
+ * unsettled — an event's instance never described, or (with `causes`) a non-baseline event's cause
+ * still pending — until `waitMs` after the row's `created_at`. Held rows are neither claimed nor
+ * charged an attempt: they stay 'pending' and are simply not due yet.
+ */
+export interface ContextWait {
+  /** How long after `created_at` a row may be held; 0 holds nothing. */
+  waitMs: number;
+  /** Wait for causes too (ATTRIBUTION=on); with false, for instance attributes only. */
+  causes: boolean;
+}
 
 export interface ClaimOutboxInput {
   /** At most this many rows. */
@@ -77,6 +95,24 @@ export interface ClaimOutboxInput {
   now: Date;
   /** Only rows of these runs (for `sync --once`). */
   runIds?: readonly string[] | undefined;
+  /** Hold back 'changes' rows whose run's context is not settled yet; absent: hold nothing. */
+  contextWait?: ContextWait | undefined;
+}
+
+export interface NextDueFilter {
+  /** Only rows of these runs. */
+  runIds?: readonly string[] | undefined;
+  /**
+   * Held rows (as `claimOutbox` holds them) count as due when their wait ends, or after
+   * `recheckMs` from `now` if sooner: their context may settle before the wait ends.
+   */
+  contextWait?: (ContextWait & { now: Date; recheckMs: number }) | undefined;
+}
+
+export interface SaveRenderedBodyInput {
+  id: string;
+  body: string;
+  renderedAt: Date;
 }
 
 export interface FailOutboxInput {
@@ -166,8 +202,13 @@ export interface OutboxStore {
     ids?: readonly string[] | undefined;
     channel?: ChannelName | undefined;
   }): Promise<number>;
+  /**
+   * Stores a row's first rendered body: only while `rendered_body` is NULL, so deliverers that
+   * render one alert at once agree on one body. Returns the body stored (ours, or the first one).
+   */
+  saveRenderedBody(input: SaveRenderedBodyInput): Promise<string>;
   /** The earliest time a row (of `runIds`, when given) becomes due; null when none is waiting. */
-  nextOutboxDueAt(filter?: { runIds?: readonly string[] | undefined }): Promise<Date | null>;
+  nextOutboxDueAt(filter?: NextDueFilter): Promise<Date | null>;
   /** Rows, newest first. */
   listOutbox(filter?: OutboxFilter): Promise<OutboxRow[]>;
   /** Counts per status (and per channel) for `status` and metrics; `runIds` restricts them. */

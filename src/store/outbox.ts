@@ -6,13 +6,20 @@
  * Delivery is at-least-once: a row is 'delivering' only for its lease (`claimed_until`). A
  * deliverer that dies after its claim leaves the row to become due again when the lease ends, and
  * the next deliverer sends it with the same id (the idempotency key receivers deduplicate on).
+ *
+ * Every attempt sends the same body: the first attempt stores what it rendered in `rendered_body`
+ * (saveRenderedBody), and every later claim returns it — after a failure, a lease taken over from
+ * a dead deliverer, or `alerts --requeue` (which keeps it). A 'changes' row is not claimed before
+ * its run's context is settled or its ALERT_CONTEXT_WAIT has passed (ContextWait).
  */
 import type { ChannelName } from '../alerts/index.js';
 import { listen } from './listen.js';
 import { query, truncate } from './tx.js';
 import type {
   ClaimOutboxInput,
+  ContextWait,
   FailOutboxInput,
+  NextDueFilter,
   OutboxCounts,
   OutboxFilter,
   OutboxMessage,
@@ -20,6 +27,7 @@ import type {
   OutboxStatus,
   OutboxStore,
   OutboxWatch,
+  SaveRenderedBodyInput,
   StoreDeps,
 } from './types.js';
 
@@ -36,6 +44,7 @@ interface OutboxDbRow {
   delivered_at: Date | null;
   claimed_until: Date | null;
   payload: unknown;
+  rendered_body?: string | null;
 }
 
 const COLUMNS = `id::text, sync_run_id::text, kind, channel, status, attempts, next_attempt_at, last_error,
@@ -45,6 +54,41 @@ function runIdsParam(runIds: readonly string[] | undefined): string[] | null {
   return runIds === undefined ? null : [...runIds];
 }
 
+/**
+ * The SQL condition "row `o` is held back, waiting for its run's context" (ContextWait), with the
+ * placeholders of the time, the wait in ms and the causes flag. The context's definition is
+ * link_history's, the one `contextForRun` counts by: an instance never described
+ * (`instance_updated_at IS NULL`), a non-baseline cause not settled (`cause_status IS NULL`).
+ * An instance is not waited for where the identity may not describe instances (`context_health`
+ * says `permission_denied` for the account+region): that context is known not to come. (A missing
+ * ActionTrail permission settles causes `unavailable`, so causes need no such rule.)
+ *
+ * The run's events are found by their detection time as well as their run: every event of a run
+ * carries the payload's `detectedAt`, and link_events has an index on detected_at but none leading
+ * with sync_run_id. And it is a scalar subquery with LIMIT 1, not EXISTS: with many rows waiting
+ * (a burst), Postgres turns an EXISTS into one hashed subplan over every unsettled event of the
+ * whole table (measured: a full scan of link_events per claim); a scalar subquery is always one
+ * index probe per waiting row.
+ */
+function heldSql(now: string, waitMs: string, causes: string): string {
+  return `(o.kind = 'changes' AND o.rendered_body IS NULL AND ${waitMs}::bigint > 0
+      AND o.created_at > ${now}::timestamptz - ${waitMs}::bigint * interval '1 millisecond'
+      AND (SELECT true FROM link_history h
+            WHERE h.detected_at = (o.payload->>'detectedAt')::timestamptz
+              AND h.sync_run_id = o.sync_run_id
+              AND ((h.instance_updated_at IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM context_health ch
+                                     WHERE ch.account = h.account AND ch.region_id = h.region_id
+                                       AND ch.source = 'instances' AND ch.state = 'permission_denied'))
+                   OR (${causes}::boolean AND NOT h.baseline AND h.cause_status IS NULL))
+            LIMIT 1) IS NOT NULL)`;
+}
+
+/** The wait's parameters; nothing is held without one. */
+function waitParams(wait: ContextWait | undefined): [number, boolean] {
+  return wait === undefined ? [0, false] : [Math.max(0, Math.round(wait.waitMs)), wait.causes];
+}
+
 async function claimOutbox(deps: StoreDeps, input: ClaimOutboxInput): Promise<OutboxMessage[]> {
   // Why FOR UPDATE SKIP LOCKED: several deliverers (every `start` process, and `sync --once`)
   // claim from the same table at once. SKIP LOCKED lets each take the rows no other claimer is
@@ -52,16 +96,19 @@ async function claimOutbox(deps: StoreDeps, input: ClaimOutboxInput): Promise<Ou
   // same rows twice (no lock: two deliverers would both see a row as due and both send it). The
   // lock only lives for this statement; after it the 'delivering' status plus `claimed_until` is
   // what keeps other claimers off, so no transaction stays open while we talk HTTP.
+  // Rows held for their run's context are skipped, not claimed and given back: waiting costs
+  // them no attempt and no write.
   const res = await query<OutboxDbRow>(
     deps.pool,
     `WITH due AS (
-       SELECT id FROM alert_outbox
-        WHERE ((status = 'pending' AND next_attempt_at <= $1)
-               OR (status = 'delivering' AND claimed_until <= $1))
-          AND ($4::bigint[] IS NULL OR sync_run_id = ANY($4::bigint[]))
-        ORDER BY next_attempt_at, created_at, id
+       SELECT o.id FROM alert_outbox o
+        WHERE ((o.status = 'pending' AND o.next_attempt_at <= $1)
+               OR (o.status = 'delivering' AND o.claimed_until <= $1))
+          AND ($4::bigint[] IS NULL OR o.sync_run_id = ANY($4::bigint[]))
+          AND NOT ${heldSql('$1', '$5', '$6')}
+        ORDER BY o.next_attempt_at, o.created_at, o.id
         LIMIT $2
-          FOR UPDATE SKIP LOCKED
+          FOR UPDATE OF o SKIP LOCKED
      )
      UPDATE alert_outbox AS o
         SET status = 'delivering', attempts = o.attempts + 1,
@@ -69,8 +116,8 @@ async function claimOutbox(deps: StoreDeps, input: ClaimOutboxInput): Promise<Ou
        FROM due
       WHERE o.id = due.id
      RETURNING o.id::text, o.sync_run_id::text, o.kind, o.channel, o.status, o.attempts, o.next_attempt_at,
-               o.last_error, o.created_at, o.delivered_at, o.claimed_until, o.payload`,
-    [input.now, input.limit, input.leaseMs, runIdsParam(input.runIds)],
+               o.last_error, o.created_at, o.delivered_at, o.claimed_until, o.payload, o.rendered_body`,
+    [input.now, input.limit, input.leaseMs, runIdsParam(input.runIds), ...waitParams(input.contextWait)],
   );
   const rows = res.rows.map(
     (r) =>
@@ -83,6 +130,7 @@ async function claimOutbox(deps: StoreDeps, input: ClaimOutboxInput): Promise<Ou
         attempts: r.attempts,
         createdAt: r.created_at,
         claimedUntil: r.claimed_until ?? input.now,
+        renderedBody: r.rendered_body ?? null,
       }) as OutboxMessage,
   );
   // The UPDATE returns rows in no particular order: keep the claim order (oldest first).
@@ -151,17 +199,44 @@ async function requeueDeadOutbox(
   return res.rowCount ?? 0;
 }
 
-async function nextOutboxDueAt(
-  deps: StoreDeps,
-  filter?: { runIds?: readonly string[] | undefined },
-): Promise<Date | null> {
+async function saveRenderedBody(deps: StoreDeps, input: SaveRenderedBodyInput): Promise<string> {
+  // Only while NULL: of deliverers rendering one row at once (a lease taken over mid-render), the
+  // first to commit wins. A loser's UPDATE waits for the winner's row lock, re-reads the row and
+  // finds it set; the SELECT after it (a new snapshot) reads the winner's body.
+  const set = await query<{ body: string }>(
+    deps.pool,
+    `UPDATE alert_outbox SET rendered_body = $2, rendered_at = $3
+      WHERE id = $1::uuid AND rendered_body IS NULL
+     RETURNING rendered_body AS body`,
+    [input.id, input.body, input.renderedAt],
+  );
+  if (set.rows[0]) return set.rows[0].body;
+  const kept = await query<{ body: string | null }>(
+    deps.pool,
+    'SELECT rendered_body AS body FROM alert_outbox WHERE id = $1::uuid',
+    [input.id],
+  );
+  return kept.rows[0]?.body ?? input.body;
+}
+
+async function nextOutboxDueAt(deps: StoreDeps, filter?: NextDueFilter): Promise<Date | null> {
+  const wait = filter?.contextWait;
+  const base = `CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE o.claimed_until END`;
   const res = await query<{ due: Date | null }>(
     deps.pool,
-    `SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until END) AS due
-       FROM alert_outbox
-      WHERE status IN ('pending', 'delivering')
-        AND ($1::bigint[] IS NULL OR sync_run_id = ANY($1::bigint[]))`,
-    [runIdsParam(filter?.runIds)],
+    `SELECT min(CASE WHEN ${heldSql('$2', '$3', '$4')}
+                     THEN GREATEST(${base}, LEAST(o.created_at + $3::bigint * interval '1 millisecond',
+                                                  $2::timestamptz + $5::bigint * interval '1 millisecond'))
+                     ELSE ${base} END) AS due
+       FROM alert_outbox o
+      WHERE o.status IN ('pending', 'delivering')
+        AND ($1::bigint[] IS NULL OR o.sync_run_id = ANY($1::bigint[]))`,
+    [
+      runIdsParam(filter?.runIds),
+      wait?.now ?? new Date(0),
+      ...waitParams(wait),
+      Math.max(0, Math.round(wait?.recheckMs ?? 0)),
+    ],
   );
   return res.rows[0]?.due ?? null;
 }
@@ -250,6 +325,7 @@ export function outboxVerbs(
     completeOutbox: (id, deliveredAt) => completeOutbox(full, id, deliveredAt),
     failOutbox: (input) => failOutbox(full, input),
     releaseOutbox: (input) => releaseOutbox(full, input),
+    saveRenderedBody: (input) => saveRenderedBody(full, input),
     requeueDeadOutbox: (filter) => requeueDeadOutbox(full, filter),
     nextOutboxDueAt: (filter) => nextOutboxDueAt(full, filter),
     listOutbox: (filter) => listOutbox(full, filter),

@@ -16,6 +16,7 @@ import {
   bigserial,
   boolean,
   check,
+  date,
   foreignKey,
   index,
   integer,
@@ -359,6 +360,25 @@ export const changeFeed = pgTable(
     scansScheduled: bigint('scans_scheduled', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.account, t.regionId] })],
+);
+
+/**
+ * Link events counted per account, region and UTC day (`added`, `removed`): what the console's
+ * burn-down adds up, so it reads a few thousand rows instead of every event. Kept by a statement
+ * trigger on `link_events` (migration `0005_*`), in the transaction that records the events, so it
+ * never disagrees with them; pruning history leaves it alone, so the burn-down outlives
+ * EVENT_RETENTION.
+ */
+export const linkEventDays = pgTable(
+  'link_event_days',
+  {
+    account: text('account').notNull(),
+    regionId: text('region_id').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    added: integer('added').notNull().default(0),
+    removed: integer('removed').notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'link_event_days_pkey', columns: [t.account, t.regionId, t.day] })],
 );
 
 /**

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type {
   AccountRegion,
   MarkInstancesReleasedInput,
+  MarkUnlistedVpcsDeletedInput,
   MarkVpcsDeletedInput,
   MissingAttributesInput,
   UpsertInstancesInput,
@@ -23,6 +24,7 @@ import type {
   SettleCausesInput,
   SettleCausesResult,
 } from './cause-types.js';
+import type { ConsoleStore } from './console-types.js';
 import type {
   FeedCursorInput,
   FeedFailedInput,
@@ -31,6 +33,7 @@ import type {
   InstanceVpc,
   LinkedVpcsInput,
 } from './feed-types.js';
+import type { ContextCheckInput, ContextCheckResult, ContextHealthRow } from './health-types.js';
 import type { OutboxStore, OutboxWatch } from './outbox-types.js';
 import type {
   EventFilter,
@@ -55,7 +58,9 @@ import type {
 
 export type * from './attribute-types.js';
 export type * from './cause-types.js';
+export type * from './console-types.js';
 export type * from './feed-types.js';
+export type * from './health-types.js';
 export type * from './outbox-types.js';
 export type * from './read-types.js';
 export type * from './run-types.js';
@@ -84,7 +89,7 @@ export interface PruneResult {
   cloudEvents: number;
 }
 
-export interface Store extends OutboxStore {
+export interface Store extends OutboxStore, ConsoleStore {
   /** Inserts a 'running' sync_runs row (and the sync_targets row if new). Returns its id. */
   startRun(input: StartRunInput): Promise<string>;
   /** Active links of a target (removed_at IS NULL), sorted: for finding removal candidates to confirm. */
@@ -130,6 +135,8 @@ export interface Store extends OutboxStore {
   upsertVpcs(input: UpsertVpcsInput): Promise<number>;
   /** Sets `deleted_at` of VPCs the API no longer knows. */
   markVpcsDeleted(input: MarkVpcsDeletedInput): Promise<number>;
+  /** Sets `deleted_at` of the region's VPCs a complete listing no longer gives (discovery's). */
+  markUnlistedVpcsDeleted(input: MarkUnlistedVpcsDeletedInput): Promise<number>;
   /** Instances in an active link of the account and region, sorted: what the periodic refresh describes. */
   instancesToRefresh(input: AccountRegion): Promise<string[]>;
   /**
@@ -183,4 +190,15 @@ export interface Store extends OutboxStore {
   feedFailed(input: FeedFailedInput): Promise<void>;
   /** Every feed's state (of one account when given), by account and region. */
   listFeeds(filter?: { account?: string | undefined }): Promise<FeedStatusRow[]>;
+
+  // Context health (health.ts).
+
+  /**
+   * Records one check of a context source (instances, actiontrail) of an account+region: moves
+   * `checked_at` (and `last_ok_at` when ok), and `since` when the state changed. Says whether the
+   * state or detail changed, so the caller logs a change once.
+   */
+  recordContextCheck(input: ContextCheckInput): Promise<ContextCheckResult>;
+  /** Every account+region's context health (of one account when given), sorted. */
+  listContextHealth(filter?: { account?: string | undefined }): Promise<ContextHealthRow[]>;
 }

@@ -15,6 +15,7 @@
  * a change left unscheduled because its record was stored but its sync was not.
  */
 import type { CloudEvent, CloudEventPage, CloudEventRefusal, LookupEventsQuery } from '../aliyun/index.js';
+import { cloudEventRecord } from '../context/index.js';
 import { coerceError } from '../errors.js';
 import type { ConfiguredTarget, TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
@@ -82,30 +83,6 @@ export interface FeedDeps {
   store: Pick<Store, 'knownCloudEvents' | 'recordCloudEvents' | 'linkedVpcs'>;
   enqueueChangeSync(targets: readonly TargetRef[]): Promise<ChangeSync[]>;
   enqueueChangePlan(data: { account: string; regionId: string }): Promise<ChangeSync['how']>;
-}
-
-/** An ActionTrail record, as `cloud_events` stores it, of `account`. */
-export function toCloudEventRecord(event: CloudEvent, account: string): CloudEventRecord {
-  return {
-    eventId: event.eventId,
-    account,
-    regionId: event.acsRegion,
-    eventName: event.eventName,
-    eventTime: event.eventTime,
-    instanceIds: [...event.instanceIds],
-    vpcId: event.vpcId ?? null,
-    actor: {
-      type: event.actor.type,
-      name: event.actor.name ?? null,
-      principalId: event.actor.principalId ?? null,
-      accountId: event.actor.accountId ?? null,
-    },
-    accessKeyId: event.accessKeyId ?? null,
-    sourceIp: event.sourceIp ?? null,
-    userAgent: event.userAgent ?? null,
-    apiRequestId: event.apiRequestId ?? null,
-    errorCode: event.errorCode ?? null,
-  };
 }
 
 /** Calls that remove a link and name its VPC (a detach), and those that name none (a delete). */
@@ -284,7 +261,7 @@ export async function runFeedPoll(
             'ActionTrail record refused',
           );
         }
-        const batch = page.events.map((e) => toCloudEventRecord(e, req.account));
+        const batch = page.events.map((e) => cloudEventRecord(req.account, e));
         const result = await ingestRecords(deps, account, batch, 'poll');
         fresh += result.fresh;
         scheduled += result.scheduled;
@@ -390,7 +367,7 @@ export async function ingestPushed(
       continue;
     }
     const list = byAccount.get(account) ?? [];
-    list.push(toCloudEventRecord(item.event, account.name));
+    list.push(cloudEventRecord(account.name, item.event));
     byAccount.set(account, list);
   }
   const out: PushResult = { fresh: 0, duplicates: 0, ignored, scheduled: 0, results: [] };

@@ -16,10 +16,9 @@ export {
   type PushedRecord,
   type PushResult,
   runFeedPoll,
-  toCloudEventRecord,
 } from './feed.js';
 export { pagesInOrder } from './paging.js';
 export { runPlan } from './plan.js';
-export { runSync } from './scan.js';
-export { feedScheduleQueue, keepSchedules } from './scheduler.js';
+export { type AppliedChanges, runSync } from './scan.js';
+export { keepSchedules, type ScheduleGroup } from './scheduler.js';
 export type { CallOptions, LinkPage, LinkSource } from './source.js';

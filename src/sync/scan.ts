@@ -28,6 +28,15 @@ export const PAGE_PARALLEL = 4;
 /** Pages read at most: twice what the API's 1,000-link maximum needs. */
 const MAX_PAGES = 20;
 
+/** What an applied scan changed: handed to `SyncDeps.afterApplied` when it changed something. */
+export interface AppliedChanges {
+  target: TargetRef;
+  runId: string;
+  baseline: boolean;
+  added: readonly Link[];
+  removed: readonly Link[];
+}
+
 interface SyncDeps {
   /** The link source of an account (its own credentials and limits). */
   sourceFor(account: string): LinkSource;
@@ -35,6 +44,11 @@ interface SyncDeps {
   /** Configured alert channels (one outbox row each per run that changed something). */
   channels: readonly ChannelName[];
   alertOnBaseline: boolean;
+  /**
+   * Called after a scan that added or removed links was applied (committed): the context of the
+   * change is looked for from here (attributes, causes). Its failure is logged, never the run's.
+   */
+  afterApplied?: ((changes: AppliedChanges) => Promise<void>) | undefined;
   /** Scans of one job attempt before the run fails as incomplete. Default 3. */
   maxScans?: number;
   now?: () => Date;
@@ -233,6 +247,24 @@ export async function runSync(deps: SyncDeps, req: SyncRequest): Promise<SyncJob
             },
             'scan applied',
           );
+          if (deps.afterApplied && result.added.length + result.removed.length > 0) {
+            const changes = {
+              target,
+              runId,
+              baseline: result.baseline,
+              added: result.added,
+              removed: result.removed,
+            };
+            // Context never holds back or fails link truth: the run is already committed.
+            await deps
+              .afterApplied(changes)
+              .catch((caught: unknown) =>
+                runLog.warn(
+                  { error: coerceError(caught).summary() },
+                  'the context of the changes was not scheduled (attributes and causes come with the next refresh)',
+                ),
+              );
+          }
           return {
             runId,
             outcome: 'applied',

@@ -1,43 +1,49 @@
 /**
- * Keeps one BullMQ job scheduler per (account, region) at SYNC_INTERVAL (and, for the change feed,
- * one per account+region at CHANGE_FEED_INTERVAL on the feed queue), in step with the configuration: wanted schedules are upserted, schedules for regions no longer configured are
- * removed. This deployment owns its QUEUE_PREFIX: every plan schedule under it that the
+ * Keeps the BullMQ job schedulers in step with the configuration: per scheduled queue, one
+ * scheduler per (account, region) — `plan` every SYNC_INTERVAL, `enrich` every ENRICH_INTERVAL,
+ * `feed` (the change feed's poll) every CHANGE_FEED_INTERVAL.
+ * Wanted schedules are upserted, schedules for regions no longer configured are removed. This
+ * deployment owns its QUEUE_PREFIX: every schedule of those queues under it that the
  * configuration does not want is removed. Run at start and then periodically, so schedules come
  * back by themselves if Redis lost them.
  */
 import type { Logger } from '../log.js';
 import { type Periodic, startPeriodic } from '../periodic.js';
-import type { Queues } from '../queue/index.js';
+import type { Queues, ScheduledQueue } from '../queue/index.js';
 
 interface ScheduleSpec {
   account: string;
   regions: readonly string[];
 }
 
-/** A schedule's id: one per (account, region) and kind of job (`plan:…`, `feed:…`). */
-export const scheduleId = (kind: 'plan' | 'feed', account: string, regionId: string): string =>
-  `${kind}:${account}:${regionId}`;
+/** One scheduled queue: a job every `everyMs` for each account+region of `specs`. */
+export interface ScheduleGroup {
+  queue: ScheduledQueue;
+  everyMs: number;
+  specs: readonly ScheduleSpec[];
+}
 
-/** The schedules of one queue, as the keeper reads and writes them. */
-type ScheduleQueue = Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>;
+type ScheduleQueues = Pick<Queues, 'listSchedules' | 'upsertSchedule' | 'removeSchedule'>;
+
+const scheduleId = (queue: ScheduledQueue, account: string, regionId: string): string =>
+  `${queue}:${account}:${regionId}`;
 
 export async function reconcileSchedules(
-  queues: ScheduleQueue,
-  specs: readonly ScheduleSpec[],
-  everyMs: number,
+  queues: ScheduleQueues,
+  group: ScheduleGroup,
   log: Logger,
-  kind: 'plan' | 'feed' = 'plan',
 ): Promise<{ upserted: number; removed: number }> {
+  const { queue, everyMs } = group;
   const wanted = new Map<string, { account: string; regionId: string }>();
-  for (const spec of specs) {
+  for (const spec of group.specs) {
     for (const regionId of spec.regions)
-      wanted.set(scheduleId(kind, spec.account, regionId), { account: spec.account, regionId });
+      wanted.set(scheduleId(queue, spec.account, regionId), { account: spec.account, regionId });
   }
-  const existing = await queues.listSchedules();
+  const existing = await queues.listSchedules(queue);
   let removed = 0;
   for (const s of existing) {
     if (!wanted.has(s.id)) {
-      await queues.removeSchedule(s.id);
+      await queues.removeSchedule(queue, s.id);
       removed++;
       log.info({ schedule: s.id }, 'removed schedule no longer configured');
     }
@@ -47,7 +53,7 @@ export async function reconcileSchedules(
   for (const [id, data] of wanted) {
     // Upsert only what is missing or changed: re-upserting an unchanged scheduler would reset its timer.
     if (current.get(id) !== everyMs) {
-      await queues.upsertSchedule(id, everyMs, data);
+      await queues.upsertSchedule(queue, id, everyMs, data);
       upserted++;
       log.info({ schedule: id, everyMs }, 'scheduled');
     }
@@ -56,12 +62,9 @@ export async function reconcileSchedules(
 }
 
 export interface ScheduleKeeping {
-  queues: ScheduleQueue;
-  specs: readonly ScheduleSpec[];
-  /** SYNC_INTERVAL (CHANGE_FEED_INTERVAL): how often each schedule adds a plan (feed) job. */
-  everyMs: number;
-  /** Whose schedules: the plan queue's (default) or the feed queue's (`feedScheduleQueue`). */
-  kind?: 'plan' | 'feed' | undefined;
+  queues: ScheduleQueues;
+  /** The scheduled queues and what each wants. */
+  groups: readonly ScheduleGroup[];
   /** How often the schedules are reconciled with the configuration. */
   checkEveryMs: number;
   log: Logger;
@@ -76,22 +79,8 @@ export function keepSchedules(opts: ScheduleKeeping): Periodic {
   return startPeriodic({
     everyMs: opts.checkEveryMs,
     run: async () => {
-      await reconcileSchedules(opts.queues, opts.specs, opts.everyMs, log, opts.kind);
+      for (const group of opts.groups) await reconcileSchedules(opts.queues, group, log);
     },
     onError: (err) => opts.log.warn({ err: err.message }, 'schedule reconcile failed; will retry'),
   });
-}
-
-/**
- * The feed queue's schedules in the keeper's terms. With CHANGE_FEED=off the keeper is given no
- * specs, so it removes every feed schedule a previous configuration left.
- */
-export function feedScheduleQueue(
-  queues: Pick<Queues, 'listFeedSchedules' | 'upsertFeedSchedule' | 'removeFeedSchedule'>,
-): ScheduleQueue {
-  return {
-    listSchedules: () => queues.listFeedSchedules(),
-    upsertSchedule: (id, everyMs, data) => queues.upsertFeedSchedule(id, everyMs, data),
-    removeSchedule: (id) => queues.removeFeedSchedule(id),
-  };
 }

@@ -53,10 +53,12 @@ describe('fault: two schedulers and three workers', () => {
     } finally {
       stop();
     }
-    const schedules = (await sc.queues.listSchedules()).map((x) => x.id).sort();
+    const schedules = (await sc.queues.listSchedules('plan')).map((x) => x.id).sort();
+    const enrichSchedules = (await sc.queues.listSchedules('enrich')).map((x) => x.id);
     for (const sch of schedulers) sch.signal('SIGTERM');
     await Promise.all(schedulers.map((sch) => sch.waitForExit()));
-    for (const id of schedules) await sc.queues.removeSchedule(id);
+    for (const id of schedules) await sc.queues.removeSchedule('plan', id);
+    for (const id of enrichSchedules) await sc.queues.removeSchedule('enrich', id);
     await sc.settle();
 
     const extra: CheckResult[] = [];

@@ -112,8 +112,11 @@ describe('fault: servers restarted under the service', () => {
       await redis.restart();
       // Back to work: schedules re-created in the empty Redis, rounds succeed again.
       await waitFor(
-        () => sc.queues.listSchedules(),
-        (l) => l.length === SIM.regions.length,
+        async () => [
+          ...(await sc.queues.listSchedules('plan')),
+          ...(await sc.queues.listSchedules('enrich')),
+        ],
+        (l) => l.length === 2 * SIM.regions.length,
         { timeout: 30_000, what: 'the schedules re-created' },
       );
       await moreSucceeded(sc, 8);

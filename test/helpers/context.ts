@@ -20,6 +20,10 @@ export const HOSTILE_TAGS: Record<string, string> = {
 };
 export const HOSTILE_ACTOR = `mallory\r\u001b[1A${'y'.repeat(300)}`;
 
+/** What the context world's ActionTrail check says (LookupEvents refused since minute 35). */
+export const NO_TRAIL_DETAIL =
+  'LookupEvents was refused (Forbidden.RAM): the identity lacks actiontrail:LookupEvents (who made each change)';
+
 /** When each change was detected: 30 s after its scan started at `at(minute)`. */
 export const detected = (minute: number): Date => new Date(at(minute).getTime() + 30_000);
 
@@ -37,7 +41,8 @@ export interface ContextWorld {
  * from 1.2.3.4 at 00:05:12Z) and +i-evil (attached by HOSTILE_ACTOR) · m20: +i-gone (no record:
  * not_found) · m30: +i-noperm (LookupEvents forbidden: unavailable) · m40: +i-pending (nothing
  * settled yet). i-pending and i-bare are never described; i-noperm has no tags; i-gone is
- * released (at(42)).
+ * released (at(42)). Context health: instances ok (last at 50); ActionTrail ok at 12, refused since
+ * 35 (NO_TRAIL_DETAIL).
  */
 export async function contextWorld(store: Store): Promise<ContextWorld> {
   const target = uniqueTarget('vpc-ctx');
@@ -92,6 +97,17 @@ export async function contextWorld(store: Store): Promise<ContextWorld> {
     ...scope,
     vpcs: [{ vpcId: target.vpcId, name: 'prod-vpc', cidrBlock: '172.16.0.0/12', tags: { team: 'core' } }],
     seenAt: at(41),
+  });
+  // Context health: instances readable (checked at 41 and 50), ActionTrail refused since 35.
+  await store.recordContextCheck({ ...scope, source: 'instances', state: 'ok', detail: null, at: at(41) });
+  await store.recordContextCheck({ ...scope, source: 'instances', state: 'ok', detail: null, at: at(50) });
+  await store.recordContextCheck({ ...scope, source: 'actiontrail', state: 'ok', detail: null, at: at(12) });
+  await store.recordContextCheck({
+    ...scope,
+    source: 'actiontrail',
+    state: 'permission_denied',
+    detail: NO_TRAIL_DETAIL,
+    at: at(35),
   });
   return { target, bare, attachFound, attachEvil };
 }

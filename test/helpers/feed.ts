@@ -6,27 +6,9 @@
 import type { Pool } from 'pg';
 import type { FeedJobResult, Queues } from '../../src/queue/index.js';
 import type { RunningSimulator } from '../../src/simulator/index.js';
+import { admin } from './sim-admin.js';
 
-export interface AdminAnswer {
-  status: number;
-  json: unknown;
-}
-
-/** A call of the simulator's admin API (`/_sim/…`). */
-export async function admin(
-  sim: RunningSimulator,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<AdminAnswer> {
-  const res = await fetch(`${sim.url}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: res.status, json: (await res.json()) as unknown };
-}
+export { admin };
 
 /** Attaches or detaches through the admin API: the world changes and ActionTrail records the call. */
 export async function change(

@@ -17,10 +17,13 @@ import type { Logger } from '../../src/log.js';
 import type { Queues, SyncJobResult } from '../../src/queue/index.js';
 import {
   type AccountRuntime,
+  contextAfterApplied,
   type Messaging,
   openAccount,
   openDatabase,
   openMessaging,
+  recordVpcListings,
+  startContextWorkers,
   startWorkers,
   type WorkerSet,
 } from '../../src/service.js';
@@ -36,6 +39,11 @@ export interface PipelineOptions {
   env?: Record<string, string>;
   /** Start the plan/sync workers (default true). */
   workers?: boolean;
+  /**
+   * Also the context side as `start` wires it: discovery's VPC listings recorded, the sync's
+   * after-applied hook, and the enrich/attribute workers (default false).
+   */
+  context?: boolean;
   /** BullMQ attempts of a sync job (default 2) and the first backoff delay (default 50 ms). */
   syncAttempts?: number;
   syncBackoffMs?: number;
@@ -58,6 +66,8 @@ export interface Pipeline {
   config: Config;
   log: Logger;
   source: LinkSource;
+  /** The account as the service runs it (its ECS client, limiter, link source). */
+  account: AccountRuntime;
   prefix: string;
   /** Env that points a child process at the same servers, database, prefix and keys. */
   childEnv: Record<string, string>;
@@ -87,7 +97,6 @@ export function serviceEnv(servers: {
     QUEUE_PREFIX: servers.prefix,
     ECS_ENDPOINT: sim.url,
     VPC_ENDPOINT: sim.url,
-    // The simulator answers each region's LookupEvents under /<region>.
     ACTIONTRAIL_ENDPOINT: `${sim.url}/{region}`,
     // Off unless a test turns it on: these tests count the scans their rounds make, and the
     // change feed would add targeted ones for every change made through the admin endpoints.
@@ -97,6 +106,9 @@ export function serviceEnv(servers: {
     SYNC_REGIONS: sim.world.regions().join(','),
     API_MAX_QPS: '1000',
     API_RETRY_DEADLINE: '5s',
+    // Alerts go at once, whatever is known of their context: the tests of the context wait set
+    // their own (alerts.context.test.ts), the others are about delivery, not about what it says.
+    ALERT_CONTEXT_WAIT: '0',
   };
 }
 
@@ -106,6 +118,8 @@ export interface InProcessService {
   account: AccountRuntime;
   /** The plan/sync workers, unless `workers: false`. */
   workers: WorkerSet | undefined;
+  /** The enrich/attribute workers, with `context: true`. */
+  context: WorkerSet | undefined;
 }
 
 /**
@@ -120,6 +134,7 @@ export function startInProcess(
     syncAttempts: number;
     syncBackoffMs: number;
     workers?: boolean | undefined;
+    context?: boolean | undefined;
     wrapSource?: ((source: LinkSource) => LinkSource) | undefined;
     /** Also the change feed's poll worker (service.ts `startWorkers` `feed`). */
     feed?: boolean | undefined;
@@ -139,8 +154,13 @@ export function startInProcess(
   if (opts.obliterate) lifecycle.add('obliterate', () => messaging.queues.obliterate());
   const account = openAccount(
     config,
-    { name: config.SYNC_ACCOUNT, regions: config.regions },
-    { credentials: staticCredentialsProvider(key), redis: messaging.redis, log },
+    { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS },
+    {
+      credentials: staticCredentialsProvider(key),
+      redis: messaging.redis,
+      log,
+      onVpcListing: opts.context ? recordVpcListings(database, log) : undefined,
+    },
     lifecycle,
   );
   const workers =
@@ -155,10 +175,14 @@ export function startInProcess(
             wrapSource: opts.wrapSource,
             log,
             feed: opts.feed ? {} : undefined,
+            afterApplied: opts.context ? contextAfterApplied(config, messaging.queues) : undefined,
           },
           lifecycle,
         );
-  return { database, messaging, account, workers };
+  const context = opts.context
+    ? startContextWorkers(config, { ...database, ...messaging, accounts: [account], log }, lifecycle)
+    : undefined;
+  return { database, messaging, account, workers, context };
 }
 
 /**
@@ -219,6 +243,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
       syncAttempts: opts.syncAttempts ?? 2,
       syncBackoffMs: opts.syncBackoffMs ?? 50,
       workers: opts.workers,
+      context: opts.context,
       wrapSource: opts.wrapSource,
       feed: opts.feed,
       obliterate: true,
@@ -227,6 +252,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   );
   const { queues } = service.messaging;
   await service.workers?.ready();
+  await service.context?.ready();
   const source = opts.wrapSource ? opts.wrapSource(service.account.source) : service.account.source;
   return {
     sim,
@@ -236,6 +262,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     config,
     log,
     source,
+    account: service.account,
     prefix,
     childEnv,
     round: () => runRound(queues, config, { planMs: 30_000, syncMs: 60_000 }),

@@ -57,6 +57,13 @@ export interface Receiver {
   waitForAccepted(n: number): Promise<Received[]>;
   /** Answers the next `count` requests (Infinity: until cleared) with `fault`. */
   fail(fault: Fault, count?: number): void;
+  /**
+   * Records the next requests but never answers them (status 0), until `release()`: a sender
+   * stuck mid-request, e.g. to be killed there.
+   */
+  hold(): void;
+  /** Answers requests again (those held stay unanswered until their sender gives up). */
+  release(): void;
   clearFaults(): void;
   /** Closes the listening socket: connections are refused until `restart()`. */
   stop(): Promise<void>;
@@ -239,6 +246,7 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
   const requests: Received[] = [];
   const watchers: (() => void)[] = [];
   let faults: { fault: Fault; left: number }[] = [];
+  let holding = false;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -254,7 +262,9 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
       }
       let answer: { status: number; body: string; accepted: boolean; headers?: Record<string, string> };
       const f = faults[0];
-      if (f) {
+      if (holding) {
+        answer = { status: 0, body: '', accepted: false };
+      } else if (f) {
         f.left--;
         if (f.left <= 0) faults.shift();
         answer = { ...f.fault, accepted: false };
@@ -273,6 +283,10 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
         accepted: answer.accepted,
         idempotencyKey: str(req.headers['idempotency-key']),
       });
+      if (holding) {
+        for (const w of watchers.splice(0)) w();
+        return;
+      }
       res.writeHead(answer.status, {
         'content-type': answer.body.startsWith('{') ? 'application/json' : 'text/plain',
         ...answer.headers,
@@ -324,6 +338,12 @@ export async function startReceiver(kind: ReceiverKind, opts: ReceiverOptions = 
       }),
     fail(fault, count = Number.POSITIVE_INFINITY) {
       faults.push({ fault, left: count });
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
     },
     clearFaults() {
       faults = [];

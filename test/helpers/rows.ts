@@ -82,3 +82,20 @@ export async function count(pool: Pool, sql: string, params: unknown[] = []): Pr
 export function runningRuns(pool: Pool): Promise<number> {
   return count(pool, `SELECT count(*)::int AS n FROM sync_runs WHERE status = 'running'`);
 }
+
+/**
+ * Each `instances` / `vpcs` row of an account with its physical version (xmin): a write changes
+ * it, equal or not, so a refresh that wrote nothing leaves every version as it was.
+ */
+export async function attributeVersions(
+  pool: Pool,
+  table: 'instances' | 'vpcs',
+  account: string,
+): Promise<{ id: string; v: string }[]> {
+  const key = table === 'instances' ? 'instance_id' : 'vpc_id';
+  const { rows } = await pool.query<{ id: string; v: string }>(
+    `SELECT ${key} AS id, xmin::text AS v FROM ${table} WHERE account = $1 ORDER BY 1`,
+    [account],
+  );
+  return rows;
+}

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChannelConfig } from '../../src/alerts/channel-set.js';
 import { createStore, type Store } from '../../src/store/index.js';
 import { useCleanup } from '../helpers/cleanup.js';
+import { PENDING_CAUSE } from '../helpers/context.js';
 import { useTestDb } from '../helpers/db.js';
 import { silentLog } from '../helpers/log.js';
 import {
@@ -101,11 +102,12 @@ describe('alert channels', () => {
         vpcId: 'vpc-1',
         detectedAt: '2025-01-01T00:01:30.000Z',
         baseline: false,
+        // Nothing is known of the instances or the VPC yet, and the causes are still looked for.
         added: [
-          { vpcId: 'vpc-1', instanceId: 'i-new1' },
-          { vpcId: 'vpc-1', instanceId: 'i-new2' },
+          { vpcId: 'vpc-1', instanceId: 'i-new1', instance: null, vpc: null, cause: PENDING_CAUSE },
+          { vpcId: 'vpc-1', instanceId: 'i-new2', instance: null, vpc: null, cause: PENDING_CAUSE },
         ],
-        removed: [{ vpcId: 'vpc-1', instanceId: 'i-old' }],
+        removed: [{ vpcId: 'vpc-1', instanceId: 'i-old', instance: null, vpc: null, cause: PENDING_CAUSE }],
         addedCount: 2,
         removedCount: 1,
       },

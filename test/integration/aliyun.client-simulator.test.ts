@@ -131,6 +131,47 @@ describe('listings equal the world', () => {
     ]);
   });
 
+  it('DescribeVpcs by VpcId: 20 ids per call, only those asked; an unknown one is not listed', async () => {
+    const s = await sim({ vpcsPerRegion: 45, linksPerVpc: 0 });
+    const { c } = client(s);
+    const wanted = s.world.vpcs(REGION).slice(0, 41);
+    const vpcs = await c.describeVpcs(REGION, { vpcIds: [...wanted, 'vpc-nosuchvpc'] });
+    expect(vpcs.map((v) => v.vpcId).sort()).toEqual([...wanted].sort());
+    expect(vpcs.every((v) => v.attributes !== undefined)).toBe(true);
+    const asked = s.requests
+      .filter((r) => r.action === 'DescribeVpcs')
+      .map((r) => r.params.VpcId?.split(','));
+    expect(asked.map((ids) => ids?.length)).toEqual([20, 20, 2]);
+    expect(asked.flat().sort()).toEqual([...wanted, 'vpc-nosuchvpc'].sort());
+  });
+
+  it.each(['v3', 'v1'] as const)(
+    'LookupEvents at the simulator region path (ACTIONTRAIL_ENDPOINT=…/{region}), signed %s',
+    async (signature) => {
+      const s = await sim({ faults: { actionTrailDelayMs: 0 } });
+      const [vpc] = s.world.vpcs(REGION);
+      const fresh = s.world.createInstance(REGION);
+      const res = await fetch(`${s.url}/_sim/attach`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ regionId: REGION, instanceId: fresh, vpcId: vpc, user: 'alice' }),
+      });
+      expect(res.status).toBe(200);
+      const { c } = client(s, { signature, actiontrailEndpoint: `${s.url}/{region}` });
+      const events = [];
+      const now = Date.now();
+      for await (const page of c.lookupEvents(REGION, {
+        eventName: 'AttachClassicLinkVpc',
+        startTime: new Date(now - 60_000),
+        endTime: new Date(now + 1_000),
+      })) {
+        events.push(...page.events);
+      }
+      expect(events.map((e) => [e.instanceIds, e.vpcId, e.actor.name])).toEqual([[[fresh], vpc, 'alice']]);
+      expect(s.requests.at(-1)).toMatchObject({ action: 'LookupEvents', status: 200 });
+    },
+  );
+
   it('DescribeRegions lists the regions', async () => {
     const s = await sim();
     const { c } = client(s);

@@ -574,6 +574,7 @@ describe('a wrong AccessKey secret', () => {
 });
 
 describe('the simulator prints enough environment for sync --once', () => {
+  // ACTIONTRAIL_ENDPOINT too: `start` with those lines must read the simulator's ActionTrail.
   it('its env lines, plus a database and a queue prefix, make a successful sync --once', async () => {
     const sim = spawnCli(['simulate', '--port', '0', '--seed', '3'], {}, 'simulate');
     await expect.poll(() => sim.stdout(), { timeout: 20_000 }).toContain('admin API');
@@ -581,6 +582,7 @@ describe('the simulator prints enough environment for sync --once', () => {
     for (const m of sim.stdout().matchAll(/^ {4}([A-Z][A-Z0-9_]+)=(\S*)$/gm))
       env[m[1] as string] = m[2] as string;
     expect(Object.keys(env).sort()).toEqual([
+      'ACTIONTRAIL_ENDPOINT',
       'ALIBABA_CLOUD_ACCESS_KEY_ID',
       'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
       'ECS_ENDPOINT',

@@ -19,6 +19,7 @@ import {
   HOSTILE,
   HOSTILE_ACTOR,
   HOSTILE_TAGS,
+  NO_TRAIL_DETAIL,
   PENDING_CAUSE,
   PROD_VPC,
 } from '../helpers/context.js';
@@ -216,5 +217,52 @@ describe('links', () => {
     expect(past.has('i-pending')).toBe(false);
     expect(past.get('i-noperm')?.cause?.status).toBe('unavailable');
     expect(past.get('i-gone')?.cause?.status).toBe('not_found');
+  });
+});
+
+describe('status', () => {
+  it('shows per region whether instances and ActionTrail can be read, since when, and the last ok', async () => {
+    const text = (await cli(['status'])).stdout;
+    const lines = text.split('\n');
+    const header = lines.findIndex((l) => l.startsWith('context'));
+    expect(header, text).toBeGreaterThan(0);
+    expect(lines[header + 1]).toMatch(/^REGION\s+SOURCE\s+STATE\s+SINCE\s+LAST CHECK\s+LAST OK\s+DETAIL$/);
+    const row = (source: string) =>
+      lines.find((l) => new RegExp(`^cn-hangzhou\\s+${source}\\s`).test(l)) ?? '';
+    expect(row('instances')).toMatch(
+      /\sok\s+2025-01-01T00:41:00Z\s+2025-01-01T00:50:00Z\s+2025-01-01T00:50:00Z\s+-$/,
+    );
+    expect(row('actiontrail')).toMatch(
+      /\spermission_denied\s+2025-01-01T00:35:00Z\s+2025-01-01T00:35:00Z\s+2025-01-01T00:12:00Z\s+LookupEvents was refused \(Forbidden\.RAM\)/,
+    );
+    expect(text).toContain('2 check(s), 1 permission(s) missing, 0 failing');
+  });
+
+  it('--json: the context per account+region, whole', async () => {
+    const out = JSON.parse((await cli(['status', '--json'])).stdout) as {
+      attribution: string;
+      context: unknown;
+    };
+    expect(out.attribution).toBe('on');
+    expect(out.context).toEqual([
+      {
+        account: world.target.account,
+        regionId: 'cn-hangzhou',
+        instances: {
+          state: 'ok',
+          detail: null,
+          since: at(41).toISOString(),
+          checkedAt: at(50).toISOString(),
+          lastOkAt: at(50).toISOString(),
+        },
+        actiontrail: {
+          state: 'permission_denied',
+          detail: NO_TRAIL_DETAIL,
+          since: at(35).toISOString(),
+          checkedAt: at(35).toISOString(),
+          lastOkAt: at(12).toISOString(),
+        },
+      },
+    ]);
   });
 });

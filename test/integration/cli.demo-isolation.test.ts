@@ -62,7 +62,11 @@ async function dbSnapshot(pool: pg.Pool): Promise<Record<string, string>> {
 async function scheduleUnder(prefix: string, account: string): Promise<void> {
   const queues = createQueues({ connection: redis, prefix });
   try {
-    await reconcileSchedules(queues, [{ account, regions: ['cn-hangzhou'] }], 300_000, silentLog);
+    await reconcileSchedules(
+      queues,
+      { queue: 'plan', everyMs: 300_000, specs: [{ account, regions: ['cn-hangzhou'] }] },
+      silentLog,
+    );
   } finally {
     await queues.close();
   }
@@ -154,6 +158,16 @@ describe('demo isolation', () => {
     await waitForOutput(demo, /Ctrl-C to stop/);
     await waitForOutput(demo, /baseline/);
     await waitForOutput(demo, /^\S+ +- (removed|unlinked) /m);
+    // The console the banner names shows what was printed: the newest change is not a baseline.
+    const consoleUrl = /^ +console +(http:\/\/127\.0\.0\.1:\d+\/) /m.exec(demo.stdout())?.[1];
+    expect(consoleUrl, demo.stdout()).toBeDefined();
+    const overview = await fetch(`${consoleUrl}`, { headers: { accept: 'text/html' } });
+    expect.soft(overview.status).toBe(200);
+    expect.soft(await overview.text()).toContain('<h1>Classic links</h1>');
+    const newest = (await (await fetch(`${consoleUrl}v1/changes?limit=1`)).json()) as {
+      events: { baseline: boolean; account: string }[];
+    };
+    expect.soft(newest.events[0]).toMatchObject({ baseline: false, account: 'demo' });
     demo.signal('SIGINT');
     const exit = await demo.waitForExit(60_000);
     const out = demo.stdout();

@@ -57,7 +57,7 @@ describe('the change feed in the service', () => {
         timeout: 30_000,
       })
       .toBe(vpcs.length);
-    expect((await pl.queues.listFeedSchedules()).map((s) => [s.id, s.everyMs])).toEqual([
+    expect((await pl.queues.listSchedules('feed')).map((s) => [s.id, s.everyMs])).toEqual([
       [`feed:${pl.config.SYNC_ACCOUNT}:${REGION}`, 1_000],
     ]);
     await expect
@@ -148,7 +148,7 @@ describe('the change feed in the service', () => {
 
   it('CHANGE_FEED=off: no poll, and the schedules a feed left are removed', async () => {
     const pl = await open();
-    await pl.queues.upsertFeedSchedule(`feed:${pl.config.SYNC_ACCOUNT}:${REGION}`, 3_600_000, {
+    await pl.queues.upsertSchedule('feed', `feed:${pl.config.SYNC_ACCOUNT}:${REGION}`, 3_600_000, {
       account: pl.config.SYNC_ACCOUNT,
       regionId: REGION,
     });
@@ -162,7 +162,7 @@ describe('the change feed in the service', () => {
         timeout: 30_000,
       })
       .toBe(vpcs);
-    await expect.poll(() => pl.queues.listFeedSchedules(), { timeout: 10_000 }).toEqual([]);
+    await expect.poll(() => pl.queues.listSchedules('feed'), { timeout: 10_000 }).toEqual([]);
     const one = await newInstance(pl.sim, REGION);
     await change(pl.sim, 'attach', {
       regionId: REGION,

@@ -18,6 +18,7 @@ import {
   HOSTILE,
   HOSTILE_ACTOR,
   HOSTILE_TAGS,
+  NO_TRAIL_DETAIL,
   PENDING_CAUSE,
   PROD_VPC,
 } from '../helpers/context.js';
@@ -150,5 +151,33 @@ describe('GET /v1/links', () => {
     expect(past.has('i-pending')).toBe(false);
     expect(past.get('i-noperm')?.cause?.status).toBe('unavailable');
     expect(past.get('i-gone')?.cause?.status).toBe('not_found');
+  });
+});
+
+describe('GET /v1/status', () => {
+  it('carries the context health per account+region, as `status --json` does', async () => {
+    const { text } = await get('/v1/status');
+    const body = JSON.parse(text) as { context: unknown; targets: unknown[] };
+    expect(body.targets).toHaveLength(2);
+    expect(body.context).toEqual([
+      {
+        account: world.target.account,
+        regionId: 'cn-hangzhou',
+        instances: {
+          state: 'ok',
+          detail: null,
+          since: at(41).toISOString(),
+          checkedAt: at(50).toISOString(),
+          lastOkAt: at(50).toISOString(),
+        },
+        actiontrail: {
+          state: 'permission_denied',
+          detail: NO_TRAIL_DETAIL,
+          since: at(35).toISOString(),
+          checkedAt: at(35).toISOString(),
+          lastOkAt: at(12).toISOString(),
+        },
+      },
+    ]);
   });
 });

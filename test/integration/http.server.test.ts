@@ -164,6 +164,10 @@ describe('GET /', () => {
       '/v1/links',
       '/v1/events',
       '/v1/status',
+      '/v1/overview',
+      '/v1/changes',
+      '/v1/vpcs/{account}/{region}/{vpcId}',
+      '/v1/instances/{account}/{region}/{instanceId}',
     ]);
     expect(body.endpoints.find((e) => e.path === '/v1/events')?.parameters).toEqual([
       'since',
@@ -176,10 +180,26 @@ describe('GET /', () => {
     ]);
     for (const e of body.endpoints) {
       expect(e.description.length, e.path).toBeGreaterThan(0);
-      const answer = await fetch(`${url}${e.path}`, { headers: auth });
-      expect(answer.status, e.path).toBe(200);
+      // A path with parameters answers 404 for a VPC or instance it has no record of.
+      const path = e.path.replace('{account}', 'acct-http').replace('{region}', 'cn-hangzhou');
+      const answer = await fetch(
+        `${url}${path.replace('{vpcId}', 'vpc-none').replace('{instanceId}', 'i-none')}`,
+        {
+          headers: auth,
+        },
+      );
+      expect(answer.status, e.path).toBe(e.path.includes('{') ? 404 : 200);
       await answer.body?.cancel();
     }
+  });
+
+  it('is the console for a browser (Accept: text/html), with its security headers', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await res.text()).toContain('<title>Overview · classiclink-sync</title>');
   });
 
   it('names the dashboard when there is one', async () => {
@@ -196,7 +216,10 @@ describe('bearer token', () => {
     for (const path of ['/readyz', '/metrics', '/v1/links', '/v1/events', '/v1/status', '/no-such-route']) {
       const none = await fetch(`${url}${path}`);
       expect(none.status, path).toBe(401);
-      expect(none.headers.get('www-authenticate'), path).toMatch(/^Bearer realm="classiclink-sync"$/);
+      // Both challenges: a program sends its bearer token, a browser asks for the Basic login.
+      expect(none.headers.get('www-authenticate'), path).toBe(
+        'Bearer realm="classiclink-sync", Basic realm="classiclink-sync"',
+      );
       await none.body?.cancel();
 
       const wrong = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${TOKEN}x` } });
@@ -208,16 +231,19 @@ describe('bearer token', () => {
       expect(short.status, path).toBe(401);
       await short.body?.cancel();
 
-      const basic = await fetch(`${url}${path}`, {
-        headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` },
+      const basicWrong = await fetch(`${url}${path}`, {
+        headers: { authorization: `Basic ${Buffer.from(`u:${TOKEN}x`).toString('base64')}` },
       });
-      expect(basic.status, `${path} (Basic only serves the dashboard)`).toBe(401);
-      await basic.body?.cancel();
+      expect(basicWrong.status, path).toBe(401);
+      await basicWrong.body?.cancel();
     }
-    for (const path of ['/readyz', '/metrics', '/v1/links', '/v1/events', '/v1/status']) {
-      const ok = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      expect(ok.status, path).toBe(200);
-      await ok.body?.cancel();
+    const basic = `Basic ${Buffer.from(`anyone:${TOKEN}`).toString('base64')}`;
+    for (const path of ['/readyz', '/metrics', '/v1/links', '/v1/events', '/v1/status', '/changes']) {
+      for (const authorization of [`Bearer ${TOKEN}`, basic]) {
+        const ok = await fetch(`${url}${path}`, { headers: { authorization } });
+        expect(ok.status, `${path} ${authorization.split(' ')[0]}`).toBe(200);
+        await ok.body?.cancel();
+      }
     }
     const notFound = await fetch(`${url}/no-such-route`, { headers: { authorization: `bearer ${TOKEN}` } });
     expect(notFound.status).toBe(404);

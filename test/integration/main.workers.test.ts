@@ -51,7 +51,9 @@ function workerEnv(k: SimulatorKey): Record<string, string> {
 
 /** Stops the rounds (the schedules live in Redis, not in the scheduler process) and drains. */
 async function stopRounds(p: Pipeline): Promise<void> {
-  for (const s of await p.queues.listSchedules()) await p.queues.removeSchedule(s.id);
+  for (const queue of ['plan', 'enrich'] as const) {
+    for (const s of await p.queues.listSchedules(queue)) await p.queues.removeSchedule(queue, s.id);
+  }
   await expect
     .poll(async () => Object.values(await p.queues.depth()).reduce((a, b) => a + b, 0), {
       timeout: 20_000,
@@ -154,7 +156,7 @@ describe('several service processes on one prefix', () => {
         { timeout: ROUNDS * INTERVAL_MS + 20_000, interval: 200 },
       )
       .toBeGreaterThanOrEqual(ROUNDS);
-    const schedules = await p.queues.listSchedules();
+    const schedules = await p.queues.listSchedules('plan');
     expect(schedules.map((s) => s.id).sort()).toEqual(
       p.sim.world
         .regions()

@@ -15,6 +15,7 @@ import {
   type TrailRecord,
 } from '../../src/simulator/index.js';
 import { type RawResponse, rawCall } from '../../src/simulator/raw-client.js';
+import { admin } from '../helpers/sim-admin.js';
 
 const REGION = 'cn-hangzhou';
 const OTHER_REGION = 'cn-beijing';
@@ -119,16 +120,6 @@ const byEvent = (name: string) => ({
   'LookupAttribute.2.Key': 'EventName',
   'LookupAttribute.2.Value': name,
 });
-
-async function admin(sim: RunningSimulator, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${sim.url}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: res.status, json: (await res.json()) as unknown };
-}
 
 async function trail(sim: RunningSimulator): Promise<{ delayMs: number; events: TrailEntry[] }> {
   return (await admin(sim, 'GET', '/_sim/actiontrail')).json as { delayMs: number; events: TrailEntry[] };

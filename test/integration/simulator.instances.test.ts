@@ -17,6 +17,7 @@ import {
   startSimulator,
 } from '../../src/simulator/index.js';
 import { type RawResponse, rawCall } from '../../src/simulator/raw-client.js';
+import { admin } from '../helpers/sim-admin.js';
 
 const REGION = 'cn-hangzhou';
 const VPC_VERSION = '2016-04-28';
@@ -78,16 +79,6 @@ async function describe200(sim: RunningSimulator, params: Record<string, string>
   const r = await call(sim, 'DescribeInstances', { RegionId: REGION, ...params }, key);
   expect(r.status, r.text).toBe(200);
   return json<InstancesPage>(r);
-}
-
-async function admin(sim: RunningSimulator, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${sim.url}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: res.status, json: (await res.json()) as unknown };
 }
 
 /** Every instance of the region, in id order (the world's truth, through its public surface). */

@@ -15,20 +15,11 @@ import {
 } from '../../src/store/index.js';
 import { at } from '../helpers/clock.js';
 import { useTestDb } from '../helpers/db.js';
+import { attributeVersions as versions } from '../helpers/rows.js';
 import { instanceAttrs, scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });
-
-/** Each row's physical version (xmin): it changes on every write of the row, equal or not. */
-async function versions(pool: pg.Pool, table: 'instances' | 'vpcs', account: string) {
-  const key = table === 'instances' ? 'instance_id' : 'vpc_id';
-  const { rows } = await pool.query<{ id: string; v: string }>(
-    `SELECT ${key} AS id, xmin::text AS v FROM ${table} WHERE account = $1 ORDER BY 1`,
-    [account],
-  );
-  return rows;
-}
 
 describe('store attributes', () => {
   let pool: pg.Pool;

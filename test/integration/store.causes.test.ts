@@ -201,6 +201,34 @@ describe('store causes (rule 7)', () => {
     expect(await causes(t)).toEqual([{ event: 'added i-1', status: 'found', record: latest.eventId }]);
   });
 
+  it('a candidate undone by a later call is not the last word: pending until the later one arrives', async () => {
+    const t = await changedAt10(['i-2'], ['i-1']);
+    // i-1: attached by alice, detached by alice, attached again by bob (not yet in ActionTrail).
+    const first = record(t, { eventName: 'AttachClassicLinkVpc', eventTime: at(2) });
+    const undo = record(t, { eventName: 'DetachClassicLinkVpc', eventTime: at(3) });
+    // i-2: detached by alice, re-attached at the same second, detached again by bob (late).
+    const gone = { instanceIds: ['i-2'] };
+    const detach = record(t, { ...gone, eventName: 'DetachClassicLinkVpc', eventTime: at(4) });
+    const back = record(t, { ...gone, eventName: 'AttachClassicLinkVpc', eventTime: at(4) });
+    // Another VPC's attach of i-2 does not undo its removal from this one.
+    const elsewhere = record(t, {
+      ...gone,
+      eventName: 'AttachClassicLinkVpc',
+      eventTime: at(5),
+      vpcId: 'vpc-9',
+    });
+    await store.recordCloudEvents([first, undo, detach, back, elsewhere], 'poll');
+    expect(await settle(t, det(10))).toEqual({ found: 0, notFound: 0 });
+    const last = record(t, { eventName: 'AttachClassicLinkVpc', eventTime: at(6), actor: bob });
+    const lastGone = record(t, { ...gone, eventName: 'DetachClassicLinkVpc', eventTime: at(7), actor: bob });
+    await store.recordCloudEvents([last, lastGone], 'poll');
+    expect(await settle(t, det(10))).toEqual({ found: 2, notFound: 0 });
+    expect(await causes(t)).toEqual([
+      { event: 'added i-1', status: 'found', record: last.eventId },
+      { event: 'removed i-2', status: 'found', record: lastGone.eventId },
+    ]);
+  });
+
   it('a delete (naming no VPC) causes a removal, never an addition', async () => {
     const t = await changedAt10(['i-1', 'i-2'], ['i-2', 'i-3']);
     const del = record(t, {

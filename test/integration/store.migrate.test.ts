@@ -57,6 +57,7 @@ describe('migrateDatabase', () => {
       'context_health',
       'instances',
       'link_event_causes',
+      'link_event_days',
       'link_events',
       'link_history',
       'sync_runs',

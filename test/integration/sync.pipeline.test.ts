@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FatalError } from '../../src/errors.js';
-import { PAGE_PARALLEL, runSync } from '../../src/sync/scan.js';
+import { type AppliedChanges, PAGE_PARALLEL, runSync } from '../../src/sync/scan.js';
 import type { LinkSource } from '../../src/sync/source.js';
+import { captureLog } from '../helpers/log.js';
 import { type Pipeline, usePipeline } from '../helpers/pipeline.js';
 import { dbLinks, linkEvents, truthLinks } from '../helpers/rows.js';
 
@@ -292,6 +293,43 @@ describe('sync pipeline', () => {
     expect((await linkEvents(pl.db.pool)).filter((e) => !e.baseline).map((e) => e.instance_id)).toEqual([
       fresh,
     ]);
+  });
+
+  it("the after-applied hook hears what a run changed; its failure is logged, never the run's", async () => {
+    const pl = await open({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 3 },
+    });
+    const target = { account: 'default', regionId: 'cn-hangzhou', vpcId: firstVpc(pl) };
+    const heard: AppliedChanges[] = [];
+    const captured = captureLog('warn');
+    const deps = {
+      sourceFor: () => pl.source,
+      store: pl.database.store,
+      channels: [],
+      alertOnBaseline: false,
+      afterApplied: async (c: AppliedChanges) => {
+        heard.push(c);
+        throw new Error('redis is down');
+      },
+    };
+    const req = (jobId: string) => ({ target, jobId, attempt: 1, log: captured.log });
+    expect(await runSync(deps, req('j1'))).toMatchObject({ outcome: 'applied', baseline: true, added: 3 });
+    // Nothing changed: the hook is not called.
+    expect(await runSync(deps, req('j2'))).toMatchObject({ outcome: 'applied', added: 0, removed: 0 });
+    const gone = pl.sim.world.links('cn-hangzhou', target.vpcId)[0]?.instanceId ?? '';
+    pl.sim.world.detach('cn-hangzhou', gone, target.vpcId);
+    expect(await runSync(deps, req('j3'))).toMatchObject({ outcome: 'applied', removed: 1 });
+    expect(heard.map((c) => [c.baseline, c.added.length, c.removed.map((l) => l.instanceId)])).toEqual([
+      [true, 3, []],
+      [false, 0, [gone]],
+    ]);
+    const runStatuses = await pl.db.pool.query('SELECT status FROM sync_runs ORDER BY id');
+    expect(runStatuses.rows.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+    const warned = captured.lines.filter((l) => l.includes('the context of the changes was not scheduled'));
+    expect(warned).toHaveLength(2);
+    expect(warned[0]).toContain('redis is down');
   });
 
   it('an older scan finishing after a newer one is superseded and applies nothing', async () => {

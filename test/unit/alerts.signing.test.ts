@@ -27,6 +27,7 @@ const message: OutboxMessage = {
   attempts: 1,
   createdAt: new Date('2025-01-01T00:00:00Z'),
   claimedUntil: new Date('2025-01-01T00:02:00Z'),
+  renderedBody: null,
   kind: 'changes',
   payload: {
     runId: '42',
@@ -64,19 +65,20 @@ describe('Standard Webhooks signing', () => {
   it('every request verifies with the library and carries the outbox id twice', () => {
     const secret = `whsec_${Buffer.from('k'.repeat(32)).toString('base64')}`;
     const now = new Date();
-    const req = webhookChannel('https://hooks.example.com/x', secret).request(message, now);
+    const channel = webhookChannel('https://hooks.example.com/x', secret);
+    const body = channel.render(message, undefined);
+    const req = channel.request(message, body, now);
+    expect(req.body).toBe(body);
     expect(req.headers['webhook-id']).toBe(message.id);
     expect(req.headers['idempotency-key']).toBe(message.id);
     expect(req.headers['webhook-timestamp']).toBe(String(Math.floor(now.getTime() / 1000)));
     expect(new Webhook(secret).verify(req.body, req.headers)).toMatchObject({
       type: 'classiclink.links.changed',
     });
-    // The same message renders the same body at any time (only the signature changes).
-    const later = webhookChannel('https://hooks.example.com/x', secret).request(
-      message,
-      new Date(now.getTime() + 5000),
-    );
+    // A later attempt sends the stored body, byte for byte; only the signature headers change.
+    const later = channel.request(message, body, new Date(now.getTime() + 5000));
     expect(later.body).toBe(req.body);
+    expect(later.headers['webhook-signature']).not.toBe(req.headers['webhook-signature']);
   });
 });
 
@@ -90,10 +92,10 @@ describe('DingTalk and Lark signatures are not each other', () => {
     // Find a time whose sign holds a `+`: it must travel as %2B, never as a bare `+` (a space).
     let ts = 1_700_000_000_000;
     while (!dingtalkSign(secret, ts).includes('+')) ts++;
-    const req = dingtalkChannel('https://oapi.dingtalk.com/robot/send?access_token=T', secret).request(
-      message,
-      new Date(ts),
-    );
+    const ding = dingtalkChannel('https://oapi.dingtalk.com/robot/send?access_token=T', secret);
+    const body = ding.render(message, undefined);
+    const req = ding.request(message, body, new Date(ts));
+    expect(req.body).toBe(body);
     const url = new URL(req.url);
     expect(url.searchParams.get('access_token')).toBe('T');
     expect(url.searchParams.get('timestamp')).toBe(String(ts));
@@ -105,27 +107,27 @@ describe('DingTalk and Lark signatures are not each other', () => {
   it('Lark: HMAC keyed with "ts\\nsecret" over an empty message, s timestamp, in the body', () => {
     const expected = createHmac('sha256', `1700000000\n${secret}`).update('').digest('base64');
     expect(larkSign(secret, 1_700_000_000)).toBe(expected);
-    const req = larkChannel('https://open.feishu.cn/open-apis/bot/v2/hook/T', secret).request(
-      message,
-      new Date(1_700_000_000_999),
-    );
+    const lark = larkChannel('https://open.feishu.cn/open-apis/bot/v2/hook/T', secret);
+    const body = lark.render(message, undefined);
+    expect(JSON.parse(body)).not.toHaveProperty('sign');
+    const req = lark.request(message, body, new Date(1_700_000_000_999));
     expect(JSON.parse(req.body)).toMatchObject({
       timestamp: '1700000000',
       sign: expected,
       msg_type: 'interactive',
     });
+    // The signature fields come first; without them the request is the stored body, byte for byte.
+    expect(req.body).toBe(`{"timestamp":"1700000000","sign":"${expected}",${body.slice(1)}`);
   });
 
   it('without a secret, neither signs', () => {
-    const d = dingtalkChannel('https://oapi.dingtalk.com/robot/send?access_token=T', undefined).request(
-      message,
-      new Date(),
-    );
+    const ding = dingtalkChannel('https://oapi.dingtalk.com/robot/send?access_token=T', undefined);
+    const d = ding.request(message, ding.render(message, undefined), new Date());
     expect(new URL(d.url).searchParams.has('sign')).toBe(false);
-    const l = larkChannel('https://open.feishu.cn/open-apis/bot/v2/hook/T', undefined).request(
-      message,
-      new Date(),
-    );
+    const lark = larkChannel('https://open.feishu.cn/open-apis/bot/v2/hook/T', undefined);
+    const body = lark.render(message, undefined);
+    const l = lark.request(message, body, new Date());
+    expect(l.body).toBe(body);
     expect(JSON.parse(l.body)).not.toHaveProperty('sign');
   });
 });

@@ -74,9 +74,12 @@ describe('lint holds the doors', () => {
       'src/alerts/channels/chat.ts':
         "import { applyScan } from '../../store/apply-scan.js';\nexport const q = applyScan;\n",
       'src/main.ts': "import { applyScan } from './store/apply-scan.js';\nexport const q = applyScan;\n",
+      'src/console/data.ts':
+        "import { applyScan } from '../store/apply-scan.js';\nexport const q = applyScan;\n",
     });
     expect(found.sort()).toEqual([
       'src/alerts/channels/chat.ts: import another room of src/ through its door (index.js), never its files (STYLE.md)',
+      'src/console/data.ts: import another room of src/ through its door (index.js), never its files (STYLE.md)',
       'src/main.ts: import another room of src/ through its door (index.js), never its files (STYLE.md)',
       'src/sync/scan.ts: import another room of src/ through its door (index.js), never its files (STYLE.md)',
     ]);
@@ -91,8 +94,10 @@ describe('lint holds the doors', () => {
         "import pg from 'pg';\nimport { eq } from 'drizzle-orm';\nimport { sql } from 'drizzle-orm/pg-core';\nexport const q = [pg, eq, sql];\n",
       'src/alerts/a.ts': "import { Agent } from 'undici';\nexport const q = Agent;\n",
       'src/service.ts': "import pg from 'pg';\nexport const q = pg;\n",
+      'src/console/a.ts': "import { eq } from 'drizzle-orm';\nexport const q = eq;\n",
     });
     expect(found.sort()).toEqual([
+      'src/console/a.ts: only src/store/ may import drizzle-orm (STYLE.md: rooms and doors)',
       'src/service.ts: only src/store/ may import pg (STYLE.md: rooms and doors)',
       'src/sync/a.ts: only src/aliyun/, src/credentials/, src/alerts/, src/simulator/ may import undici (STYLE.md: rooms and doors)',
       'src/sync/a.ts: only src/queue/ may import bullmq (STYLE.md: rooms and doors)',

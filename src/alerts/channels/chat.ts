@@ -1,13 +1,28 @@
 /**
- * The chat channels: Slack, DingTalk, Lark / Feishu and WeCom. Each renders the alert as markdown
- * within its service's size limit, signs the way that service verifies, and judges its answers
- * (reference/alert-channels.md). Every request carries the outbox id as `Idempotency-Key`, and the
- * message text names it too, so a duplicate delivery is recognisable by a person.
+ * The chat channels: Slack, DingTalk, Lark / Feishu and WeCom. Each renders the alert within its
+ * service's size limit (markdown; Slack: plain text), signs the way that service verifies, and
+ * judges its answers (reference/alert-channels.md). Every request carries the outbox id as
+ * `Idempotency-Key`, and the message text names it too, so a duplicate delivery is recognisable by
+ * a person.
+ *
+ * What is stored (`rendered_body`) and sent again on every attempt: the whole JSON body for Slack,
+ * DingTalk (signed in the query) and WeCom; for Lark, the body without its `timestamp` and `sign`
+ * fields, which each attempt puts first — removing them gives back the stored bytes.
  */
 import { createHmac } from 'node:crypto';
 import { FatalError } from '../../errors.js';
 import type { OutboxMessage } from '../../store/index.js';
-import { alertDoc, type Flavor, fitItems, MARKDOWN, renderBody, SLACK_MRKDWN, utf8Bytes } from '../render.js';
+import {
+  type AlertContext,
+  alertDoc,
+  type Flavor,
+  fitItems,
+  MARKDOWN,
+  PLAIN,
+  renderBody,
+  SLACK_MRKDWN,
+  utf8Bytes,
+} from '../render.js';
 import { checkCodeAnswer, checkHttpStatus, excerpt } from './answer.js';
 import type { AlertRequest, Channel } from './types.js';
 
@@ -30,8 +45,13 @@ function headers(message: OutboxMessage): Record<string, string> {
   return { 'content-type': 'application/json', 'idempotency-key': message.id };
 }
 
-function markdown(message: OutboxMessage, flavor: Flavor, fits: (text: string) => boolean): string {
-  const doc = alertDoc(message);
+function markdown(
+  message: OutboxMessage,
+  context: AlertContext | undefined,
+  flavor: Flavor,
+  fits: (text: string) => boolean,
+): string {
+  const doc = alertDoc(message, context);
   return fitItems(
     doc,
     (shown) => `${flavor.bold(flavor.escape(doc.title))}\n\n${renderBody(doc, flavor, shown)}`,
@@ -43,19 +63,24 @@ function markdown(message: OutboxMessage, flavor: Flavor, fits: (text: string) =
 // Slack incoming webhook: the URL is the secret; `200 ok` (plain text) is success, errors are
 // plain strings (`400 invalid_payload`, `404 no_service`, …).
 
-export function slackBody(message: OutboxMessage): string {
-  const doc = alertDoc(message);
+/**
+ * Blocks of `plain_text` (`emoji: false`: `:name:` stays text): Slack parses nothing in them — no
+ * mention (`<!here>`), link or formatting — so names and tags show verbatim. The top-level `text`
+ * (the notification) is mrkdwn: it is the title, ids only, escaped.
+ */
+export function slackBody(message: OutboxMessage, context?: AlertContext): string {
+  const doc = alertDoc(message, context);
   const section = fitItems(
     doc,
-    (shown) => renderBody(doc, SLACK_MRKDWN, shown),
+    (shown) => renderBody(doc, PLAIN, shown),
     (text) => text.length <= LIMITS.slackSectionChars,
   );
   return JSON.stringify({
     // The notification and fallback text; blocks carry the message.
     text: SLACK_MRKDWN.escape(doc.title),
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: doc.title.slice(0, 150) } },
-      { type: 'section', text: { type: 'mrkdwn', text: section } },
+      { type: 'header', text: { type: 'plain_text', text: doc.title.slice(0, 150), emoji: false } },
+      { type: 'section', text: { type: 'plain_text', text: section, emoji: false } },
     ],
   });
 }
@@ -64,7 +89,8 @@ export function slackChannel(url: string): Channel {
   return {
     name: 'slack',
     origin: new URL(url).origin,
-    request: (message): AlertRequest => ({ url, headers: headers(message), body: slackBody(message) }),
+    render: slackBody,
+    request: (message, body): AlertRequest => ({ url, headers: headers(message), body }),
     check(answer) {
       const text = answer.body.trim();
       // The error string ("no_service", "channel_not_found") is the code.
@@ -87,9 +113,9 @@ export function dingtalkSign(secret: string, timestampMs: number): string {
   return createHmac('sha256', secret).update(`${timestampMs}\n${secret}`).digest('base64');
 }
 
-function dingtalkBody(message: OutboxMessage): string {
-  const doc = alertDoc(message);
-  const text = markdown(message, MARKDOWN, (t) => utf8Bytes(t) <= LIMITS.dingtalkTextBytes);
+function dingtalkBody(message: OutboxMessage, context?: AlertContext): string {
+  const doc = alertDoc(message, context);
+  const text = markdown(message, context, MARKDOWN, (t) => utf8Bytes(t) <= LIMITS.dingtalkTextBytes);
   return JSON.stringify({ msgtype: 'markdown', markdown: { title: doc.title, text } });
 }
 
@@ -99,7 +125,8 @@ export function dingtalkChannel(url: string, secret: string | undefined): Channe
     origin: new URL(url).origin,
     // DingTalk: 20 messages per minute per robot.
     rate: { count: 20, perMs: 60_000 },
-    request(message, now) {
+    render: dingtalkBody,
+    request(message, body, now) {
       const signed = new URL(url);
       if (secret !== undefined) {
         const timestamp = now.getTime();
@@ -107,7 +134,7 @@ export function dingtalkChannel(url: string, secret: string | undefined): Channe
         signed.searchParams.set('timestamp', String(timestamp));
         signed.searchParams.set('sign', dingtalkSign(secret, timestamp));
       }
-      return { url: signed.toString(), headers: headers(message), body: dingtalkBody(message) };
+      return { url: signed.toString(), headers: headers(message), body };
     },
     check: (answer) => checkCodeAnswer('dingtalk', answer, ERRCODE),
   };
@@ -129,8 +156,8 @@ function larkCard(title: string, content: string): Record<string, unknown> {
 }
 
 /** The body without its signature fields (the size check reserves room for them). */
-function larkContent(message: OutboxMessage): Record<string, unknown> {
-  const doc = alertDoc(message);
+function larkBody(message: OutboxMessage, context?: AlertContext): string {
+  const doc = alertDoc(message, context);
   // Room for `"timestamp":"1700000000","sign":"<44 base64 chars>",` added at send time.
   const reserve = 100;
   const card = fitItems(
@@ -138,7 +165,19 @@ function larkContent(message: OutboxMessage): Record<string, unknown> {
     (shown) => larkCard(doc.title, renderBody(doc, MARKDOWN, shown)),
     (c) => utf8Bytes(JSON.stringify({ msg_type: 'interactive', card: c })) + reserve <= LIMITS.larkBodyBytes,
   );
-  return { msg_type: 'interactive', card };
+  return JSON.stringify({ msg_type: 'interactive', card });
+}
+
+/**
+ * The stored body with `timestamp` and `sign` as its first two fields: spliced into the stored
+ * text, not re-serialised, so the rest of the body is the stored bytes on every attempt.
+ */
+export function larkSigned(body: string, secret: string, now: Date): string {
+  if (!body.startsWith('{"'))
+    throw new FatalError('lark: the stored body is not a JSON object', { code: 'BadBody' });
+  const timestamp = Math.floor(now.getTime() / 1000);
+  const fields = `"timestamp":${JSON.stringify(String(timestamp))},"sign":${JSON.stringify(larkSign(secret, timestamp))}`;
+  return `{${fields},${body.slice(1)}`;
 }
 
 export function larkChannel(url: string, secret: string | undefined): Channel {
@@ -147,17 +186,12 @@ export function larkChannel(url: string, secret: string | undefined): Channel {
     origin: new URL(url).origin,
     // Lark: 100 requests per minute and 5 per second per bot.
     rate: { count: 5, perMs: 1_000 },
-    request(message, now) {
-      const content = larkContent(message);
-      const body =
-        secret === undefined
-          ? content
-          : (() => {
-              const timestamp = Math.floor(now.getTime() / 1000);
-              return { timestamp: String(timestamp), sign: larkSign(secret, timestamp), ...content };
-            })();
-      return { url, headers: headers(message), body: JSON.stringify(body) };
-    },
+    render: larkBody,
+    request: (message, body, now) => ({
+      url,
+      headers: headers(message),
+      body: secret === undefined ? body : larkSigned(body, secret, now),
+    }),
     check: (answer) => checkCodeAnswer('lark', answer, { code: 'code', message: 'msg' }),
   };
 }
@@ -165,8 +199,8 @@ export function larkChannel(url: string, secret: string | undefined): Channel {
 // ---------------------------------------------------------------------------------------------
 // WeCom group robot: the key in the URL is the secret; markdown content ≤ 4096 bytes; 20 per minute.
 
-export function wecomBody(message: OutboxMessage): string {
-  const content = markdown(message, MARKDOWN, (t) => utf8Bytes(t) <= LIMITS.wecomMarkdownBytes);
+export function wecomBody(message: OutboxMessage, context?: AlertContext): string {
+  const content = markdown(message, context, MARKDOWN, (t) => utf8Bytes(t) <= LIMITS.wecomMarkdownBytes);
   return JSON.stringify({ msgtype: 'markdown', markdown: { content } });
 }
 
@@ -175,7 +209,8 @@ export function wecomChannel(url: string): Channel {
     name: 'wecom',
     origin: new URL(url).origin,
     rate: { count: 20, perMs: 60_000 },
-    request: (message) => ({ url, headers: headers(message), body: wecomBody(message) }),
+    render: wecomBody,
+    request: (message, body) => ({ url, headers: headers(message), body }),
     check: (answer) => checkCodeAnswer('wecom', answer, ERRCODE),
   };
 }

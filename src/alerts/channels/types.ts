@@ -1,5 +1,9 @@
-/** What every alert channel is: a name, how to build one request, how to judge the answer. */
+/**
+ * What every alert channel is: a name, how to render a message's body (once per alert: it is
+ * stored), how to make one attempt's request of it, how to judge the answer.
+ */
 import type { OutboxMessage } from '../../store/index.js';
+import type { AlertContext } from '../render.js';
 
 export const CHANNEL_NAMES = ['webhook', 'slack', 'dingtalk', 'lark', 'wecom'] as const;
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
@@ -26,10 +30,16 @@ export interface Channel {
   /** The receiver's rate limit, when it has one: at most `count` messages per `perMs`. */
   readonly rate?: { count: number; perMs: number } | undefined;
   /**
-   * Builds the request for a message. The content depends on the message only (every attempt
-   * sends the same message); signatures and their timestamps are made fresh from `now`.
+   * The message's body as this channel sends it, less the per-attempt signature: made by the
+   * first attempt and stored (`rendered_body`), so every attempt sends it. `context` tells a
+   * 'changes' alert's links (as known now); deterministic given the message and the context.
    */
-  request(message: OutboxMessage, now: Date): AlertRequest;
+  render(message: OutboxMessage, context: AlertContext | undefined): string;
+  /**
+   * One attempt's request: the stored `body`, with the signature and its timestamp made fresh
+   * from `now` where the channel signs (headers, query, or — Lark — two fields added to the body).
+   */
+  request(message: OutboxMessage, body: string, now: Date): AlertRequest;
   /** Returns when the answer means delivered; throws RetryableError / FatalError otherwise. */
   check(answer: AlertAnswer): void;
 }

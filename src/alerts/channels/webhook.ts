@@ -6,6 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { OutboxMessage } from '../../store/index.js';
+import { type AlertContext, linksWithContext } from '../render.js';
 import { checkHttpStatus } from './answer.js';
 import type { Channel } from './types.js';
 
@@ -28,24 +29,28 @@ const EVENT_TYPES = {
 } as const;
 
 /**
- * The JSON body: `{ type, timestamp, data }` as the spec recommends. `data` is the outbox payload
- * itself: for 'changes' the run, account, region, VPC, detection time, the added and removed links
- * (instance id, VPC id) and their counts — never truncated (a VPC holds at most 1,000 links).
+ * The JSON body: `{ type, timestamp, data }` as the spec recommends. `data` is the outbox payload:
+ * for 'changes' the run, account, region, VPC, detection time, the added and removed links and
+ * their counts — never truncated (a VPC holds at most 1,000 links). Each link carries its context
+ * as known when rendered, exactly (JSON needs no other escaping), in the shape of `events --json`
+ * and `/v1`: `instance` and `vpc` (null: never described) and `cause` (`status: 'pending'`: not
+ * settled when the alert was rendered; null: a baseline, or ATTRIBUTION=off).
  */
-function webhookBody(message: OutboxMessage): string {
-  return JSON.stringify({
-    type: EVENT_TYPES[message.kind],
-    timestamp: message.payload.detectedAt,
-    data: message.payload,
-  });
+function webhookBody(message: OutboxMessage, context: AlertContext | undefined): string {
+  const data =
+    message.kind === 'changes'
+      ? { ...message.payload, ...linksWithContext(message.payload, context) }
+      : message.payload;
+  return JSON.stringify({ type: EVENT_TYPES[message.kind], timestamp: message.payload.detectedAt, data });
 }
 
 export function webhookChannel(url: string, secret: string | undefined): Channel {
   return {
     name: 'webhook',
     origin: new URL(url).origin,
-    request(message, now) {
-      const body = webhookBody(message);
+    render: webhookBody,
+    // The body as stored, byte for byte: only the three headers change from attempt to attempt.
+    request(message, body, now) {
       const timestamp = Math.floor(now.getTime() / 1000);
       const headers: Record<string, string> = {
         'content-type': 'application/json',
