@@ -266,6 +266,8 @@ export async function latencyScenario(spec: LatencySpec): Promise<LatencyFigures
         CHANGE_FEED: 'actiontrail',
         CHANGE_FEED_INTERVAL: `${spec.feedIntervalMs}ms`,
         ALERT_WEBHOOK_URL: receiver.url,
+        // F and G measure detection: alerts are sent as soon as their change commits, not held
+        // for its cause (the README's figures say so).
         ALERT_CONTEXT_WAIT: '0',
         HTTP_PORT: String(hookPort),
         ...(spec.kind === 'hook' ? { HOOK_TOKEN } : {}),

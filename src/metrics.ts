@@ -214,7 +214,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   });
   const feedScheduled = new Counter({
     name: 'classiclink_feed_scans_scheduled_total',
-    help: 'Scans the change feed asked for, by path and outcome (added, merged, promoted, after-running, plan).',
+    help: 'Scans the change feed asked for, by path and outcome (added, merged, promoted, after-running, again, plan).',
     labelNames: ['via', 'how'] as const,
     registers,
   });
@@ -482,7 +482,7 @@ export function storeCollectors(deps: {
 export function observeIngest(
   metrics: Pick<Metrics, 'feedRecords' | 'feedScheduled'>,
   via: 'poll' | 'hook',
-  result: Pick<IngestResult, 'fresh' | 'duplicates' | 'syncs' | 'plans'>,
+  result: Pick<IngestResult, 'fresh' | 'duplicates' | 'syncs' | 'again' | 'plans'>,
   extra: { refused?: number; ignored?: number } = {},
 ): void {
   metrics.feedRecords({
@@ -494,6 +494,7 @@ export function observeIngest(
   });
   const hows = new Map<string, number>();
   for (const s of result.syncs) hows.set(s.how, (hows.get(s.how) ?? 0) + 1);
+  if (result.again.length > 0) hows.set('again', result.again.length);
   if (result.plans.length > 0) hows.set('plan', result.plans.length);
   for (const [how, count] of hows) metrics.feedScheduled({ via, how, count });
 }

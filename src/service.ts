@@ -330,6 +330,7 @@ export function startWorkers(
               {
                 store: deps.store,
                 enqueueChangeSync: (targets) => deps.queues.enqueueChangeSync(targets),
+                enqueueSync: (targets) => deps.queues.enqueueSync(targets),
                 enqueueChangePlan: (plan) => deps.queues.enqueueChangePlan(plan),
                 accountFor: (name) => {
                   const a = byName.get(name);
@@ -551,6 +552,7 @@ export function hookReceiver(
         {
           store: deps.db.store,
           enqueueChangeSync: (targets) => deps.msg.queues.enqueueChangeSync(targets),
+          enqueueSync: (targets) => deps.msg.queues.enqueueSync(targets),
           enqueueChangePlan: (plan) => deps.msg.queues.enqueueChangePlan(plan),
         },
         accounts,

@@ -5,7 +5,7 @@
  * one mapping of API records to stored rows. Context never writes a link or an event.
  */
 export { scheduleContext } from './after-applied.js';
-export { type AttributeDeps, runAttribute } from './attribute.js';
+export { type AttributeDeps, CLOCK_ALLOWANCE_MS, runAttribute } from './attribute.js';
 export { type EnrichDeps, runEnrich } from './enrich.js';
 export { cloudEventRecord, instanceRecord, vpcRecord } from './records.js';
 export { vpcListingRecorder } from './vpc-listing.js';

@@ -1,15 +1,18 @@
 /**
  * The change feed's SQL: its cursor and health per account+region (`change_feed`), which
- * ActionTrail records are already stored, and the VPCs an instance a record names is linked to.
+ * ActionTrail records are already stored, the VPCs an instance a record names is linked to, and
+ * when each target's last applied scan started.
  * The feed itself (sync/feed.ts) only schedules scans: nothing here writes a link or an event.
  */
 import { query, storable } from './tx.js';
 import type {
+  AppliedScan,
   FeedCursorInput,
   FeedFailedInput,
   FeedPolledInput,
   FeedStatusRow,
   InstanceVpc,
+  LastAppliedScansInput,
   LinkedVpcsInput,
   StoreDeps,
 } from './types.js';
@@ -119,16 +122,43 @@ export async function listFeeds(
   return res.rows.map(feedRow);
 }
 
-/** Of these event ids, the ones `cloud_events` holds already. */
-export async function knownCloudEvents(deps: StoreDeps, eventIds: readonly string[]): Promise<Set<string>> {
-  if (eventIds.length === 0) return new Set();
+/** Of these event ids, the ones `cloud_events` holds already, each with when it was stored. */
+export async function knownCloudEvents(
+  deps: StoreDeps,
+  eventIds: readonly string[],
+): Promise<Map<string, Date>> {
+  if (eventIds.length === 0) return new Map();
   const ids = [...new Set(eventIds.map((id) => storable(id)))];
-  const res = await query<{ event_id: string }>(
+  const res = await query<{ event_id: string; received_at: Date }>(
     deps.pool,
-    'SELECT event_id FROM cloud_events WHERE event_id = ANY($1::text[])',
+    'SELECT event_id, received_at FROM cloud_events WHERE event_id = ANY($1::text[])',
     [ids],
   );
-  return new Set(res.rows.map((r) => r.event_id));
+  return new Map(res.rows.map((r) => [r.event_id, r.received_at]));
+}
+
+/**
+ * When each target's last applied scan started (`sync_targets`), for the targets on record; a
+ * target never scanned is left out.
+ */
+export async function lastAppliedScans(
+  deps: StoreDeps,
+  input: LastAppliedScansInput,
+): Promise<AppliedScan[]> {
+  if (input.targets.length === 0) return [];
+  const res = await query<{ region_id: string; vpc_id: string; started_at: Date }>(
+    deps.pool,
+    `SELECT st.region_id, st.vpc_id, st.last_applied_scan_started_at AS started_at
+       FROM unnest($2::text[], $3::text[]) AS t(region_id, vpc_id)
+       JOIN sync_targets st ON st.account = $1 AND st.region_id = t.region_id AND st.vpc_id = t.vpc_id
+      WHERE st.last_applied_scan_started_at IS NOT NULL`,
+    [
+      input.account,
+      input.targets.map((t) => storable(t.regionId)),
+      input.targets.map((t) => storable(t.vpcId)),
+    ],
+  );
+  return res.rows.map((r) => ({ regionId: r.region_id, vpcId: r.vpc_id, startedAt: r.started_at }));
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * `cloud_events`: the ActionTrail records the change feed receives, by poll or by hook, each
- * stored once (its `eventId` is the primary key). Only the records that are new to the table come
- * back: the change feed schedules a sync for those, not for a record seen again.
+ * stored once (its `eventId` is the primary key), and the attribute job's (src/context/). Only the
+ * records that are new to the table come back: the change feed schedules a sync for those, and for
+ * a record seen again only while no applied scan has seen it (sync/feed.ts).
  */
 import { query, storable } from './tx.js';
 import type { CloudEventRecord, ReceivedVia, StoreDeps } from './types.js';

@@ -21,6 +21,7 @@ import {
   feedFailed,
   feedPolled,
   knownCloudEvents,
+  lastAppliedScans,
   linkedVpcs,
   listFeeds,
 } from './change-feed.js';
@@ -77,6 +78,7 @@ export function createStore(deps: StoreDeps): Store {
     settleCauses: (input) => settleCauses(full, input),
     markCausesUnavailable: (input) => markCausesUnavailable(full, input),
     knownCloudEvents: (ids) => knownCloudEvents(full, ids),
+    lastAppliedScans: (input) => lastAppliedScans(full, input),
     linkedVpcs: (input) => linkedVpcs(full, input),
     feedCursor: (input) => feedCursor(full, input),
     feedPolled: (input) => feedPolled(full, input),

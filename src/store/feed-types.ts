@@ -46,6 +46,18 @@ export interface FeedFailedInput extends AccountRegion {
   scansScheduled: number;
 }
 
+export interface LastAppliedScansInput {
+  account: string;
+  targets: readonly { regionId: string; vpcId: string }[];
+}
+
+/** When a target's last applied scan started: a change before it (less the allowance) is seen. */
+export interface AppliedScan {
+  regionId: string;
+  vpcId: string;
+  startedAt: Date;
+}
+
 export interface LinkedVpcsInput extends AccountRegion {
   instanceIds: readonly string[];
 }

@@ -26,11 +26,13 @@ import type {
 } from './cause-types.js';
 import type { ConsoleStore } from './console-types.js';
 import type {
+  AppliedScan,
   FeedCursorInput,
   FeedFailedInput,
   FeedPolledInput,
   FeedStatusRow,
   InstanceVpc,
+  LastAppliedScansInput,
   LinkedVpcsInput,
 } from './feed-types.js';
 import type { ContextCheckInput, ContextCheckResult, ContextHealthRow } from './health-types.js';
@@ -175,8 +177,10 @@ export interface Store extends OutboxStore, ConsoleStore {
 
   // The change feed (change-feed.ts). It only schedules scans: none of these writes a link or event.
 
-  /** Of these ActionTrail event ids, the ones already stored (by either path). */
-  knownCloudEvents(eventIds: readonly string[]): Promise<Set<string>>;
+  /** Of these ActionTrail event ids, the ones already stored (by either path), with when. */
+  knownCloudEvents(eventIds: readonly string[]): Promise<Map<string, Date>>;
+  /** When each of an account's targets' last applied scan started (targets never scanned: none). */
+  lastAppliedScans(input: LastAppliedScansInput): Promise<AppliedScan[]>;
   /**
    * The VPCs the instances are linked to now, and those a stored successful attach call named for
    * them: where a detach or delete that names only the instance may have changed a link.

@@ -8,18 +8,26 @@
  * superseded logic, same alerts), so a record that lies, arrives late or never arrives cannot
  * make the history wrong — at worst a change waits for the next scheduled full scan.
  *
- * Order of one batch: read which records are stored already, schedule the syncs of the new ones,
- * then store them, and only then (poll) advance the cursor. A failure in between leaves the records
- * unstored and the cursor where it was: the retry (next poll, or EventBridge's resend) finds them
- * new again and schedules again — at worst one scan too many (deduplicated while it waits), never
- * a change left unscheduled because its record was stored but its sync was not.
+ * A record stored before schedules nothing — unless no applied scan of its target has seen it yet:
+ * the attribute job (src/context/) stores the LookupEvents records it reads too, so a record may be
+ * stored before the feed or the hook sees it, with no scan asked for its change. A stored record
+ * still schedules its target's sync while that target's last applied scan started before the
+ * record was stored and before its `eventTime` plus the clock allowance (CLOCK_ALLOWANCE_MS,
+ * ActionTrail's clock against ours, as rule 7 allows it). A scan that started after either has
+ * seen the change: the record was stored after the call was made, so a repeat (the overlap read
+ * again, an EventBridge resend) after the sync has applied schedules nothing.
+ *
+ * Order of one batch: store the records, schedule the syncs they ask for, and only then (poll)
+ * advance the cursor. A failure in between leaves the cursor where it was (or the hook's answer a
+ * 5xx): the retry (next poll, or EventBridge's resend) finds the records stored but not yet seen by
+ * a scan, and schedules again — at worst one scan too many (deduplicated while it waits).
  */
 import type { CloudEvent, CloudEventPage, CloudEventRefusal, LookupEventsQuery } from '../aliyun/index.js';
-import { cloudEventRecord } from '../context/index.js';
+import { CLOCK_ALLOWANCE_MS, cloudEventRecord } from '../context/index.js';
 import { coerceError } from '../errors.js';
 import type { ConfiguredTarget, TargetRef } from '../links.js';
 import type { Logger } from '../log.js';
-import type { ChangeSync, FeedJobResult } from '../queue/index.js';
+import type { ChangeSync, EnqueuedSync, FeedJobResult } from '../queue/index.js';
 import { CAUSE_ACTIONS, type CloudEventRecord, type ReceivedVia, type Store } from '../store/index.js';
 import type { CallOptions } from './source.js';
 
@@ -69,20 +77,36 @@ export interface FeedAccount {
 export interface IngestResult {
   /** Records new to `cloud_events` (stored now). */
   fresh: number;
-  /** Records stored before (by either path): they schedule nothing. */
+  /** Records stored before (by either path). */
   duplicates: number;
+  /** Of those, the ones no applied scan of their target has seen yet: their syncs are asked again. */
+  unscanned: number;
   /** Targeted syncs and region plans asked for. */
   scheduled: number;
   /** Asked syncs, by what became of each (see `ChangeSync.how`). */
   syncs: ChangeSync[];
+  /**
+   * Syncs asked again for records stored before (`unscanned`): added, or merged with the target's
+   * job that has not finished — one running is not followed by another, it started after the
+   * record was stored or the next read of the record asks again.
+   */
+  again: EnqueuedSync[];
   /** Regions whose plan was asked for (a change whose VPC could not be told). */
   plans: string[];
 }
 
 export interface FeedDeps {
-  store: Pick<Store, 'knownCloudEvents' | 'recordCloudEvents' | 'linkedVpcs'>;
+  store: Pick<Store, 'knownCloudEvents' | 'recordCloudEvents' | 'linkedVpcs' | 'lastAppliedScans'>;
   enqueueChangeSync(targets: readonly TargetRef[]): Promise<ChangeSync[]>;
+  /** A sync per target, deduplicated with the target's job until that one finishes (queues.ts). */
+  enqueueSync(targets: readonly TargetRef[]): Promise<EnqueuedSync[]>;
   enqueueChangePlan(data: { account: string; regionId: string }): Promise<ChangeSync['how']>;
+}
+
+/** A target a batch's records ask a scan of, with those records. */
+interface ScanFor {
+  target: TargetRef;
+  records: CloudEventRecord[];
 }
 
 /** Calls that remove a link and name its VPC (a detach), and those that name none (a delete). */
@@ -111,23 +135,26 @@ async function scansFor(
   deps: Pick<FeedDeps, 'store'>,
   account: FeedAccount,
   records: readonly CloudEventRecord[],
-): Promise<{ targets: TargetRef[]; plans: string[] }> {
+): Promise<{ targets: ScanFor[]; plans: string[] }> {
   const watched = new Set(account.regions);
   const explicit = account.targets
     ? new Set(account.targets.map((t) => `${t.regionId}/${t.vpcId}`))
     : undefined;
   const ours = (regionId: string, vpcId: string) =>
     explicit === undefined || explicit.has(`${regionId}/${vpcId}`);
-  const targets = new Map<string, TargetRef>();
+  const targets = new Map<string, ScanFor>();
   const plans = new Set<string>();
-  const addTarget = (regionId: string, vpcId: string) => {
-    if (ours(regionId, vpcId))
-      targets.set(`${regionId}/${vpcId}`, { account: account.name, regionId, vpcId });
+  const addTarget = (r: CloudEventRecord, regionId: string, vpcId: string) => {
+    if (!ours(regionId, vpcId)) return;
+    const key = `${regionId}/${vpcId}`;
+    const hit = targets.get(key);
+    if (hit) hit.records.push(r);
+    else targets.set(key, { target: { account: account.name, regionId, vpcId }, records: [r] });
   };
   for (const r of records) {
     if (r.errorCode !== null || !FEED_EVENT_NAMES.includes(r.eventName) || !watched.has(r.regionId)) continue;
     if (r.vpcId !== null) {
-      addTarget(r.regionId, r.vpcId);
+      addTarget(r, r.regionId, r.vpcId);
       continue;
     }
     if ((REMOVING.has(r.eventName) || DELETING.has(r.eventName)) && r.instanceIds.length > 0) {
@@ -136,7 +163,7 @@ async function scansFor(
         regionId: r.regionId,
         instanceIds: r.instanceIds,
       });
-      for (const l of linked) addTarget(r.regionId, l.vpcId);
+      for (const l of linked) addTarget(r, r.regionId, l.vpcId);
       if (linked.length > 0 || DELETING.has(r.eventName)) continue;
     }
     // A plan lists the region's VPCs: with explicit targets, only those.
@@ -146,8 +173,40 @@ async function scansFor(
 }
 
 /**
+ * Of the targets stored records ask for, those no applied scan has seen the change of yet: the
+ * target's last applied scan (if any) started before one of its records was stored and before
+ * that record's `eventTime` plus CLOCK_ALLOWANCE_MS. Region plans are not asked again: a record
+ * whose VPC cannot be told is left, once stored, to the full scans.
+ */
+async function unscannedTargets(
+  deps: Pick<FeedDeps, 'store'>,
+  account: FeedAccount,
+  scans: readonly ScanFor[],
+  storedAt: ReadonlyMap<string, Date>,
+): Promise<TargetRef[]> {
+  if (scans.length === 0) return [];
+  const applied = await deps.store.lastAppliedScans({
+    account: account.name,
+    targets: scans.map((s) => s.target),
+  });
+  const startedAt = new Map(applied.map((a) => [`${a.regionId}/${a.vpcId}`, a.startedAt.getTime()]));
+  return scans
+    .filter((s) => {
+      const started = startedAt.get(`${s.target.regionId}/${s.target.vpcId}`);
+      if (started === undefined) return true;
+      return s.records.some((r) => {
+        // A record this very batch saw stored by another path (no time read): as if stored now.
+        const stored = storedAt.get(r.eventId)?.getTime() ?? Date.now();
+        return started < Math.min(stored, r.eventTime.getTime() + CLOCK_ALLOWANCE_MS);
+      });
+    })
+    .map((s) => s.target);
+}
+
+/**
  * Stores a batch of one account's records (`receivedVia`: the path they came by) and schedules
- * the scans the new ones ask for; a record stored before schedules nothing.
+ * the scans they ask for: every scan a new record asks for, and those of a record stored before
+ * that no applied scan has seen yet (`unscannedTargets`).
  */
 export async function ingestRecords(
   deps: FeedDeps,
@@ -155,24 +214,37 @@ export async function ingestRecords(
   records: readonly CloudEventRecord[],
   receivedVia: ReceivedVia,
 ): Promise<IngestResult> {
-  if (records.length === 0) return { fresh: 0, duplicates: 0, scheduled: 0, syncs: [], plans: [] };
-  const known = await deps.store.knownCloudEvents(records.map((r) => r.eventId));
-  const seen = new Set<string>();
-  const unseen = records.filter((r) => {
-    if (known.has(r.eventId) || seen.has(r.eventId)) return false;
+  if (records.length === 0)
+    return { fresh: 0, duplicates: 0, unscanned: 0, scheduled: 0, syncs: [], again: [], plans: [] };
+  const stored = await deps.store.recordCloudEvents(records, receivedVia);
+  const storedNow = new Set(stored.map((r) => r.eventId));
+  const seen = new Set<string>(storedNow);
+  const repeats = records.filter((r) => {
+    if (seen.has(r.eventId)) return false;
     seen.add(r.eventId);
     return true;
   });
-  const { targets, plans } = await scansFor(deps, account, unseen);
+  const fresh = await scansFor(deps, account, stored);
+  const repeatScans = await scansFor(deps, account, repeats);
+  const storedAt = await deps.store.knownCloudEvents(repeats.map((r) => r.eventId));
+  const unscanned = await unscannedTargets(deps, account, repeatScans.targets, storedAt);
+  const targets = fresh.targets.map((s) => s.target);
+  const named = new Set(targets.map((t) => `${t.regionId}/${t.vpcId}`));
+  const repeated = unscanned.filter((t) => !named.has(`${t.regionId}/${t.vpcId}`));
   const syncs = targets.length > 0 ? await deps.enqueueChangeSync(targets) : [];
-  for (const regionId of plans) await deps.enqueueChangePlan({ account: account.name, regionId });
-  const stored = await deps.store.recordCloudEvents(records, receivedVia);
+  // A record seen again: its change may be seen already by a scan running now (one started after
+  // the record was stored, say the sync its first arrival asked for), so no follow-up of a running
+  // job — were that scan older, the record's next read (the poll's overlap) asks again.
+  const again = repeated.length > 0 ? await deps.enqueueSync(repeated) : [];
+  for (const regionId of fresh.plans) await deps.enqueueChangePlan({ account: account.name, regionId });
   return {
     fresh: stored.length,
     duplicates: records.length - stored.length,
-    scheduled: syncs.length + plans.length,
+    unscanned: unscanned.length,
+    scheduled: syncs.length + again.length + fresh.plans.length,
     syncs,
-    plans,
+    again,
+    plans: fresh.plans,
   };
 }
 
@@ -271,7 +343,10 @@ export async function runFeedPoll(
             {
               regionId,
               fresh: result.fresh,
-              syncs: result.syncs.map((s) => `${s.target.vpcId}:${s.how}`),
+              syncs: [
+                ...result.syncs.map((s) => `${s.target.vpcId}:${s.how}`),
+                ...result.again.map((s) => `${s.target.vpcId}:again`),
+              ],
               plans: result.plans,
             },
             'change feed scheduled scans',

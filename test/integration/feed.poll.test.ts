@@ -71,7 +71,8 @@ describe('the change feed poll', () => {
     const first = await pollFeed(pl.queues, account, REGION);
     expect(first).toMatchObject({ records: 2, fresh: 2, scheduled: 2 });
     await settle(pl);
-    expect(await changes(pl)).toEqual(
+    // The two syncs run side by side: their events in either order.
+    expect((await changes(pl)).sort()).toEqual(
       [`added ${vpcA}/${fresh}`, `removed ${vpcB}/${linked.instanceId}`].sort(),
     );
     expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
@@ -202,6 +203,50 @@ describe('the change feed poll', () => {
         .map((r) => r.params['LookupAttribute.2.Value'])
         .filter((v, i, a) => a.indexOf(v) === i),
     ).toEqual(['AttachClassicLinkVpc', 'DetachClassicLinkVpc', 'DeleteInstance', 'DeleteInstances']);
+  });
+
+  it('a record the attribution stored first still schedules its VPC, once', async () => {
+    // The context side on: an applied change enqueues an attribute job, which stores every
+    // LookupEvents record of its window — a change the feed has not scheduled a scan for included.
+    const pl = await start({
+      feed: true,
+      context: true,
+      sim: {
+        regions: [REGION],
+        vpcsPerRegion: 3,
+        linksPerVpc: 2,
+        unlinkedPerRegion: 10,
+        faults: { actionTrailDelayMs: 0 },
+      },
+      env: { CHANGE_FEED: 'actiontrail', SYNC_INTERVAL: '1h' },
+    });
+    expect((await pl.round()).every((o) => o.ok)).toBe(true);
+    const account = pl.config.SYNC_ACCOUNT;
+    const [vpcA, vpcB] = pl.sim.world.vpcs(REGION) as [string, string];
+    const first = await newInstance(pl.sim, REGION);
+    const second = await newInstance(pl.sim, REGION);
+    await change(pl.sim, 'attach', { regionId: REGION, instanceId: first, vpcId: vpcB });
+    await change(pl.sim, 'attach', { regionId: REGION, instanceId: second, vpcId: vpcA });
+    // Only vpcB is scanned: its change is applied and its attribute job reads both records.
+    const [job] = await pl.queues.enqueueSync([{ account, regionId: REGION, vpcId: vpcB }]);
+    await pl.queues.waitFor('sync', job?.jobId ?? '');
+    await expect.poll(async () => (await cloudEvents(pl.db.pool)).length, { timeout: 20_000 }).toBe(2);
+    expect((await cloudEvents(pl.db.pool)).every((e) => e.received_via === 'poll')).toBe(true);
+    expect(await changes(pl)).toEqual([`added ${vpcB}/${first}`]);
+
+    // The feed finds both stored: vpcA's record was seen by no applied scan, so vpcA is synced.
+    const polled = await pollFeed(pl.queues, account, REGION);
+    expect(polled).toMatchObject({ records: 2, fresh: 0 });
+    expect(polled.scheduled).toBeGreaterThanOrEqual(1);
+    await settle(pl);
+    expect((await changes(pl)).sort()).toEqual([`added ${vpcA}/${second}`, `added ${vpcB}/${first}`].sort());
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+
+    // Read again after that sync applied: seen, nothing more.
+    const runsBefore = (await runs(pl.db.pool)).length;
+    expect(await pollFeed(pl.queues, account, REGION)).toMatchObject({ records: 2, fresh: 0, scheduled: 0 });
+    await settle(pl);
+    expect((await runs(pl.db.pool)).length).toBe(runsBefore);
   });
 
   it('a poll refused Forbidden.RAM is recorded, the cursor stays, and full scans go on', async () => {
