@@ -5,20 +5,10 @@
  * changes arrive while it runs. The handler is ours and blocks until the test releases it, so the
  * states are set up by events, never by time.
  */
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lifecycle } from '../../src/lifecycle.js';
-import { createLogger } from '../../src/log.js';
-import { createQueues, type Handler, type Queues, startWorker } from '../../src/queue/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Handler } from '../../src/queue/index.js';
+import { useQueues } from '../helpers/queues.js';
 
-let lifecycle: Lifecycle | undefined;
-afterEach(async () => {
-  await lifecycle?.close();
-  lifecycle = undefined;
-});
-
-const log = createLogger({ level: 'silent' });
 const target = (vpcId: string) => ({ account: 'acct', regionId: 'cn-hangzhou', vpcId });
 const result = {
   runId: '1',
@@ -52,24 +42,7 @@ function gates() {
   };
 }
 
-async function setup(): Promise<{ queues: Queues; work(handler: Handler<'sync'>): Promise<void> }> {
-  const lc = new Lifecycle();
-  lifecycle = lc;
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  lc.add('redis', async () => void (await redis.quit()));
-  const prefix = `test-change-${randomUUID()}`;
-  const queues = createQueues({ connection: redis, prefix, syncAttempts: 1 });
-  lc.add('obliterate', () => queues.obliterate());
-  lc.add('queues', () => queues.close());
-  return {
-    queues,
-    async work(handler) {
-      const worker = startWorker('sync', handler, { connection: redis, prefix, concurrency: 4, log });
-      lc.add('worker', () => worker.close());
-      await worker.ready();
-    },
-  };
-}
+const setup = useQueues('test-change');
 
 describe('enqueueChangeSync', () => {
   it('merges with a waiting job of the target, and adds one for another target', async () => {

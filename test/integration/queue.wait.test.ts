@@ -3,45 +3,10 @@
  * anyone waits (even removed by removeOnComplete since), many waiters at once, failures, and ids
  * that do not exist. The worker's handler is ours, so each job's result is known.
  */
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Lifecycle } from '../../src/lifecycle.js';
-import { createLogger } from '../../src/log.js';
-import { createQueues, type Handler, type Queues, startWorker } from '../../src/queue/index.js';
+import { describe, expect, it } from 'vitest';
+import { useQueues } from '../helpers/queues.js';
 
-let lifecycle: Lifecycle | undefined;
-afterEach(async () => {
-  await lifecycle?.close();
-  lifecycle = undefined;
-});
-
-const log = createLogger({ level: 'silent' });
-
-interface Setup {
-  queues: Queues;
-  /** Starts a sync worker running `handler`. */
-  work(handler: Handler<'sync'>, concurrency?: number): Promise<void>;
-}
-
-async function setup(): Promise<Setup> {
-  const lc = new Lifecycle();
-  lifecycle = lc;
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  lc.add('redis', async () => void (await redis.quit()));
-  const prefix = `test-wait-${randomUUID()}`;
-  const queues = createQueues({ connection: redis, prefix, syncAttempts: 1 });
-  lc.add('obliterate', () => queues.obliterate());
-  lc.add('queues', () => queues.close());
-  return {
-    queues,
-    async work(handler, concurrency = 4) {
-      const worker = startWorker('sync', handler, { connection: redis, prefix, concurrency, log });
-      lc.add('worker', () => worker.close());
-      await worker.ready();
-    },
-  };
-}
+const setup = useQueues('test-wait');
 
 const target = (vpcId: string) => ({ account: 'acct', regionId: 'cn-hangzhou', vpcId });
 
