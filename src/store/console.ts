@@ -184,8 +184,11 @@ async function changesPage(deps: ReadDeps, input: ChangesPageInput): Promise<Cha
   };
 }
 
-/** `%`, `_` and `\` match themselves in a search. */
-const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/**
+ * A search by name is a case-insensitive prefix (`web` finds `web-01`), so that the expression
+ * indexes on `lower(name)` (migration 0006) serve it; `%`, `_` and `\` match themselves.
+ */
+const likePattern = (text: string) => `${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 async function findByName(
   deps: ReadDeps,
@@ -204,7 +207,7 @@ async function findByName(
         .from(instances)
         .where(
           and(
-            sql`${instances.instanceName} ILIKE ${pattern}`,
+            sql`lower(${instances.instanceName}) LIKE ${pattern}`,
             input.account === undefined ? undefined : eq(instances.account, input.account),
           ),
         )
@@ -217,7 +220,7 @@ async function findByName(
         .from(vpcs)
         .where(
           and(
-            sql`${vpcs.vpcName} ILIKE ${pattern}`,
+            sql`lower(${vpcs.vpcName}) LIKE ${pattern}`,
             input.account === undefined ? undefined : eq(vpcs.account, input.account),
           ),
         )

@@ -287,6 +287,8 @@ export const cloudEvents = pgTable(
     // … or those naming one instance (`instance_ids @> ARRAY[…]`). fastupdate off: a GIN pending
     // list is read in full by every search, and settling probes this index once per pending event.
     index('cloud_events_instance_ids_idx').using('gin', t.instanceIds).with({ fastupdate: 'off' }),
+    // The console's change log filtered by who made the change.
+    index('cloud_events_actor_idx').on(t.actorName),
   ],
 );
 
