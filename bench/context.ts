@@ -256,6 +256,11 @@ export interface AttributionFigures {
   detectionToSettledMs: Spread;
   callToDetectedMs: Spread;
   callToSettledMs: Spread;
+  /**
+   * Causes settled more than 30 s after detection (by a later run of the attribute job), and of
+   * those, how many had their ActionTrail record visible already when the change was detected.
+   */
+  late: { n: number; visibleAtDetection: number };
   causes: Record<string, number>;
   cloudEventsStored: number;
 }
@@ -478,8 +483,13 @@ export async function attributionScenario(o: ContextBenchOptions): Promise<Attri
     });
     // The call behind each change, by instance (each instance changed once).
     const callAt = new Map<string, number>();
+    const visibleAt = new Map<string, number>();
     for (const e of sim.actionTrail.entries()) {
-      if (e.at >= changesStart) for (const id of e.instanceIds) callAt.set(id, e.at);
+      if (e.at < changesStart) continue;
+      for (const id of e.instanceIds) {
+        callAt.set(id, e.at);
+        visibleAt.set(id, e.visibleAt);
+      }
     }
     const lookups = sim.requests.filter((r) => r.at >= t0 && r.action === 'LookupEvents');
     const queries = lookups.filter((r) => r.params.NextToken === undefined).length;
@@ -489,6 +499,10 @@ export async function attributionScenario(o: ContextBenchOptions): Promise<Attri
     const detected = rows.map((r) => r.detected_at.getTime());
     const resolved = rows.map((r) => r.cause_resolved_at?.getTime() ?? 0);
     const called = rows.map((r) => callAt.get(r.instance_id) ?? Number.NaN);
+    const late = rows.filter((_, i) => (resolved[i] as number) - (detected[i] as number) > 30_000);
+    const visibleLate = late.filter(
+      (r) => (visibleAt.get(r.instance_id) ?? Number.POSITIVE_INFINITY) <= r.detected_at.getTime(),
+    );
     return {
       name: 'attribution',
       description: `attribution of ${changes.length} changes across ${vpcs} VPCs`,
@@ -513,6 +527,7 @@ export async function attributionScenario(o: ContextBenchOptions): Promise<Attri
       detectionToSettledMs: spread(rows.map((_, i) => (resolved[i] as number) - (detected[i] as number))),
       callToDetectedMs: spread(rows.map((_, i) => (detected[i] as number) - (called[i] as number))),
       callToSettledMs: spread(rows.map((_, i) => (resolved[i] as number) - (called[i] as number))),
+      late: { n: late.length, visibleAtDetection: visibleLate.length },
       causes,
       cloudEventsStored,
     };
