@@ -214,6 +214,24 @@ export interface WalFigures {
 }
 
 /**
+ * Keeps the server from recycling WAL from now until `release()`: a temporary physical replication
+ * slot, reserved at once, which Postgres drops itself when this session ends (even if the bench
+ * dies), so nothing is left behind on a shared server.
+ */
+async function retainWal(url: string): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const name = `classiclink_bench_${process.pid}_${Date.now()}`;
+    await c.query('SELECT pg_create_physical_replication_slot($1, true, true)', [name]);
+  } catch (err) {
+    await c.end();
+    throw err;
+  }
+  return { release: () => c.end() };
+}
+
+/**
  * The WAL this database's blocks got between two positions (pg_walinspect): unlike pgDelta's
  * cluster-wide figure, other databases' writes at the time are left out. Commit records name no
  * block and are not counted.
@@ -642,8 +660,25 @@ async function counts(url: string): Promise<{ instances: number; vpcs: number }>
   });
 }
 
-/** One periodic enrich job (no instance ids) on a fresh worker, its calls and its writes. */
 async function noopRefresh(
+  sim: RunningSimulator,
+  db: BenchDb,
+  redis: BenchRedis,
+  o: ContextBenchOptions,
+  mode: RefreshFigures['mode'],
+  instances: number,
+): Promise<RefreshFigures> {
+  await withClient(db.url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect'));
+  const slot = await retainWal(db.url);
+  try {
+    return await measuredRefresh(sim, db, redis, o, mode, instances);
+  } finally {
+    await slot.release();
+  }
+}
+
+/** One periodic enrich job (no instance ids) on a fresh worker, its calls and its writes. */
+async function measuredRefresh(
   sim: RunningSimulator,
   db: BenchDb,
   redis: BenchRedis,
@@ -660,7 +695,6 @@ async function noopRefresh(
             .join(','),
         }
       : {};
-  await withClient(db.url, (c) => c.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect'));
   const before = await tableWrites(db.url);
   const xid = await xidMark(db.url);
   const mark = await pgMark(db.url);
