@@ -170,6 +170,16 @@ async function analyze(url: string): Promise<void> {
   await withClient(url, (c) => c.query('ANALYZE'));
 }
 
+/** Checkpoints begun so far, timed and requested (cluster-wide). */
+async function checkpointCount(url: string): Promise<number> {
+  return withClient(url, async (c) => {
+    const { rows } = await c.query<{ n: string }>(
+      'SELECT (checkpoints_timed + checkpoints_req)::text AS n FROM pg_stat_bgwriter',
+    );
+    return Number(rows[0]?.n ?? 0);
+  });
+}
+
 /** The newest transaction id so far (32-bit, as xmin and xmax hold it). */
 async function xidMark(url: string): Promise<number> {
   return withClient(url, async (c) => {
@@ -209,6 +219,12 @@ export interface WalFigures {
   records: number;
   bytes: number;
   fpiBytes: number;
+  /** Full-page images: a page's first change after a checkpoint is logged whole. */
+  fullPageImages: number;
+  /** Checkpoints the server began meanwhile (pg_stat_bgwriter, cluster-wide). */
+  checkpoints: number;
+  /** The instances table's size, in 8 KB pages, for the full-page images. */
+  instancesPages: number;
   /** By `resource manager/record type`: records and bytes (full-page images included). */
   byType: Record<string, { records: number; bytes: number }>;
 }
@@ -236,18 +252,42 @@ async function retainWal(url: string): Promise<{ release(): Promise<void> }> {
  * cluster-wide figure, other databases' writes at the time are left out. Commit records name no
  * block and are not counted.
  */
-async function walOfDatabase(url: string, from: string, to: string): Promise<WalFigures> {
+async function walOfDatabase(
+  url: string,
+  from: string,
+  to: string,
+  checkpoints: number,
+): Promise<WalFigures> {
   return withClient(url, async (c) => {
-    const { rows } = await c.query<{ type: string; records: number; bytes: string; fpi: string }>(
+    const { rows } = await c.query<{
+      type: string;
+      records: number;
+      bytes: string;
+      fpi: string;
+      fpis: number;
+    }>(
       `SELECT resource_manager || '/' || record_type AS type, count(*)::int AS records,
-              sum(record_length + fpi_length)::text AS bytes, sum(fpi_length)::text AS fpi
+              sum(record_length + fpi_length)::text AS bytes, sum(fpi_length)::text AS fpi,
+              count(*) FILTER (WHERE fpi_length > 0)::int AS fpis
          FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
         WHERE block_ref LIKE '%rel %/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'
         GROUP BY 1 ORDER BY 3 DESC`,
       [from, to],
     );
-    const out: WalFigures = { records: 0, bytes: 0, fpiBytes: 0, byType: {} };
+    const size = await c.query<{ pages: number }>(
+      `SELECT (pg_relation_size('instances') / current_setting('block_size')::int)::int AS pages`,
+    );
+    const out: WalFigures = {
+      records: 0,
+      bytes: 0,
+      fpiBytes: 0,
+      fullPageImages: 0,
+      checkpoints,
+      instancesPages: size.rows[0]?.pages ?? 0,
+      byType: {},
+    };
     for (const r of rows) {
+      out.fullPageImages += r.fpis;
       out.records += r.records;
       out.bytes += Number(r.bytes);
       out.fpiBytes += Number(r.fpi);
@@ -697,6 +737,7 @@ async function measuredRefresh(
       : {};
   const before = await tableWrites(db.url);
   const xid = await xidMark(db.url);
+  const checkpoints = await checkpointCount(db.url);
   const mark = await pgMark(db.url);
   const worker = await startService(redis, serviceEnv(sim, db, redis, o, extra));
   let wallMs: number;
@@ -714,7 +755,7 @@ async function measuredRefresh(
   }
   const end = await pgMark(db.url);
   const { walBytes } = await pgDelta(db.url, mark, end);
-  const wal = await walOfDatabase(db.url, mark.lsn, end.lsn);
+  const wal = await walOfDatabase(db.url, mark.lsn, end.lsn, (await checkpointCount(db.url)) - checkpoints);
   const after = await tableWrites(db.url);
   const touched = await touchedRows(db.url, xid);
   const rowsByTable: Record<string, number> = {};
@@ -751,7 +792,8 @@ async function measuredRefresh(
     `enrichment (${mode}): no-op refresh of ${instances} instances in ${(wallMs / 1000).toFixed(1)} s ` +
       `(floor ${(floorMs / 1000).toFixed(1)} s), calls ${JSON.stringify(calls)}, rows ${JSON.stringify(rowsByTable)}, ` +
       `attribute rows written/locked ${JSON.stringify(touched)}, ` +
-      `WAL of its database ${(wal.bytes / 1024 / 1024).toFixed(1)} MB (${JSON.stringify(wal.byType)})`,
+      `WAL of its database ${(wal.bytes / 1024 / 1024).toFixed(1)} MB (${JSON.stringify(wal.byType)}; ` +
+      `${wal.fullPageImages} full-page images of a ${wal.instancesPages}-page table, ${wal.checkpoints} checkpoint(s))`,
   );
   const newVersions = Object.values(touched).reduce((a, t) => a + t.written, 0);
   if (
