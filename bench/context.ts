@@ -215,9 +215,10 @@ async function touchedRows(
 }
 
 export interface WalFigures {
-  /** Records that touch a block of this database, their bytes and the full-page images among them. */
+  /** Records that touch a block of this database, and their bytes (full-page images included). */
   records: number;
   bytes: number;
+  /** Of those bytes, the full-page images'. */
   fpiBytes: number;
   /** Full-page images: a page's first change after a checkpoint is logged whole. */
   fullPageImages: number;
@@ -267,7 +268,7 @@ async function walOfDatabase(
       fpis: number;
     }>(
       `SELECT resource_manager || '/' || record_type AS type, count(*)::int AS records,
-              sum(record_length + fpi_length)::text AS bytes, sum(fpi_length)::text AS fpi,
+              sum(record_length)::text AS bytes, sum(fpi_length)::text AS fpi,
               count(*) FILTER (WHERE fpi_length > 0)::int AS fpis
          FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)
         WHERE block_ref LIKE '%rel %/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/%'
