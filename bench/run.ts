@@ -273,10 +273,12 @@ function table(): string {
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-/** `attribution` and `enrichment` (bench/context.ts): in a full run, or when named. */
+/** The context side's scenarios (bench/context.ts). */
+const CONTEXT = ['attribution', 'enrichment'];
+
+/** `attribution` and `enrichment`: in a full run, or when named (`--quick` then for a tenth). */
 async function contextScenarios(started: number): Promise<void> {
-  const names = ['attribution', 'enrichment'];
-  if (only === undefined ? quick : !names.some((n) => only.has(n))) return;
+  if (only === undefined ? quick : !CONTEXT.some((n) => only.has(n))) return;
   const o = { scale, latencyMs: LATENCY_MS, concurrency: CONCURRENCY };
   const attribution = want('attribution') ? await attributionScenario(o) : undefined;
   const enrichment = want('enrichment') ? await enrichmentScenario(o) : undefined;
@@ -284,6 +286,7 @@ async function contextScenarios(started: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const out = {
     startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
     quick,
     machine: { cpus: cpus().length, node: process.version },
     attribution,
@@ -297,7 +300,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   ensureBuilt();
   await contextScenarios(started);
-  if (only !== undefined && [...only].every((n) => ['attribution', 'enrichment'].includes(n))) return;
+  if (only !== undefined && [...only].every((n) => CONTEXT.includes(n))) return;
   let clients: { ours: ClientFigures; sdk: ClientFigures } | undefined;
   if (!quick && want('client')) {
     progress('client: our undici client vs @alicloud/ecs20140526, 0 ms latency, concurrency 8');
