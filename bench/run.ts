@@ -5,7 +5,9 @@
  * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
  * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
  * run: the latency bound (calls × latency ÷ concurrency) or the QPS cap (calls ÷ QPS). `console`:
- * the console's reads at 1,000,000 links and 2,000,000 events (bench/console.ts).
+ * the console's reads at 1,000,000 links and 2,000,000 events (bench/console.ts). `attribution`
+ * and `enrichment`: the context side (bench/context.ts), in a full run or when named with `--only`
+ * (`--quick` with it for a tenth of the size); they write bench/results/context-latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -15,6 +17,7 @@ import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
 import { type ClientFigures, compareClients } from './client.js';
 import { type ConsoleFigures, consoleScenario } from './console.js';
+import { attributionScenario, enrichmentScenario } from './context.js';
 import { type CostFigures, costScenario, type LatencyFigures, latencyScenario } from './feed.js';
 import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
@@ -322,9 +325,34 @@ function table(): string {
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
+/** The context side's scenarios (bench/context.ts). */
+const CONTEXT = ['attribution', 'enrichment'];
+
+/** `attribution` and `enrichment`: in a full run, or when named (`--quick` then for a tenth). */
+async function contextScenarios(started: number): Promise<void> {
+  if (only === undefined ? quick : !CONTEXT.some((n) => only.has(n))) return;
+  const o = { scale, latencyMs: LATENCY_MS, concurrency: CONCURRENCY };
+  const attribution = want('attribution') ? await attributionScenario(o) : undefined;
+  const enrichment = want('enrichment') ? await enrichmentScenario(o) : undefined;
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const out = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    quick,
+    machine: { cpus: cpus().length, node: process.version },
+    attribution,
+    enrichment,
+  };
+  writeFileSync(join(dir, 'context-latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  progress('wrote bench/results/context-latest.json');
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   ensureBuilt();
+  await contextScenarios(started);
+  if (only !== undefined && [...only].every((n) => CONTEXT.includes(n))) return;
   let clients: { ours: ClientFigures; sdk: ClientFigures } | undefined;
   if (!quick && want('client')) {
     progress('client: our undici client vs @alicloud/ecs20140526, 0 ms latency, concurrency 8');
