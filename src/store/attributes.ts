@@ -39,6 +39,9 @@ export async function upsertInstances(deps: StoreDeps, input: UpsertInstancesInp
   // A description older than the row's last change (a slower concurrent refresh, or one that began
   // before a release was recorded) is stale: `i.updated_at <= EXCLUDED.updated_at` drops it.
   // released_at goes back to NULL: the API knows the instance again.
+  // Rows that would not change are left out before the insert (NOT EXISTS, a plain read): an
+  // ON CONFLICT DO UPDATE whose WHERE is false still locks its row, which writes the row's xmax
+  // and WAL — a no-op refresh of 100,000 instances wrote 9.5 MB of WAL that way (bench).
   const res = await query(
     deps.pool,
     `INSERT INTO instances AS i
@@ -48,6 +51,14 @@ export async function upsertInstances(deps: StoreDeps, input: UpsertInstancesInp
             x.tags, NULL, $10
        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[])
             AS x(instance_id, instance_name, status, private_ip, zone_id, resource_group_id, tags)
+      WHERE NOT EXISTS (
+              SELECT 1 FROM instances o
+               WHERE o.account = $1 AND o.region_id = $2 AND o.instance_id = x.instance_id
+                 AND (o.instance_name, o.status, o.private_ip, o.zone_id, o.resource_group_id, o.tags,
+                      o.released_at)
+                     IS NOT DISTINCT FROM
+                     (x.instance_name, x.status, x.private_ip, x.zone_id, x.resource_group_id, x.tags,
+                      NULL::timestamptz))
      ON CONFLICT (account, region_id, instance_id) DO UPDATE
         SET instance_name = EXCLUDED.instance_name, status = EXCLUDED.status,
             private_ip = EXCLUDED.private_ip, zone_id = EXCLUDED.zone_id,
@@ -102,6 +113,11 @@ export async function upsertVpcs(deps: StoreDeps, input: UpsertVpcsInput): Promi
     `INSERT INTO vpcs AS v (account, region_id, vpc_id, vpc_name, cidr_block, tags, deleted_at, updated_at)
      SELECT $1, $2, x.vpc_id, x.vpc_name, x.cidr_block, x.tags, NULL, $7
        FROM unnest($3::text[], $4::text[], $5::text[], $6::jsonb[]) AS x(vpc_id, vpc_name, cidr_block, tags)
+      WHERE NOT EXISTS (
+              SELECT 1 FROM vpcs o
+               WHERE o.account = $1 AND o.region_id = $2 AND o.vpc_id = x.vpc_id
+                 AND (o.vpc_name, o.cidr_block, o.tags, o.deleted_at)
+                     IS NOT DISTINCT FROM (x.vpc_name, x.cidr_block, x.tags, NULL::timestamptz))
      ON CONFLICT (account, region_id, vpc_id) DO UPDATE
         SET vpc_name = EXCLUDED.vpc_name, cidr_block = EXCLUDED.cidr_block, tags = EXCLUDED.tags,
             deleted_at = NULL, updated_at = EXCLUDED.updated_at

@@ -84,8 +84,10 @@ export function runningRuns(pool: Pool): Promise<number> {
 }
 
 /**
- * Each `instances` / `vpcs` row of an account with its physical version (xmin): a write changes
- * it, equal or not, so a refresh that wrote nothing leaves every version as it was.
+ * Each `instances` / `vpcs` row of an account with its physical version (xmin) and its locker
+ * (xmax): a write changes the first, equal or not, and a row lock (an ON CONFLICT DO UPDATE whose
+ * WHERE is false still takes one, writing WAL) the second; a refresh that wrote and locked nothing
+ * leaves both as they were.
  */
 export async function attributeVersions(
   pool: Pool,
@@ -94,7 +96,7 @@ export async function attributeVersions(
 ): Promise<{ id: string; v: string }[]> {
   const key = table === 'instances' ? 'instance_id' : 'vpc_id';
   const { rows } = await pool.query<{ id: string; v: string }>(
-    `SELECT ${key} AS id, xmin::text AS v FROM ${table} WHERE account = $1 ORDER BY 1`,
+    `SELECT ${key} AS id, xmin::text || '/' || xmax::text AS v FROM ${table} WHERE account = $1 ORDER BY 1`,
     [account],
   );
   return rows;
