@@ -137,7 +137,14 @@ export async function runAttribute(deps: AttributeDeps, req: AttributeRequest): 
   result.notFound = settled.notFound;
   const left = await deps.store.pendingCauses(scope);
   result.stillPending = left.length;
-  if (left.length > 0) await deps.again(scope, retryDelayMs(left, deps.windowMs, now()));
+  if (left.length > 0) {
+    // A change detected while this run was under way has not been looked for yet: its sync's
+    // request for a prompt run was merged into this one (deduplicated per account+region), and
+    // the delayed retry asked for here replaces any waiting run. So it gets the prompt run.
+    const looked = new Set(pending.map((p) => p.linkEventId));
+    const arrived = left.some((p) => !looked.has(p.linkEventId));
+    await deps.again(scope, arrived ? MIN_RETRY_MS : retryDelayMs(left, deps.windowMs, now()));
+  }
   if (result.found + result.notFound > 0) log.info({ ...scope, ...result }, 'causes settled');
   return result;
 }

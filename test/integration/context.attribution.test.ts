@@ -361,4 +361,57 @@ describe('attribution of records that do not validate', () => {
     const { rows } = await pool.query('SELECT event_id FROM cloud_events ORDER BY event_id');
     expect(rows).toEqual([{ event_id: 'ev-good' }]);
   });
+
+  it('a change detected while a run is under way gets a prompt run, not the delayed retry', async () => {
+    const { pool } = await db();
+    const store: Store = createStore({ pool, log: createLogger({ level: 'silent' }) });
+    const target = uniqueTarget('vpc-a');
+    await scan(store, target, ['i-1'], { minute: 0 });
+    await scan(store, target, ['i-1', 'i-2'], { minute: 10 });
+    const server = await startServer((_req, res) =>
+      json(res, 200, { RequestId: 'rid', NextToken: '', Events: [] }),
+    );
+    const client = createEcsClient({
+      credentials: staticCredentialsProvider({ accessKeyId: 'id', accessKeySecret: 'secret' }),
+      signature: 'v3',
+      ecsEndpoint: 'http://127.0.0.1:9',
+      vpcEndpoint: 'http://127.0.0.1:9',
+      actiontrailEndpoint: server.url,
+      timeoutMs: 2_000,
+      retryDeadlineMs: 2_000,
+      log: createLogger({ level: 'silent' }),
+    });
+    // i-3 is detected just after the run has read what is pending.
+    let reads = 0;
+    const racing: Store = {
+      ...store,
+      pendingCauses: async (input) => {
+        const found = await store.pendingCauses(input);
+        if (reads++ === 0) await scan(store, target, ['i-1', 'i-2', 'i-3'], { minute: 11 });
+        return found;
+      },
+    };
+    const again: number[] = [];
+    const run = (now: Date) =>
+      runAttribute(
+        {
+          apiFor: () => client,
+          store: racing,
+          windowMs: 600_000,
+          again: async (_d, ms) => void again.push(ms),
+          now: () => now,
+        },
+        { account: target.account, regionId: target.regionId, log: createLogger({ level: 'silent' }) },
+      );
+    try {
+      expect(await run(new Date('2025-01-01T00:10:31Z'))).toMatchObject({ pending: 1, stillPending: 2 });
+      // Nothing arrives during the next run: its retry waits for ActionTrail as usual.
+      expect(await run(new Date('2025-01-01T00:10:32Z'))).toMatchObject({ pending: 2, stillPending: 2 });
+    } finally {
+      await client.close();
+    }
+    expect(again).toHaveLength(2);
+    expect(again[0]).toBe(200);
+    expect(again[1]).toBeGreaterThan(1_000);
+  });
 });
