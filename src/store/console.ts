@@ -24,7 +24,7 @@ import type {
   VpcRecord,
 } from './console-types.js';
 import { eventRowOf } from './context.js';
-import { eventConditions, type ReadDeps } from './read.js';
+import { eventConditions, type ReadDeps, targetRows } from './read.js';
 import { changeFeed, instances, linkEvents, linkHistory, syncRuns, syncTargets, vpcs } from './schema.js';
 import { coerceDbError } from './tx.js';
 import type { RunRow, TargetStatusRow } from './types.js';
@@ -357,39 +357,6 @@ async function recentRuns(
       .limit(input.limit),
   );
   return rows.map((r) => ({ ...r, id: r.id.toString() }));
-}
-
-/** Targets with their state's columns and their active links (as listTargets has them). */
-async function targetRows(deps: ReadDeps, where: SQL | undefined): Promise<TargetStatusRow[]> {
-  const rows = await guarded(() =>
-    deps.db
-      .select({
-        account: syncTargets.account,
-        regionId: syncTargets.regionId,
-        vpcId: syncTargets.vpcId,
-        lastSuccessAt: syncTargets.lastSuccessAt,
-        lastFailureAt: syncTargets.lastFailureAt,
-        lastErrorCode: syncTargets.lastErrorCode,
-        lastErrorMessage: syncTargets.lastErrorMessage,
-        lastRequestId: syncTargets.lastRequestId,
-        consecutiveFailures: syncTargets.consecutiveFailures,
-        lastAppliedScanStartedAt: syncTargets.lastAppliedScanStartedAt,
-        lastRunId: syncTargets.lastRunId,
-        createdAt: syncTargets.createdAt,
-        updatedAt: syncTargets.updatedAt,
-        staleAlertedAt: syncTargets.staleAlertedAt,
-        retiredAt: syncTargets.retiredAt,
-        // Qualified by hand: drizzle renders a one-table select's columns unqualified (read.ts).
-        activeLinks: sql<number>`(
-          SELECT count(*)::int FROM classic_links c
-           WHERE c.account = sync_targets.account AND c.region_id = sync_targets.region_id
-             AND c.vpc_id = sync_targets.vpc_id AND c.removed_at IS NULL)`.mapWith(Number),
-      })
-      .from(syncTargets)
-      .where(where)
-      .orderBy(asc(syncTargets.account), asc(syncTargets.regionId), asc(syncTargets.vpcId)),
-  );
-  return rows.map((r) => ({ ...r, lastRunId: r.lastRunId === null ? null : r.lastRunId.toString() }));
 }
 
 async function targetsInTrouble(deps: ReadDeps, input: TargetsInTroubleInput): Promise<TargetsInTrouble> {

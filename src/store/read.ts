@@ -210,6 +210,11 @@ export async function listTargets(
   filter?: { account?: string | undefined },
 ): Promise<TargetStatusRow[]> {
   const account = filter?.account;
+  return targetRows(deps, account === undefined ? undefined : eq(syncTargets.account, account));
+}
+
+/** Targets matching `where` with their state's columns and their active links, in target order. */
+export async function targetRows(deps: ReadDeps, where: SQL | undefined): Promise<TargetStatusRow[]> {
   const rows = await guarded(() =>
     deps.db
       .select({
@@ -236,7 +241,7 @@ export async function listTargets(
              AND c.vpc_id = sync_targets.vpc_id AND c.removed_at IS NULL)`.mapWith(Number),
       })
       .from(syncTargets)
-      .where(account === undefined ? undefined : eq(syncTargets.account, account))
+      .where(where)
       .orderBy(asc(syncTargets.account), asc(syncTargets.regionId), asc(syncTargets.vpcId)),
   );
   return rows.map((r) => ({ ...r, lastRunId: r.lastRunId === null ? null : r.lastRunId.toString() }));
