@@ -24,7 +24,7 @@ import type {
   VpcRecord,
 } from './console-types.js';
 import { eventRowOf } from './context.js';
-import { eventConditions, type ReadDeps, targetRows } from './read.js';
+import { eventConditions, type ReadDeps, runColumns, targetRows } from './read.js';
 import { changeFeed, instances, linkEvents, linkHistory, syncRuns, syncTargets, vpcs } from './schema.js';
 import { coerceDbError } from './tx.js';
 import type { RunRow, TargetStatusRow } from './types.js';
@@ -325,26 +325,7 @@ async function recentRuns(
   // sync_runs_target_started_idx, read backwards.
   const rows = await guarded(() =>
     deps.db
-      .select({
-        id: syncRuns.id,
-        account: syncRuns.account,
-        regionId: syncRuns.regionId,
-        vpcId: syncRuns.vpcId,
-        jobId: syncRuns.jobId,
-        attempt: syncRuns.attempt,
-        status: syncRuns.status,
-        startedAt: syncRuns.startedAt,
-        finishedAt: syncRuns.finishedAt,
-        pages: syncRuns.pages,
-        linksSeen: syncRuns.linksSeen,
-        added: syncRuns.added,
-        removed: syncRuns.removed,
-        errorCode: syncRuns.errorCode,
-        errorMessage: syncRuns.errorMessage,
-        requestId: syncRuns.requestId,
-        baseline: syncRuns.baseline,
-        scanStartedAt: syncRuns.scanStartedAt,
-      })
+      .select(runColumns)
       .from(syncRuns)
       .where(
         and(

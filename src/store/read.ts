@@ -247,30 +247,33 @@ export async function targetRows(deps: ReadDeps, where: SQL | undefined): Promis
   return rows.map((r) => ({ ...r, lastRunId: r.lastRunId === null ? null : r.lastRunId.toString() }));
 }
 
+/** The columns of a `RunRow`, as read by `getRun` and the console's recent runs. */
+export const runColumns = {
+  id: syncRuns.id,
+  account: syncRuns.account,
+  regionId: syncRuns.regionId,
+  vpcId: syncRuns.vpcId,
+  jobId: syncRuns.jobId,
+  attempt: syncRuns.attempt,
+  status: syncRuns.status,
+  startedAt: syncRuns.startedAt,
+  finishedAt: syncRuns.finishedAt,
+  pages: syncRuns.pages,
+  linksSeen: syncRuns.linksSeen,
+  added: syncRuns.added,
+  removed: syncRuns.removed,
+  errorCode: syncRuns.errorCode,
+  errorMessage: syncRuns.errorMessage,
+  requestId: syncRuns.requestId,
+  baseline: syncRuns.baseline,
+  scanStartedAt: syncRuns.scanStartedAt,
+};
+
 export async function getRun(deps: ReadDeps, runId: string): Promise<RunRow | undefined> {
   if (!/^\d{1,19}$/.test(runId)) return undefined;
   const rows = await guarded(() =>
     deps.db
-      .select({
-        id: syncRuns.id,
-        account: syncRuns.account,
-        regionId: syncRuns.regionId,
-        vpcId: syncRuns.vpcId,
-        jobId: syncRuns.jobId,
-        attempt: syncRuns.attempt,
-        status: syncRuns.status,
-        startedAt: syncRuns.startedAt,
-        finishedAt: syncRuns.finishedAt,
-        pages: syncRuns.pages,
-        linksSeen: syncRuns.linksSeen,
-        added: syncRuns.added,
-        removed: syncRuns.removed,
-        errorCode: syncRuns.errorCode,
-        errorMessage: syncRuns.errorMessage,
-        requestId: syncRuns.requestId,
-        baseline: syncRuns.baseline,
-        scanStartedAt: syncRuns.scanStartedAt,
-      })
+      .select(runColumns)
       .from(syncRuns)
       .where(eq(syncRuns.id, BigInt(runId))),
   );
