@@ -24,6 +24,28 @@ export const HOSTILE_ACTOR = `mallory\r\u001b[1A${'y'.repeat(300)}`;
 export const NO_TRAIL_DETAIL =
   'LookupEvents was refused (Forbidden.RAM): the identity lacks actiontrail:LookupEvents (who made each change)';
 
+/** The context world's health as `status --json` and `/v1/status` give it (ISO times). */
+export const worldContextHealth = (world: ContextWorld) => [
+  {
+    account: world.target.account,
+    regionId: 'cn-hangzhou',
+    instances: {
+      state: 'ok',
+      detail: null,
+      since: at(41).toISOString(),
+      checkedAt: at(50).toISOString(),
+      lastOkAt: at(50).toISOString(),
+    },
+    actiontrail: {
+      state: 'permission_denied',
+      detail: NO_TRAIL_DETAIL,
+      since: at(35).toISOString(),
+      checkedAt: at(35).toISOString(),
+      lastOkAt: at(12).toISOString(),
+    },
+  },
+];
+
 /** When each change was detected: 30 s after its scan started at `at(minute)`. */
 export const detected = (minute: number): Date => new Date(at(minute).getTime() + 30_000);
 

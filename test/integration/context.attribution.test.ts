@@ -88,6 +88,19 @@ async function trailVisible(pl: Pipeline): Promise<void> {
   await expect.poll(() => pl.sim.actionTrail.entries().every((e) => e.visibleAt <= Date.now())).toBe(true);
 }
 
+/** A client whose only reachable API is ActionTrail at `url` (ECS and VPC point nowhere). */
+const trailClient = (url: string) =>
+  createEcsClient({
+    credentials: staticCredentialsProvider({ accessKeyId: 'id', accessKeySecret: 'secret' }),
+    signature: 'v3',
+    ecsEndpoint: 'http://127.0.0.1:9',
+    vpcEndpoint: 'http://127.0.0.1:9',
+    actiontrailEndpoint: url,
+    timeoutMs: 2_000,
+    retryDeadlineMs: 2_000,
+    log: createLogger({ level: 'silent' }),
+  });
+
 describe('attribution', () => {
   it('an attach by one RAM user and a detach by another: both found, with the right actors', async () => {
     const pl = await openContext({ ATTRIBUTION_WINDOW: '10s' });
@@ -315,16 +328,7 @@ describe('attribution of records that do not validate', () => {
       const events = asked === 'AttachClassicLinkVpc' ? [broken, valid] : [];
       json(res, 200, { RequestId: `rid-${asked}`, NextToken: '', Events: events });
     });
-    const client = createEcsClient({
-      credentials: staticCredentialsProvider({ accessKeyId: 'id', accessKeySecret: 'secret' }),
-      signature: 'v3',
-      ecsEndpoint: 'http://127.0.0.1:9',
-      vpcEndpoint: 'http://127.0.0.1:9',
-      actiontrailEndpoint: server.url,
-      timeoutMs: 2_000,
-      retryDeadlineMs: 2_000,
-      log: createLogger({ level: 'silent' }),
-    });
+    const client = trailClient(server.url);
     const captured = captureLog('info');
     const clock = fakeClock(new Date('2025-01-01T00:10:31Z'));
     const again: number[] = [];
@@ -371,16 +375,7 @@ describe('attribution of records that do not validate', () => {
     const server = await startServer((_req, res) =>
       json(res, 200, { RequestId: 'rid', NextToken: '', Events: [] }),
     );
-    const client = createEcsClient({
-      credentials: staticCredentialsProvider({ accessKeyId: 'id', accessKeySecret: 'secret' }),
-      signature: 'v3',
-      ecsEndpoint: 'http://127.0.0.1:9',
-      vpcEndpoint: 'http://127.0.0.1:9',
-      actiontrailEndpoint: server.url,
-      timeoutMs: 2_000,
-      retryDeadlineMs: 2_000,
-      log: createLogger({ level: 'silent' }),
-    });
+    const client = trailClient(server.url);
     // i-3 is detected just after the run has read what is pending.
     let reads = 0;
     const racing: Store = {

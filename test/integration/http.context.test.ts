@@ -18,9 +18,9 @@ import {
   HOSTILE,
   HOSTILE_ACTOR,
   HOSTILE_TAGS,
-  NO_TRAIL_DETAIL,
   PENDING_CAUSE,
   PROD_VPC,
+  worldContextHealth,
 } from '../helpers/context.js';
 import { useTestDb } from '../helpers/db.js';
 
@@ -159,25 +159,6 @@ describe('GET /v1/status', () => {
     const { text } = await get('/v1/status');
     const body = JSON.parse(text) as { context: unknown; targets: unknown[] };
     expect(body.targets).toHaveLength(2);
-    expect(body.context).toEqual([
-      {
-        account: world.target.account,
-        regionId: 'cn-hangzhou',
-        instances: {
-          state: 'ok',
-          detail: null,
-          since: at(41).toISOString(),
-          checkedAt: at(50).toISOString(),
-          lastOkAt: at(50).toISOString(),
-        },
-        actiontrail: {
-          state: 'permission_denied',
-          detail: NO_TRAIL_DETAIL,
-          since: at(35).toISOString(),
-          checkedAt: at(35).toISOString(),
-          lastOkAt: at(12).toISOString(),
-        },
-      },
-    ]);
+    expect(body.context).toEqual(worldContextHealth(world));
   });
 });
