@@ -36,7 +36,7 @@ async function dumpRedis(url: string, prefix: string): Promise<string> {
       else if (type === 'hash') value = await redis.hgetall(k);
       else if (type === 'list') value = await redis.lrange(k, 0, -1);
       else if (type === 'set') value = await redis.smembers(k);
-      else if (type === 'zset') value = await redis.zrange(k, 0, -1, 'WITHSCORES');
+      else if (type === 'zset') value = await redis.zrange(k, '0', '-1', 'WITHSCORES');
       else if (type === 'stream') value = await redis.xrange(k, '-', '+');
       out.push(`${k} ${type} ${JSON.stringify(value)}`);
     }
