@@ -137,7 +137,7 @@ export async function consoleScenario(): Promise<ConsoleFigures> {
       port: 0,
       log: silent,
       metrics: createMetrics({ log: silent, processMetrics: false }),
-      ready: { postgres: async () => {}, redis: async () => {} },
+      ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
       store,
       account: ACCOUNT,
       staleAfterMs: 86_400_000,

@@ -1,6 +1,6 @@
 /**
- * Benchmark plumbing: a fresh database per scenario (dropped after), a unique Redis prefix
- * (obliterated after), worker child processes of the real CLI, Postgres write counters, and
+ * Benchmark plumbing: a fresh database per scenario (dropped after), a unique queue prefix on
+ * either queue backend (obliterated after), worker child processes of the real CLI, Postgres write counters, and
  * small helpers (percentiles, sliding windows, formatting). Loopback only.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -9,10 +9,16 @@ import { mkdtempSync, openSync, readdirSync, readFileSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createLogger } from '../src/log.js';
-import { createQueues, type Queues } from '../src/queue/queues.js';
+import {
+  createQueues,
+  migrateQueueSchema,
+  openQueueBackend,
+  type QueueBackendSpec,
+  type Queues,
+  queueSchema,
+} from '../src/queue/index.js';
 import { mulberry32 } from '../src/simulator/random.js';
 import { migrateDatabase, quoteIdent } from '../src/store/migrate.js';
 
@@ -100,37 +106,68 @@ export async function pgDelta(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Redis
+// Queues (QUEUE_BACKEND: the machine's Redis, or BullMQ's Postgres backend)
 
-export interface BenchRedis {
+export type BenchBackend = 'redis' | 'postgres';
+
+/** The queue database of the Postgres backend's runs: apart from the scenario's, whose rows are counted. */
+const QUEUE_DB = 'classiclink_bench_queues';
+
+export interface BenchQueues {
+  backend: BenchBackend;
   prefix: string;
-  redis: Redis;
   queues: Queues;
-  /** Obliterates both queues and deletes every other key under the prefix (limiter lanes). */
+  /** The workers' queue settings: REDIS_URL, or QUEUE_BACKEND=postgres and QUEUE_DATABASE_URL. */
+  env: Record<string, string>;
+  /** Obliterates the queues and removes every other key or row of the prefix (limiter lanes). */
   close(): Promise<void>;
 }
 
-export async function openBenchRedis(): Promise<BenchRedis> {
+export async function openBenchQueues(kind: BenchBackend = 'redis'): Promise<BenchQueues> {
   const prefix = `bench-${randomUUID()}`;
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  const queues = createQueues({ connection: redis, prefix, syncAttempts: 3, syncBackoffMs: 200 });
+  let spec: QueueBackendSpec;
+  let env: Record<string, string>;
+  if (kind === 'redis') {
+    spec = { kind, redisUrl: REDIS_URL, prefix };
+    env = { REDIS_URL };
+  } else {
+    const databaseUrl = `${SERVER}/${QUEUE_DB}`;
+    await admin(`CREATE DATABASE ${quoteIdent(QUEUE_DB)}`).catch((err: { code?: string }) => {
+      if (err.code !== '42P04') throw err; // exists
+    });
+    await migrateQueueSchema(databaseUrl, prefix);
+    spec = { kind, databaseUrl, prefix };
+    env = { QUEUE_BACKEND: 'postgres', QUEUE_DATABASE_URL: databaseUrl };
+  }
+  const backend = openQueueBackend(spec, silent);
+  const queues = createQueues({ backend, syncAttempts: 3, syncBackoffMs: 200 });
   return {
+    backend: kind,
     prefix,
-    redis,
     queues,
+    env,
     async close() {
       await queues.obliterate().catch(() => undefined);
       await queues.close();
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-      await redis.quit();
+      const store = backend.limiterStore();
+      if (store.kind === 'redis') {
+        let cursor = '0';
+        do {
+          const [next, keys] = await store.redis.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await store.redis.del(...keys);
+        } while (cursor !== '0');
+      } else {
+        await store.pool.query(`DROP SCHEMA IF EXISTS "${queueSchema(prefix)}" CASCADE`);
+      }
+      await backend.close();
     },
   };
 }
+
+/** The Redis backend's queues (the scenarios that compare nothing across backends). */
+export const openBenchRedis = (): Promise<BenchQueues> => openBenchQueues('redis');
+export type BenchRedis = BenchQueues;
 
 // ---------------------------------------------------------------------------------------------
 // Worker child processes (`bin/classiclink-sync.js start --role worker`, compiled dist/)

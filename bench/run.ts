@@ -19,7 +19,16 @@ import { type ClientFigures, compareClients } from './client.js';
 import { type ConsoleFigures, consoleScenario } from './console.js';
 import { attributionScenario, enrichmentScenario } from './context.js';
 import { type CostFigures, costScenario, type LatencyFigures, latencyScenario } from './feed.js';
-import { type BenchDb, createBenchDb, ensureBuilt, progress, ROOT, rng, silent } from './lib.js';
+import {
+  type BenchBackend,
+  type BenchDb,
+  createBenchDb,
+  ensureBuilt,
+  progress,
+  ROOT,
+  rng,
+  silent,
+} from './lib.js';
 import { LINK_ACTION, type RoundFigures, runRound } from './scenarios.js';
 
 const quick = process.argv.includes('--quick');
@@ -30,6 +39,18 @@ const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice('--only
 const only = onlyArg === undefined ? undefined : new Set(onlyArg.split(','));
 const want = (name: string): boolean => only === undefined || only.has(name);
 const scale = quick ? 0.1 : 1;
+/**
+ * `--backends=redis,postgres` (the default): the queue backends A, B and E run on, one after the
+ * other against the same world; a Postgres figure is named with `-pg` (A-pg, B-pg, E2-pg). C, D and
+ * the rest run on Redis.
+ */
+const backendsArg = process.argv.find((a) => a.startsWith('--backends='))?.slice('--backends='.length);
+const BACKENDS = (backendsArg ?? 'redis,postgres').split(',').map((b) => {
+  if (b !== 'redis' && b !== 'postgres')
+    throw new Error(`--backends: expected redis and/or postgres, got ${b}`);
+  return b as BenchBackend;
+});
+const named = (name: string, backend: BenchBackend) => (backend === 'redis' ? name : `${name}-pg`);
 const LATENCY_MS = 50;
 const CONCURRENCY = 4; // SYNC_CONCURRENCY's default
 const REGION = 'cn-hangzhou';
@@ -154,8 +175,17 @@ async function syncScenarios(): Promise<void> {
   const links = vpcs * 100;
   const latencyFloor = { kind: 'latency' as const, latencyMs: LATENCY_MS };
   /** One round of one worker process against `sim`, bound below by API latency. */
-  const latencyRound = (sim: RunningSimulator, db: BenchDb, links: number) =>
-    runRound({ sim, db, processes: 1, concurrency: CONCURRENCY, links, floor: latencyFloor, traceWrites });
+  const latencyRound = (sim: RunningSimulator, db: BenchDb, links: number, backend: BenchBackend = 'redis') =>
+    runRound({
+      sim,
+      db,
+      processes: 1,
+      concurrency: CONCURRENCY,
+      links,
+      floor: latencyFloor,
+      traceWrites,
+      backend,
+    });
   if (want('A') || want('B') || want('C'))
     await withWorld(simOptions(vpcs, 100), async (sim, db) => {
       progress(
@@ -167,20 +197,39 @@ async function syncScenarios(): Promise<void> {
         `bare client: ${Math.round(bare.linksPerSec)} links/s, ${bare.callsPerSec.toFixed(1)} calls/s`,
       );
 
-      progress(`A: initial sync of ${vpcs} VPCs × 100 links at ${LATENCY_MS} ms`);
-      const a = await latencyRound(sim, db, links);
-      const ra = record('A', `initial sync, ${vpcs} VPCs × 100 links, ${LATENCY_MS} ms latency`, a);
-      notes.aLinksPerSecVsBareClient = ra.linksPerSec / bare.linksPerSec;
+      // A then B per backend; the world's links stay as they are, so each backend's A starts from
+      // an empty database of its own.
+      for (const [i, backend] of BACKENDS.entries()) {
+        const on = backend === 'redis' ? '' : ' (QUEUE_BACKEND=postgres)';
+        const target = i === 0 ? db : await createBenchDb();
+        try {
+          progress(
+            `${named('A', backend)}: initial sync of ${vpcs} VPCs × 100 links at ${LATENCY_MS} ms${on}`,
+          );
+          const a = await latencyRound(sim, target, links, backend);
+          const ra = record(
+            named('A', backend),
+            `initial sync, ${vpcs} VPCs × 100 links, ${LATENCY_MS} ms latency${on}`,
+            a,
+          );
+          if (backend === 'redis') notes.aLinksPerSecVsBareClient = ra.linksPerSec / bare.linksPerSec;
 
-      if (!want('B') && !want('C')) return;
-      progress('B: no-op resync of the same world');
-      const b = await latencyRound(sim, db, links);
-      const rb = record('B', 'no-op resync of the same world', b);
-      notes.bRowsPerTarget = rb.pgRows / Math.max(1, rb.targets);
+          if (!want('B') && !want('C')) continue;
+          progress(`${named('B', backend)}: no-op resync of the same world${on}`);
+          const b = await latencyRound(sim, target, links, backend);
+          const rb = record(named('B', backend), `no-op resync of the same world${on}`, b);
+          if (backend === 'redis') notes.bRowsPerTarget = rb.pgRows / Math.max(1, rb.targets);
+        } finally {
+          if (i > 0) await target.drop();
+        }
+      }
+      ratios('A');
+      ratios('B');
 
       if (quick || !want('C')) return;
       const changed = churn(sim, 0.01);
       progress(`C: resync after 1 % churn (${changed.attached} attached, ${changed.detached} detached)`);
+      // C follows the Redis A and B in the first database (the world changed after them).
       const c = await latencyRound(sim, db, links);
       record('C', `resync after 1 % churn (+${changed.attached} / −${changed.detached})`, c);
     });
@@ -213,34 +262,69 @@ async function qpsScenarios(): Promise<void> {
   // 1,960 sync calls (one page each) + 40 DescribeVpcs pages = 2,000 calls.
   const vpcs = 1_960;
   progress(`E: API_MAX_QPS=${qps}, ${vpcs + 40} calls each, 1 / 2 / 4 worker processes, one after another`);
-  const figures = [];
-  for (const processes of [1, 2, 4]) {
-    figures.push(
-      await withWorld(
-        simOptions(vpcs, 10, {
-          seed: 100 + processes,
-          // The simulator throttles what passes the cap in its sliding window: any overshoot of
-          // ours shows up as a Throttling answer, too.
-          faults: { latencyMs: LATENCY_MS, qpsCap: qps, actions: [LINK_ACTION] },
-        }),
-        (sim, db) =>
-          runRound({
-            sim,
-            db,
-            processes,
-            concurrency: CONCURRENCY,
-            qps,
-            links: vpcs * 10,
-            floor: { kind: 'cap', qps },
-            traceWrites,
+  const figures: { processes: number; backend: BenchBackend; f: RoundFigures }[] = [];
+  for (const backend of BACKENDS)
+    for (const processes of [1, 2, 4]) {
+      figures.push({
+        processes,
+        backend,
+        f: await withWorld(
+          simOptions(vpcs, 10, {
+            seed: 100 + processes,
+            // The simulator throttles what passes the cap in its sliding window: any overshoot of
+            // ours shows up as a Throttling answer, too.
+            faults: { latencyMs: LATENCY_MS, qpsCap: qps, actions: [LINK_ACTION] },
           }),
-      ),
+          (sim, db) =>
+            runRound({
+              sim,
+              db,
+              processes,
+              concurrency: CONCURRENCY,
+              qps,
+              links: vpcs * 10,
+              floor: { kind: 'cap', qps },
+              traceWrites,
+              backend,
+            }),
+        ),
+      });
+    }
+  for (const { processes, backend, f } of figures) {
+    const on = backend === 'redis' ? '' : ' (QUEUE_BACKEND=postgres)';
+    record(
+      named(`E${processes}`, backend),
+      `API_MAX_QPS=${qps}, ${f.apiCalls} calls, ${processes} worker process(es)${on}`,
+      f,
     );
   }
-  for (const [i, f] of figures.entries()) {
-    const processes = [1, 2, 4][i];
-    record(`E${processes}`, `API_MAX_QPS=${qps}, ${f.apiCalls} calls, ${processes} worker process(es)`, f);
-  }
+  for (const p of [1, 2, 4]) ratios(`E${p}`);
+}
+
+/** A figure on Postgres over the same figure on Redis, from this run (notes.backendRatios). */
+function ratios(name: string): void {
+  const redis = results.find((r) => r.name === name);
+  const pg = results.find((r) => r.name === `${name}-pg`);
+  if (!redis || !pg) return;
+  const r = {
+    wall: pg.wallMs / redis.wallMs,
+    linksPerSec: pg.linksPerSec / redis.linksPerSec,
+    workerCpu:
+      pg.workerCpuMs.reduce((a, b) => a + b, 0) /
+      Math.max(
+        1,
+        redis.workerCpuMs.reduce((a, b) => a + b, 0),
+      ),
+    peakRss: Math.max(...pg.peakRssMb) / Math.max(1, ...redis.peakRssMb),
+    maxCallsInAnySecond: [redis.maxCallsInAnySecond, pg.maxCallsInAnySecond],
+  };
+  notes.backendRatios = { ...(notes.backendRatios as Record<string, unknown> | undefined), [name]: r };
+  progress(
+    `${name} Postgres/Redis: wall ${r.wall.toFixed(2)}×, links/s ${r.linksPerSec.toFixed(2)}×, worker CPU ${r.workerCpu.toFixed(2)}×, peak RSS ${r.peakRss.toFixed(2)}×` +
+      (redis.maxCallsInAnySecond === undefined
+        ? ''
+        : `, max calls in any second ${redis.maxCallsInAnySecond} / ${pg.maxCallsInAnySecond}`),
+  );
 }
 
 /** F, G, H: the change feed (bench/feed.ts). Full size unless `--quick`. */

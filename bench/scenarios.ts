@@ -10,11 +10,11 @@ import pg from 'pg';
 import type { RunningSimulator } from '../src/simulator/index.js';
 import type { BenchDb } from './lib.js';
 import {
+  type BenchBackend,
   maxInWindow,
-  openBenchRedis,
+  openBenchQueues,
   pgDelta,
   pgMark,
-  REDIS_URL,
   sleep,
   spawnWorker,
   TRACE_WRITES_FLAGS,
@@ -40,6 +40,8 @@ export interface RoundSpec {
   traceWrites?: boolean;
   /** What bounds the round from below: API latency, or the QPS cap. */
   floor: { kind: 'latency'; latencyMs: number } | { kind: 'cap'; qps: number };
+  /** QUEUE_BACKEND of the workers. Default redis. */
+  backend?: BenchBackend;
 }
 
 export interface RoundFigures {
@@ -108,10 +110,10 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   const key = sim.keys[0];
   if (!key) throw new Error('simulator has no key');
   const regions = sim.world.regions();
-  const bench = await openBenchRedis();
+  const bench = await openBenchQueues(spec.backend ?? 'redis');
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
-    REDIS_URL,
+    ...bench.env,
     QUEUE_PREFIX: bench.prefix,
     SYNC_ACCOUNT: ACCOUNT,
     ECS_ENDPOINT: sim.url,

@@ -103,8 +103,21 @@ export const envSchema = z
   .object({
     /** Postgres connection URL (TLS by `sslmode=require` etc.). Default: the local server, database `classiclink`. */
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/classiclink'),
-    /** Redis connection URL (`rediss://` for TLS). Default: the local server. */
-    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    /**
+     * Redis connection URL (`rediss://` for TLS). Setting it selects the Redis queue backend (see
+     * QUEUE_BACKEND). Default, when that backend is chosen: the local server.
+     */
+    REDIS_URL: optional(url(['redis:', 'rediss:'])),
+    /** Redis Cluster seed URLs, comma list; setting it selects the Redis queue backend. */
+    REDIS_CLUSTER_NODES: optional(z.string().min(1)),
+    /**
+     * Where BullMQ keeps the queues: `redis`, or `postgres` (BullMQ 6's PostgreSQL backend, in a
+     * schema of its own). Default: `redis` when REDIS_URL or REDIS_CLUSTER_NODES is set, else
+     * `postgres`.
+     */
+    QUEUE_BACKEND: optional(z.enum(['redis', 'postgres'], { message: 'expected redis or postgres' })),
+    /** The database of the Postgres queue backend. Default: DATABASE_URL. */
+    QUEUE_DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
     /** A name for the account the credentials belong to, stored in every row. Default `default`. */
     SYNC_ACCOUNT: accountName.default('default'),
     ALIBABA_CLOUD_ACCESS_KEY_ID: optional(z.string().min(1)),
@@ -263,8 +276,17 @@ export function staleAfterDefault(syncIntervalMs: number): number {
   return Math.max(3_600_000, 3 * syncIntervalMs);
 }
 
+/** REDIS_URL when the Redis backend is chosen without it: the local server. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
 export type Config = Readonly<
-  Omit<Env, 'SYNC_INTERVAL' | 'ALERT_STALE_AFTER'> & {
+  Omit<Env, 'SYNC_INTERVAL' | 'ALERT_STALE_AFTER' | 'QUEUE_BACKEND' | 'QUEUE_DATABASE_URL' | 'REDIS_URL'> & {
+    /** QUEUE_BACKEND, or its default: `redis` when REDIS_URL or REDIS_CLUSTER_NODES is set. */
+    QUEUE_BACKEND: 'redis' | 'postgres';
+    /** QUEUE_DATABASE_URL, or DATABASE_URL. */
+    QUEUE_DATABASE_URL: string;
+    /** REDIS_URL, or the local server (used only on the Redis backend). */
+    REDIS_URL: string;
     /** SYNC_INTERVAL, or its default for the CHANGE_FEED setting (`SYNC_INTERVAL_DEFAULTS`). */
     SYNC_INTERVAL: number;
     /** ALERT_STALE_AFTER, or `staleAfterDefault(SYNC_INTERVAL)`. */
@@ -280,7 +302,9 @@ export type Config = Readonly<
  */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set<keyof Env>([
   'DATABASE_URL',
+  'QUEUE_DATABASE_URL',
   'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
   'ALIBABA_CLOUD_SECURITY_TOKEN',
   'HTTP_TOKEN',
@@ -331,8 +355,14 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
       `invalid configuration: ALERT_STALE_AFTER: must be longer than SYNC_INTERVAL (${durationText(syncInterval)}), or every target reads stale between two scans`,
     );
   }
+  const queueBackend =
+    env.QUEUE_BACKEND ??
+    (env.REDIS_URL !== undefined || env.REDIS_CLUSTER_NODES !== undefined ? 'redis' : 'postgres');
   return Object.freeze({
     ...env,
+    QUEUE_BACKEND: queueBackend,
+    QUEUE_DATABASE_URL: env.QUEUE_DATABASE_URL ?? env.DATABASE_URL,
+    REDIS_URL: env.REDIS_URL ?? DEFAULT_REDIS_URL,
     SYNC_INTERVAL: syncInterval,
     ALERT_STALE_AFTER: env.ALERT_STALE_AFTER ?? staleAfterDefault(syncInterval),
     regions: Object.freeze(regions),

@@ -35,7 +35,7 @@ import { applyHeapPolicy } from './heap.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger, reportLogLevel } from './log.js';
 import { createMetrics, storeCollectors } from './metrics.js';
-import { checkRedis } from './queue/index.js';
+import { checkRedis, migrateQueueSchema } from './queue/index.js';
 import { UnreachableError } from './reach.js';
 import {
   type AccountRuntime,
@@ -157,7 +157,7 @@ function openAccounts(
   const { ready, msg, log, lifecycle, ...extra } = opts;
   const apiSlots = openApiSlots(c);
   return ready.map(({ spec, credentials }) =>
-    openAccount(c, spec, { credentials, redis: msg.redis, log, apiSlots, ...extra }, lifecycle),
+    openAccount(c, spec, { credentials, backend: msg.backend, log, apiSlots, ...extra }, lifecycle),
   );
 }
 
@@ -188,10 +188,27 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
   throw new UnreachableError(`${unreachableMessage(first.api, first.url, first.code ?? '')}${more}`);
 }
 
-/** Postgres and Redis answer: checked before anything is written. */
+/** Postgres and the queue backend's server answer: checked before anything is written. */
 async function checkServers(c: Config): Promise<void> {
   await checkPostgres(c.DATABASE_URL);
-  await checkRedis(c.REDIS_URL);
+  if (c.QUEUE_BACKEND === 'redis') await checkRedis(c.REDIS_URL);
+  else if (c.QUEUE_DATABASE_URL !== c.DATABASE_URL) {
+    await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
+  }
+}
+
+/**
+ * The service's database (created when missing) and, on the Postgres queue backend, BullMQ's schema
+ * for the deployment's prefix in the queue database. Returns what `migrate` prints.
+ */
+async function migrateAll(c: Config, log: Logger): Promise<string[]> {
+  const { applied } = await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+  const lines = [applied > 0 ? `applied ${applied} migration(s)` : 'database is up to date'];
+  if (c.QUEUE_BACKEND === 'postgres') {
+    const schema = await migrateQueueSchema(c.QUEUE_DATABASE_URL, c.QUEUE_PREFIX);
+    lines.push(`queue schema ${schema} is up to date (QUEUE_BACKEND=postgres)`);
+  }
+  return lines;
 }
 
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
@@ -222,9 +239,12 @@ function createActions(proc: Process): CliActions {
     async migrate() {
       const c = config();
       const log = makeLogger(c, proc.io);
+      // Migrations write no Redis key: Redis is not asked.
       await checkPostgres(c.DATABASE_URL);
-      const { applied } = await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
-      proc.io.stdout.write(applied > 0 ? `applied ${applied} migration(s)\n` : 'database is up to date\n');
+      if (c.QUEUE_BACKEND === 'postgres' && c.QUEUE_DATABASE_URL !== c.DATABASE_URL) {
+        await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
+      }
+      for (const line of await migrateAll(c, log)) proc.io.stdout.write(`${line}\n`);
       return 0;
     },
 
@@ -245,7 +265,7 @@ function createActions(proc: Process): CliActions {
       await checkServers(c);
       // Credentials too, before the database is created or migrated.
       const ready = await resolveCredentials(usesApi ? specs : [], proc.env, log, stopping.signal);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await migrateAll(c, log);
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
@@ -269,7 +289,7 @@ function createActions(proc: Process): CliActions {
             token: c.HTTP_TOKEN,
             log: log.child({ component: 'http' }),
             metrics,
-            ready: readinessProbes(db, msg, log, lifecycle),
+            ready: readinessProbes(db, msg),
             store: db.store,
             account: readAccount(c),
             queues: [
@@ -379,7 +399,7 @@ function createActions(proc: Process): CliActions {
       await checkServers(c);
       const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
       await checkEndpoints(c, specs, opts.regions);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await migrateAll(c, log);
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
@@ -468,7 +488,7 @@ function createActions(proc: Process): CliActions {
         pretty: proc.io.isTTY,
       });
       await checkPostgres(c.DATABASE_URL);
-      await checkRedis(c.REDIS_URL);
+      if (c.QUEUE_BACKEND === 'redis') await checkRedis(c.REDIS_URL);
       return runDemo(
         {
           setup,

@@ -14,7 +14,7 @@ import {
   type CallEvent,
   classicLinkSource,
   createEcsClient,
-  createRedisLimiter,
+  createFleetLimiter,
   type EcsClient,
   type InFlightLimit,
   type VpcListingHook,
@@ -28,14 +28,12 @@ import type { Logger } from './log.js';
 import { type Metrics, observeIngest } from './metrics.js';
 import { startPeriodic } from './periodic.js';
 import {
-  closeRedis,
   closeWorkers,
   createQueues,
-  openRedis,
-  openRedisProbe,
+  openQueueBackend,
+  type QueueBackend,
+  type QueueBackendSpec,
   type Queues,
-  queuePrefix,
-  type Redis,
   type SyncJobResult,
   startWorker,
 } from './queue/index.js';
@@ -102,8 +100,16 @@ export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle):
 }
 
 export interface Messaging {
-  redis: Redis;
+  /** Where the queues live (QUEUE_BACKEND): their connections, the limiter's store, readiness. */
+  backend: QueueBackend;
   queues: Queues;
+}
+
+/** The queue backend the configuration names, under the deployment's prefix. */
+export function queueBackendSpec(config: Config): QueueBackendSpec {
+  return config.QUEUE_BACKEND === 'redis'
+    ? { kind: 'redis', redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX }
+    : { kind: 'postgres', databaseUrl: config.QUEUE_DATABASE_URL, prefix: config.QUEUE_PREFIX };
 }
 
 export function openMessaging(
@@ -112,11 +118,11 @@ export function openMessaging(
   lifecycle: Lifecycle,
   tuning: { syncAttempts?: number; syncBackoffMs?: number } = {},
 ): Messaging {
-  const redis = openRedis(config.REDIS_URL, log);
-  lifecycle.add('redis', () => closeRedis(redis));
-  const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX, ...tuning });
+  const backend = openQueueBackend(queueBackendSpec(config), log);
+  lifecycle.add(`queue backend (${backend.kind})`, () => backend.close());
+  const queues = createQueues({ backend, ...tuning });
   lifecycle.add('queues', () => queues.close());
-  return { redis, queues };
+  return { backend, queues };
 }
 
 /**
@@ -136,7 +142,8 @@ export interface AccountRuntime extends Omit<AccountSpec, 'credentials' | 'maxQp
 export interface OpenAccountDeps {
   /** Built from the spec's credentials (main.ts), or given directly (demo, tests). */
   credentials: CredentialsProvider;
-  redis: Redis;
+  /** The queue backend: the fleet-wide limiter keeps its lanes on its server. */
+  backend: QueueBackend;
   log: Logger;
   onCall?: ((e: CallEvent) => void) | undefined;
   /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
@@ -158,12 +165,7 @@ export function openAccount(
   lifecycle: Lifecycle,
 ): AccountRuntime {
   const maxQps = spec.maxQps ?? config.API_MAX_QPS;
-  const limiter = createRedisLimiter({
-    redis: deps.redis,
-    account: spec.name,
-    qps: maxQps,
-    keyPrefix: queuePrefix(config.QUEUE_PREFIX),
-  });
+  const limiter = createFleetLimiter({ store: deps.backend.limiterStore(), account: spec.name, qps: maxQps });
   const ecs = createEcsClient({
     credentials: deps.credentials,
     signature: config.API_SIGNATURE,
@@ -228,7 +230,7 @@ export function startWorkers(
   deps: {
     store: Store;
     queues: Queues;
-    redis: Redis;
+    backend: QueueBackend;
     accounts: readonly AccountRuntime[];
     log: Logger;
     /** Replaces an account's link source (tests inject behaviour between pages). */
@@ -263,8 +265,7 @@ export function startWorkers(
     return a;
   };
   const common = {
-    connection: deps.redis,
-    prefix: config.QUEUE_PREFIX,
+    backend: deps.backend,
     log: deps.log,
     lockDurationMs: config.JOB_LOCK_DURATION,
     stalledIntervalMs: Math.max(500, Math.round(config.JOB_LOCK_DURATION / 2)),
@@ -373,7 +374,7 @@ export function startContextWorkers(
   deps: {
     store: Store;
     queues: Queues;
-    redis: Redis;
+    backend: QueueBackend;
     accounts: readonly AccountRuntime[];
     log: Logger;
   },
@@ -388,8 +389,7 @@ export function startContextWorkers(
   };
   const attribution = config.ATTRIBUTION === 'on';
   const common = {
-    connection: deps.redis,
-    prefix: config.QUEUE_PREFIX,
+    backend: deps.backend,
     log: deps.log.child({ component: 'context' }),
     lockDurationMs: config.JOB_LOCK_DURATION,
     stalledIntervalMs: Math.max(500, Math.round(config.JOB_LOCK_DURATION / 2)),
@@ -471,21 +471,19 @@ export async function startScheduler(
 }
 
 /**
- * Readiness probes for /readyz. Redis is asked over a connection of its own that fails fast
- * (the shared one queues commands until Redis returns), Postgres over a one-connection pool of its
- * own (`db.ping`: the shared pool may be busy with sync jobs).
+ * Readiness probes for /readyz. The queue backend is asked over a connection of its own that fails
+ * fast (backend.ts `ping`: the shared Redis connection queues commands until Redis returns),
+ * Postgres over a one-connection pool of its own (`db.ping`: the shared pool may be busy with sync
+ * jobs). The backend's close (registered by openMessaging) closes its probe.
  */
 export function readinessProbes(
   db: Database,
   msg: Messaging,
-  log: Logger,
-  lifecycle: Lifecycle,
-): { postgres(): Promise<void>; redis(): Promise<void> } {
-  const probeRedis = openRedisProbe(msg.redis, log);
-  lifecycle.add('readiness redis', () => probeRedis.close());
+): { postgres(): Promise<void>; queue(): Promise<void>; queueBackend: 'redis' | 'postgres' } {
   return {
     postgres: () => db.ping(),
-    redis: () => probeRedis.ping(),
+    queue: () => msg.backend.ping(),
+    queueBackend: msg.backend.kind,
   };
 }
 
@@ -599,7 +597,7 @@ export async function startConsoleServer(opts: ConsoleServerOptions, lifecycle: 
       port,
       log,
       metrics: createMetrics({ log, processMetrics: false }),
-      ready: { postgres: async () => {}, redis: async () => {} },
+      ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'postgres' },
       store: opts.store,
       account: opts.account,
       staleAfterMs: opts.staleAfterMs,

@@ -21,7 +21,7 @@ export type {
   InstanceReadPermission,
   InstanceRefusal,
 } from './instances.js';
-export { type ApiLimiter, createRedisLimiter } from './limiter.js';
+export { type ApiLimiter, createFleetLimiter } from './limiter.js';
 export { classicLinkSource, type VpcListingHook } from './link-source.js';
 export {
   canonicalQuery,

@@ -22,10 +22,20 @@
  * `customIncrTtlLuaScript` with the library's script in milliseconds (its store expires keys in
  * whole seconds). If Redis is unreachable, in-memory insurance lanes keep each process under the
  * same bound rather than stopping work.
+ *
+ * On the Postgres queue backend the same lanes are rows of the queue schema's `api_limiter` table
+ * (RateLimiterPostgres, which keeps expiry in milliseconds; one atomic INSERT … ON CONFLICT per
+ * take), and the tickets are a counter row of the same table.
  */
-import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+  type RateLimiterStoreAbstract,
+} from 'rate-limiter-flexible';
 import { sleep } from '../backoff.js';
+import type { LimiterStore } from '../queue/index.js';
 import type { ApiName } from './endpoints.js';
 
 /** What one budget covers: an API (`ecs`, `vpc`, `actiontrail`) action in a region (the account is the limiter's). */
@@ -48,13 +58,12 @@ export interface ApiLimiter {
   throttled(key: LimitKey): Promise<void>;
 }
 
-export interface RedisLimiterOptions {
-  redis: Redis;
+export interface FleetLimiterOptions {
+  /** Where the lanes live: the queue backend's server (queue room `limiterStore`). */
+  store: LimiterStore;
   account: string;
   /** Calls per second per key (API_MAX_QPS). */
   qps: number;
-  /** Redis key prefix; give tests their own. */
-  keyPrefix: string;
   /** Sliding window, ms. Default 1,035 (one second plus arrival-jitter margin; see above). */
   windowMs?: number;
 }
@@ -77,32 +86,94 @@ if ttl == -1 then
 end
 return {consumed, ttl}`;
 
-export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
-  const windowMs = opts.windowMs ?? LIMITER_WINDOW_MS;
-  const lanes = opts.qps;
+/** The lanes on one store: take a lane, restart its window, draw a ticket. */
+interface Lanes {
+  limiter: RateLimiterStoreAbstract;
+  /** The request goes out: the lane stays closed for a whole window from now. */
+  restart(lane: string): Promise<void>;
+  /** The next ticket of a key, shared by the fleet. */
+  ticket(id: string): Promise<number>;
+}
+
+/** A ticket counter lives an hour after its last draw (any value is fine; it only spreads lanes). */
+const TICKET_TTL_MS = 3_600_000;
+
+function redisLanes(store: Extract<LimiterStore, { kind: 'redis' }>, windowMs: number): Lanes {
   const duration = windowMs / 1000;
   const limiter = new RateLimiterRedis({
-    storeClient: opts.redis,
-    keyPrefix: `${opts.keyPrefix}:qps`,
+    storeClient: store.redis,
+    keyPrefix: `${store.keyPrefix}:qps`,
     points: 1,
     duration,
     customIncrTtlLuaScript: INCR_PTTL_LUA,
     insuranceLimiter: new RateLimiterMemory({ points: 1, duration }),
   });
-  const ticketPrefix = `${opts.keyPrefix}:qps-ticket`;
+  const ticketPrefix = `${store.keyPrefix}:qps-ticket`;
+  return {
+    limiter,
+    async restart(lane) {
+      await store.redis.set(limiter.getKey(lane), 1, 'PX', windowMs);
+    },
+    async ticket(id) {
+      // One round trip.
+      const k = `${ticketPrefix}:${id}`;
+      const res = await store.redis.multi().incr(k).pexpire(k, TICKET_TTL_MS).exec();
+      const n = res?.[0]?.[1];
+      if (typeof n !== 'number') throw new Error('no ticket');
+      return n;
+    },
+  };
+}
+
+function postgresLanes(store: Extract<LimiterStore, { kind: 'postgres' }>, windowMs: number): Lanes {
+  const duration = windowMs / 1000;
+  // The table is created by `migrate` (queue room `migrateQueueSchema`), with the library's layout.
+  const table = {
+    storeClient: store.pool,
+    storeType: 'pool',
+    schemaName: store.schema,
+    tableName: store.table,
+  };
+  const shape = { ...table, tableCreated: true, clearExpiredByTimeout: false };
+  const limiter = new RateLimiterPostgres({
+    ...shape,
+    keyPrefix: `${store.keyPrefix}:qps`,
+    points: 1,
+    duration,
+    insuranceLimiter: new RateLimiterMemory({ points: 1, duration }),
+  });
+  // A counter: every draw adds one point to the key's row, and the points are the ticket.
+  const tickets = new RateLimiterPostgres({
+    ...shape,
+    keyPrefix: `${store.keyPrefix}:qps-ticket`,
+    points: 2 ** 31 - 1,
+    duration: TICKET_TTL_MS / 1000,
+  });
+  return {
+    limiter,
+    async restart(lane) {
+      await limiter.set(lane, 1, duration);
+    },
+    async ticket(id) {
+      return (await tickets.consume(id, 1)).consumedPoints;
+    },
+  };
+}
+
+export function createFleetLimiter(opts: FleetLimiterOptions): ApiLimiter {
+  const windowMs = opts.windowMs ?? LIMITER_WINDOW_MS;
+  const lanes = opts.qps;
+  const store =
+    opts.store.kind === 'redis' ? redisLanes(opts.store, windowMs) : postgresLanes(opts.store, windowMs);
+  const { limiter } = store;
   let localTicket = 0;
   const keyOf = (k: LimitKey) => `${opts.account}:${k.regionId}:${k.api}:${k.action}`;
 
   async function ticket(id: string): Promise<number> {
     try {
-      // One round trip; the hour's TTL only keeps an idle key from lingering (any value is fine).
-      const k = `${ticketPrefix}:${id}`;
-      const res = await opts.redis.multi().incr(k).pexpire(k, 3_600_000).exec();
-      const n = res?.[0]?.[1];
-      if (typeof n !== 'number') throw new Error('no ticket');
-      return n;
+      return await store.ticket(id);
     } catch {
-      // Redis down: any lane choice is safe (each lane is its own bound), this one spreads.
+      // The store is down: any lane choice is safe (each lane is its own bound), this one spreads.
       return ++localTicket;
     }
   }
@@ -117,9 +188,9 @@ export function createRedisLimiter(opts: RedisLimiterOptions): ApiLimiter {
           await limiter.consume(lane, 1);
           return {
             sending() {
-              // The lane stays closed for a whole window from now (not from the admission). If Redis
-              // is unreachable, the insurance lane's admission-time window is what remains.
-              opts.redis.set(limiter.getKey(lane), 1, 'PX', windowMs).catch(() => undefined);
+              // The lane stays closed for a whole window from now (not from the admission). If the
+              // store is unreachable, the insurance lane's admission-time window is what remains.
+              store.restart(lane).catch(() => undefined);
             },
           };
         } catch (rejection) {

@@ -16,7 +16,7 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { startPeriodic } from '../periodic.js';
-import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
+import { claimPrefix, migrateQueueSchema, prefixPattern, queuePrefix, queueSchema } from '../queue/index.js';
 import {
   contextAfterApplied,
   openAccount,
@@ -36,7 +36,10 @@ import type { CliIo } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
 const DEMO_DATABASE = 'classiclink_demo';
-/** The demo's queue prefix, on the server of REDIS_URL; cleared by every run. */
+/**
+ * The demo's queue prefix: on the server of REDIS_URL (cleared by every run), or, on the Postgres
+ * queue backend, the name of BullMQ's schema in the demo's own database (recreated by every run).
+ */
 const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
 const DEMO_ACCOUNT = 'demo';
@@ -46,7 +49,7 @@ const DEMO_HTTP_PORTS = [8080, 0];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
 /** What the demo reads from the environment: the servers of the two URLs, and the log level. */
-const DEMO_READS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL']);
+const DEMO_READS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'LOG_LEVEL']);
 
 export interface DemoSetup {
   /** The demo's configuration (the simulator's endpoints are added when it starts). */
@@ -69,6 +72,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
   const given = loadConfig({
     DATABASE_URL: env.DATABASE_URL,
     REDIS_URL: env.REDIS_URL,
+    QUEUE_BACKEND: env.QUEUE_BACKEND,
     LOG_LEVEL: env.LOG_LEVEL,
   });
   const database = new URL(given.DATABASE_URL);
@@ -76,6 +80,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
   const config = loadConfig({
     DATABASE_URL: database.toString(),
     REDIS_URL: given.REDIS_URL,
+    QUEUE_BACKEND: given.QUEUE_BACKEND,
     LOG_LEVEL: given.LOG_LEVEL,
     QUEUE_PREFIX: DEMO_QUEUE_PREFIX,
     SYNC_ACCOUNT: DEMO_ACCOUNT,
@@ -175,10 +180,12 @@ function banner(
     'classiclink-sync demo: its own database, queues, account and simulator; it never touches a deployment',
     `  simulator  ${simUrl}  (${DEMO_REGIONS.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(churnMs / 1000)}s)`,
     `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
-    `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`,
+    config.QUEUE_BACKEND === 'redis'
+      ? `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`
+      : `  queues     BullMQ's Postgres backend, schema ${queueSchema(config.QUEUE_PREFIX)} of ${DEMO_DATABASE} (no Redis needed; set REDIS_URL to use Redis)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
     `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
-    '  reads      only the servers of DATABASE_URL and REDIS_URL, and LOG_LEVEL',
+    '  reads      only the servers of DATABASE_URL and REDIS_URL, QUEUE_BACKEND and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
@@ -210,7 +217,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
   const lifecycle = new Lifecycle();
   try {
     // Its own prefix and database first: nothing starts on a name the demo does not own.
-    await claimDemoPrefix(setup.config.REDIS_URL);
+    if (setup.config.QUEUE_BACKEND === 'redis') await claimDemoPrefix(setup.config.REDIS_URL);
     await recreateDemoDatabase(setup.config.DATABASE_URL);
 
     const regions = DEMO_REGIONS;
@@ -240,6 +247,9 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     });
 
     await migrateDatabase({ databaseUrl: config.DATABASE_URL, log });
+    // On the Postgres queue backend the queues live in the demo's own (just recreated) database.
+    if (config.QUEUE_BACKEND === 'postgres')
+      await migrateQueueSchema(config.QUEUE_DATABASE_URL, config.QUEUE_PREFIX);
     const db = openDatabase(config, log, lifecycle);
     const msg = openMessaging(config, log, lifecycle);
     await msg.queues.obliterate();
@@ -278,7 +288,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       { name: DEMO_ACCOUNT, regions },
       {
         credentials: deps.credentialsFor(key),
-        redis: msg.redis,
+        backend: msg.backend,
         log,
         onVpcListing: recordVpcListings(db, log),
       },

@@ -22,8 +22,13 @@ import { HOOK_PATH, type HookOptions, registerHook } from './hooks.js';
 import { BadParameter } from './params.js';
 import { PROBE_ENDPOINTS, type ReadinessProbes, registerProbes } from './probes.js';
 
-/** A BullMQ queue the dashboard shows (the `Queue` objects of the queue room). */
-type DashboardQueue = ConstructorParameters<typeof BullMQAdapter>[0];
+/**
+ * A BullMQ queue the dashboard shows: a `Queue` of the queue room, on either backend. bull-board
+ * types its adapter for Redis queues; it asks a queue for its Redis client at run time and shows
+ * none for a Postgres one.
+ */
+type DashboardQueue = object;
+type AdapterQueue = ConstructorParameters<typeof BullMQAdapter>[0];
 
 export interface HttpServerOptions {
   /** HTTP_HOST. */
@@ -172,7 +177,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(ADMIN_PATH);
     createBullBoard({
-      queues: opts.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: opts.queueActions !== true })),
+      queues: opts.queues.map(
+        (q) => new BullMQAdapter(q as AdapterQueue, { readOnlyMode: opts.queueActions !== true }),
+      ),
       serverAdapter,
       options: { uiConfig: { boardTitle: 'classiclink-sync' } },
     });

@@ -3,9 +3,9 @@
  * target's job) over one QueueEvents reader and one pair of listeners for all waiters, not a
  * listener pair and a poll per job.
  */
-import { type Queue, QueueEvents } from 'bullmq';
+import { type IQueueBackend, type Queue, QueueEvents } from 'bullmq';
 import { FatalError } from '../errors.js';
-import { closeRedis, type Redis } from './redis.js';
+import type { QueueBackend } from './backend.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
@@ -21,8 +21,11 @@ const RECENT_OUTCOMES = 20_000;
 const SAFETY_POLL_MS = 2_000;
 const SAFETY_POLL_BATCH = 50;
 
+/** Events kept in a queue's event stream (BullMQ's default), for the start mark's XADD on Redis. */
+const EVENTS_MAX_LEN = 10_000;
+
 /**
- * Opens the watch of `queue`; `prefix` is the hash-tagged one (keys.ts `queuePrefix`).
+ * Opens the watch of `queue` on its backend.
  *
  * No finish slips by. The reader starts from the stream's last entry as it was *before* any
  * waiter checks its job (BullMQ's own `waitUntilFinished` reads from '$' as of its first XREAD,
@@ -32,18 +35,26 @@ const SAFETY_POLL_BATCH = 50;
  * RECENT_OUTCOMES), since a job can finish — and be removed by removeOnComplete — before its
  * waiter registers. A slow safety poll re-checks a few waited-for jobs per tick, for an event
  * lost to a stream trimmed during a long Redis outage, and answers JobNotFound for a job id
- * that is not in Redis and never finished while we listened.
+ * that is not on the backend and never finished while we listened.
  */
-export async function openFinishWatch(queue: Queue, connection: Redis, prefix: string): Promise<FinishWatch> {
-  const eventsKey = queue.keys.events;
-  if (eventsKey === undefined) throw new FatalError('BullMQ queue has no events key', { code: 'INTERNAL' });
-  const top = await connection.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
-  const lastEventId = top[0]?.[0] ?? '0-0';
-  // QueueEvents blocks on XREAD, so it needs a connection of its own. BullMQ treats a connection
-  // it is handed as shared and never closes it: close() quits it.
-  const readerConnection = connection.duplicate();
-  const reader = new QueueEvents(queue.name, { connection: readerConnection, prefix, lastEventId });
-  reader.on('error', () => undefined); // the shared connection's owner logs Redis errors
+export async function openFinishWatch(
+  // biome-ignore lint/suspicious/noExplicitAny: any queue of the room; payloads are not read here
+  queue: Queue<any, any, string, any, any, string, IQueueBackend, unknown>,
+  backend: QueueBackend,
+): Promise<FinishWatch> {
+  // The start point: a mark of our own in the queue's event stream, on either backend (the id the
+  // backend gives it is the reader's cursor). Every finish after it is read; one before it is found
+  // by the waiter's state check.
+  const lastEventId = await queue.backend.publishEvent({ event: 'watch-start' }, EVENTS_MAX_LEN);
+  // The reader blocks (XREAD on Redis, LISTEN on Postgres): a connection of its own, closed by
+  // release() after the reader.
+  const { options, factory, release } = backend.args('events');
+  const reader = new QueueEvents<unknown, IQueueBackend, unknown>(
+    queue.name,
+    { ...options, lastEventId },
+    factory,
+  );
+  reader.on('error', () => undefined); // the backend's opener logs connection errors
   const waiters = new Map<string, Set<(o: Outcome) => void>>();
   const recent = new Map<string, Outcome>();
   const missing = new Map<string, number>();
@@ -67,7 +78,7 @@ export async function openFinishWatch(queue: Queue, connection: Redis, prefix: s
   );
   await reader.waitUntilReady();
 
-  /** The job's state in Redis now: finished (with its outcome), not yet, or not there. */
+  /** The job's state on the backend now: finished (with its outcome), not yet, or not there. */
   async function check(jobId: string): Promise<Outcome | 'pending' | 'missing'> {
     // The state first, then the job: a job read before its state could be a snapshot from
     // before it finished (no return value yet) paired with a 'completed' read after.
@@ -145,7 +156,7 @@ export async function openFinishWatch(queue: Queue, connection: Redis, prefix: s
           (state) => {
             if (state !== 'pending' && state !== 'missing') settle(jobId, state);
           },
-          () => undefined, // Redis trouble: the events and the safety poll still decide
+          () => undefined, // backend trouble: the events and the safety poll still decide
         );
       });
     },
@@ -155,7 +166,7 @@ export async function openFinishWatch(queue: Queue, connection: Redis, prefix: s
       for (const set of waiters.values()) for (const done of set) done({ ok: false, error: closed });
       waiters.clear();
       await reader.close();
-      await closeRedis(readerConnection);
+      await release();
     },
   };
 }

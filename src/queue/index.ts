@@ -1,8 +1,17 @@
 /**
  * The door of src/queue/: the job catalog, the queues, the worker factory, the key prefix, and the
- * process's Redis connections. The only folder that imports bullmq (and the one that opens ioredis
- * connections; the API limiter is handed the shared one).
+ * queue backend (QUEUE_BACKEND: Redis, or BullMQ's PostgreSQL backend) with its connections. The
+ * only folder that imports bullmq (and the one that opens ioredis connections and the queue
+ * database's; the API limiter is handed its store).
  */
+export {
+  type LimiterStore,
+  migrateQueueSchema,
+  openQueueBackend,
+  type QueueBackend,
+  type QueueBackendKind,
+  type QueueBackendSpec,
+} from './backend.js';
 export type {
   AttributeJobResult,
   ChangeSync,
@@ -16,7 +25,7 @@ export type {
   SyncJobResult,
   SyncTarget,
 } from './catalog.js';
-export { prefixPattern, queuePrefix } from './keys.js';
-export { createQueues, type Queues, type Schedule } from './queues.js';
-export { checkRedis, claimPrefix, closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
+export { prefixPattern, queuePrefix, queueSchema } from './keys.js';
+export { type BullQueue, createQueues, type Queues, type Schedule } from './queues.js';
+export { checkRedis, claimPrefix, closeRedis, openRedis, type Redis } from './redis.js';
 export { closeWorkers, startWorker } from './worker.js';

@@ -6,8 +6,9 @@
  * and feed), their depth, and waiting for a job to finish (finish-watch.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { type ConnectionOptions, Job, Queue } from 'bullmq';
+import { type IQueueBackend, Job, Queue } from 'bullmq';
 import type { TargetRef } from '../links.js';
+import type { QueueBackend } from './backend.js';
 import type {
   AttributeJobResult,
   ChangeSync,
@@ -23,10 +24,9 @@ import type {
   SyncTarget,
 } from './catalog.js';
 import { type FinishWatch, openFinishWatch } from './finish-watch.js';
-import { attributeKey, queuePrefix, targetKey } from './keys.js';
-import type { Redis } from './redis.js';
+import { attributeKey, targetKey } from './keys.js';
 
-/** Sync jobs per addBulk (one Redis pipeline). */
+/** Sync jobs per addBulk (one Redis pipeline, or one Postgres call). */
 const ENQUEUE_CHUNK = 250;
 
 /** A plan job's attempts, whether enqueued by hand (`sync --once`) or by a schedule. */
@@ -49,28 +49,32 @@ const SCHEDULED_JOB_OPTIONS: Record<ScheduledQueue, { attempts: number }> = {
 /** Finished feed polls kept: one per interval per region, so few. */
 const FEED_KEEP = { removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
 
+/** A queue of the deployment, on whichever backend (backend.ts). */
+export type BullQueue<D, R> = Queue<D, R, string, D, R, string, IQueueBackend, unknown>;
+// biome-ignore lint/suspicious/noExplicitAny: one map over the five queues, whose payloads differ
+type AnyQueue = BullQueue<any, any>;
+
 interface QueueOptions {
-  connection: Redis;
-  /** QUEUE_PREFIX, without its hash tag. */
-  prefix: string;
+  /** Where the queues live (QUEUE_BACKEND), under the deployment's prefix or schema. */
+  backend: QueueBackend;
   /** BullMQ attempts of a sync job (the ECS client's own retries are the inner layer). Default 5. */
   syncAttempts?: number;
   /** First delay of the job-level exponential backoff. Default 5s. */
   syncBackoffMs?: number;
 }
 
-/** A job schedule as Redis holds it. */
+/** A job schedule as the queue backend holds it. */
 export interface Schedule {
   id: string;
   everyMs: number | undefined;
 }
 
 export interface Queues {
-  readonly plan: Queue<JobData<'plan'>, PlanJobResult, string>;
-  readonly sync: Queue<JobData<'sync'>, SyncJobResult, string>;
-  readonly feed: Queue<JobData<'feed'>, FeedJobResult, string>;
-  readonly enrich: Queue<JobData<'enrich'>, EnrichJobResult, string>;
-  readonly attribute: Queue<JobData<'attribute'>, AttributeJobResult, string>;
+  readonly plan: BullQueue<JobData<'plan'>, PlanJobResult>;
+  readonly sync: BullQueue<JobData<'sync'>, SyncJobResult>;
+  readonly feed: BullQueue<JobData<'feed'>, FeedJobResult>;
+  readonly enrich: BullQueue<JobData<'enrich'>, EnrichJobResult>;
+  readonly attribute: BullQueue<JobData<'attribute'>, AttributeJobResult>;
   /**
    * Adds one sync job per target, deduplicated per target; returns the id of each target's job.
    * A target's `delayMs` makes its job ready that long after this call began.
@@ -98,7 +102,7 @@ export interface Queues {
   waitFor<Q extends QueueName>(queue: Q, jobId: string, timeoutMs?: number): Promise<JobResults[Q]>;
   /** Jobs waiting, delayed and active, per queue (for progress and metrics). */
   depth(): Promise<Record<QueueName, number>>;
-  /** The job schedulers of a scheduled queue in Redis. */
+  /** The job schedulers of a scheduled queue on the backend. */
   listSchedules(queue: ScheduledQueue): Promise<Schedule[]>;
   /** Creates or updates a scheduler that adds a job every `everyMs` (the first one now). */
   upsertSchedule<Q extends ScheduledQueue>(
@@ -114,28 +118,32 @@ export interface Queues {
 }
 
 export function createQueues(opts: QueueOptions): Queues {
-  const prefix = queuePrefix(opts.prefix);
-  const connection: ConnectionOptions = opts.connection;
   const defaultJobOptions = { removeOnComplete: { count: 1_000 }, removeOnFail: { count: 5_000 } };
-  const queueOf = <D, R>(name: QueueName, keep = defaultJobOptions) =>
-    new Queue<D, R, string>(name, { connection, prefix, defaultJobOptions: keep });
+  const queueOf = <D, R>(name: QueueName, keep = defaultJobOptions): BullQueue<D, R> => {
+    const { options, factory } = opts.backend.args('queue');
+    return new Queue<D, R, string, D, R, string, IQueueBackend, unknown>(
+      name,
+      { ...options, defaultJobOptions: keep },
+      factory,
+    );
+  };
   const plan = queueOf<JobData<'plan'>, PlanJobResult>('plan');
   const sync = queueOf<JobData<'sync'>, SyncJobResult>('sync');
   const feed = queueOf<JobData<'feed'>, FeedJobResult>('feed', FEED_KEEP);
   const enrich = queueOf<JobData<'enrich'>, EnrichJobResult>('enrich');
   const attribute = queueOf<JobData<'attribute'>, AttributeJobResult>('attribute');
-  const all: Record<QueueName, Queue> = { plan, sync, feed, enrich, attribute };
-  const scheduled: Record<ScheduledQueue, Queue> = { plan, enrich, feed };
+  const all: Record<QueueName, AnyQueue> = { plan, sync, feed, enrich, attribute };
+  const scheduled: Record<ScheduledQueue, AnyQueue> = { plan, enrich, feed };
   // A Queue re-emits its connection's errors; an EventEmitter 'error' without a listener throws
   // and kills the process (seen: closing a queue whose connection was still starting, when the
-  // process stopped on a start-up error). The connection's opener (redis.ts `openRedis`) logs them.
+  // process stopped on a start-up error). The connection's opener (backend.ts) logs them.
   for (const q of Object.values(all)) q.on('error', () => undefined);
   // The plan and sync watches open together at the first wait of either: `sync --once` waits for
   // its plan first, and the sync jobs that plan enqueues can finish before anyone waits for them.
   // The other queues' watches open at their own first wait.
   const watches = new Map<QueueName, Promise<FinishWatch>>();
   const open = (name: QueueName) => {
-    const w = openFinishWatch(all[name], opts.connection, prefix);
+    const w = openFinishWatch(all[name], opts.backend);
     watches.set(name, w);
     // A failed open is retried at the next wait, and never left as an unhandled rejection.
     w.catch(() => watches.delete(name));
@@ -292,6 +300,8 @@ export function createQueues(opts: QueueOptions): Queues {
       await scheduled[queue].removeJobScheduler(scheduleId);
     },
     async obliterate() {
+      // A closed queue's connection is gone (on Postgres its pool is ended: a query would wait forever).
+      if (closing) throw new Error('obliterate after close: the queues are closed');
       for (const q of Object.values(all)) await q.obliterate({ force: true });
     },
     close() {

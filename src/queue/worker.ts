@@ -4,17 +4,22 @@
  * `UnrecoverableError` here and nowhere else, so domain code never imports bullmq. Also the drain
  * that closes a process's workers together under one deadline.
  */
-import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import {
+  type IQueueBackend,
+  type Job,
+  type JobProgress,
+  UnrecoverableError,
+  WaitingError,
+  Worker,
+} from 'bullmq';
 import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { QueueBackend } from './backend.js';
 import { type Handler, type JobData, jobSchemas, type QueueName } from './catalog.js';
-import { queuePrefix } from './keys.js';
-import { closeRedis, type Redis } from './redis.js';
 
 interface WorkerOptions {
-  connection: Redis;
-  /** QUEUE_PREFIX, without its hash tag. */
-  prefix: string;
+  /** Where the queues live (QUEUE_BACKEND). */
+  backend: QueueBackend;
   concurrency: number;
   log: Logger;
   /** How often active jobs are checked for stalls (a dead worker's jobs go back to waiting). */
@@ -99,19 +104,23 @@ export function startWorker<Q extends QueueName>(
       throw new Error(err.summary(), { cause: err });
     }
   };
-  // Workers block on Redis commands: a connection of their own, never shared with queues. BullMQ
-  // treats a connection it is handed as shared and never closes it, so close() quits it (else the
-  // open socket keeps a stopped process alive).
-  const connection = opts.connection.duplicate({ maxRetriesPerRequest: null });
-  const worker = new Worker(queue, processor, {
-    connection,
-    prefix: queuePrefix(opts.prefix),
-    concurrency: opts.concurrency,
-    stalledInterval: opts.stalledIntervalMs ?? 30_000,
-    lockDuration: opts.lockDurationMs ?? 30_000,
-    maxStalledCount: 3,
-    autorun: true,
-  });
+  // Workers block (BZPOPMIN on Redis, LISTEN on Postgres): a connection of their own, never shared
+  // with queues, closed by release() after the worker (else an open socket keeps a stopped process
+  // alive).
+  const { options, factory, release } = opts.backend.args('worker');
+  const worker = new Worker<unknown, unknown, string, IQueueBackend, JobProgress, unknown>(
+    queue,
+    processor,
+    {
+      ...options,
+      concurrency: opts.concurrency,
+      stalledInterval: opts.stalledIntervalMs ?? 30_000,
+      lockDuration: opts.lockDurationMs ?? 30_000,
+      maxStalledCount: 3,
+      autorun: true,
+    },
+    factory,
+  );
   worker.on('failed', (job, err) => {
     log.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job failed');
   });
@@ -146,7 +155,7 @@ export function startWorker<Q extends QueueName>(
         try {
           await drain(deadline);
         } finally {
-          await closeRedis(connection);
+          await release();
           log.debug('worker closed');
         }
       })();

@@ -17,29 +17,29 @@ class NotMigratedError extends ConfigError {}
  * (invalid_authorization_specification: no pg_hba.conf entry, a role that does not exist), or
  * node-postgres's own "the server wants a password and the URL gave none" (SASL / md5).
  */
-function postgresLoginRefused(where: string, err: unknown): string | undefined {
+function postgresLoginRefused(where: string, err: unknown, variable = 'DATABASE_URL'): string | undefined {
   const code = codeOf(err);
   const why = messageOf(err);
   if (code === '28P01' || /password authentication failed/i.test(why)) {
-    return `Postgres at ${where} refused the login (${why}): check the user and password in DATABASE_URL`;
+    return `Postgres at ${where} refused the login (${why}): check the user and password in ${variable}`;
   }
   if (/client password must be a string/i.test(why)) {
-    return `Postgres at ${where} asks for a password and DATABASE_URL has none: add it (postgres://USER:PASSWORD@${where}/DATABASE)`;
+    return `Postgres at ${where} asks for a password and ${variable} has none: add it (postgres://USER:PASSWORD@${where}/DATABASE)`;
   }
   if (code === '28000') {
     return /pg_hba\.conf/.test(why)
-      ? `Postgres at ${where} refused the login (${why}): check the user, the database and sslmode in DATABASE_URL, or the server's pg_hba.conf`
-      : `Postgres at ${where} refused the login (${why}): check the user in DATABASE_URL`;
+      ? `Postgres at ${where} refused the login (${why}): check the user, the database and sslmode in ${variable}, or the server's pg_hba.conf`
+      : `Postgres at ${where} refused the login (${why}): check the user in ${variable}`;
   }
   return undefined;
 }
 
 /** One line for a failed Postgres connect: a refused login, or a server out of reach. */
-function describePostgresError(url: string, err: unknown): string {
+function describePostgresError(url: string, err: unknown, variable = 'DATABASE_URL'): string {
   const where = hostPort(url, 5432);
   return (
-    postgresLoginRefused(where, err) ??
-    unreachable('Postgres', 'DATABASE_URL', where, err) ??
+    postgresLoginRefused(where, err, variable) ??
+    unreachable('Postgres', variable, where, err) ??
     `cannot reach Postgres at ${where} (${messageOf(err)})`
   );
 }
@@ -50,6 +50,8 @@ export interface PostgresCheck {
    * create nothing). Otherwise a missing database is fine: `migrate` and `start` create it.
    */
   migrated?: boolean | undefined;
+  /** The variable the URL came from, named in the error line. Default DATABASE_URL. */
+  variable?: string | undefined;
 }
 
 /** Connects to the URL's database: reachable, logged in, and (with `migrated`) ready to read. */
@@ -70,7 +72,7 @@ export async function checkPostgres(url: string, opts: PostgresCheck = {}): Prom
           `database "${name}" does not exist on ${where}: run \`classiclink-sync migrate\` (it creates it), or check the database name in DATABASE_URL`,
         );
       }
-      throw new UnreachableError(describePostgresError(url, err));
+      throw new UnreachableError(describePostgresError(url, err, opts.variable));
     }
     if (opts.migrated) {
       const pending = await pendingMigrations(client);

@@ -6,17 +6,18 @@
  * scenario file's hooks.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Lifecycle } from '../../src/lifecycle.js';
-import { createQueues, type Queues } from '../../src/queue/queues.js';
+import { createQueues, openQueueBackend, type Queues } from '../../src/queue/index.js';
+import { queueBackendSpec } from '../../src/service.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
 import { migrateDatabase } from '../../src/store/migrate.js';
 import { createTestDb } from '../helpers/db.js';
 import { serviceLog } from '../helpers/log.js';
 import { type RoundOutcome, runRound, serviceEnv, startInProcess } from '../helpers/pipeline.js';
+import { prepareQueues } from '../helpers/queue-backend.js';
 import { channelEnv, type Receiver, startReceiver } from '../helpers/receivers.js';
 import { recordWorld, type WorldLog } from './world-log.js';
 
@@ -80,6 +81,8 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
     const prefix = `fault-${randomUUID()}`;
     const childEnv: Record<string, string> = {
       ...serviceEnv({ sim, databaseUrl: dbUrl, redisUrl, prefix }),
+      // A scenario that brings its own Redis is about that Redis, on either test run's backend.
+      ...(opts.redisUrl === undefined ? {} : { REDIS_URL: opts.redisUrl, QUEUE_BACKEND: 'redis' }),
       JOB_LOCK_DURATION: '2s',
       SHUTDOWN_TIMEOUT: '2s',
       HTTP_PORT: '0',
@@ -95,14 +98,13 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
     pool.on('connect', (c) => c.on('error', () => {}));
     lifecycle.add('check pool', () => pool.end());
 
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    redis.on('error', () => {});
-    lifecycle.add('test redis', async () => {
-      await redis.quit().catch(() => redis.disconnect());
-    });
-    const queues = createQueues({ connection: redis, prefix });
-    lifecycle.add('obliterate', () => queues.obliterate().catch(() => {}));
+    await prepareQueues(config);
+    const backend = openQueueBackend(queueBackendSpec(config), serviceLog());
+    lifecycle.add('test queue backend', () => backend.close());
+    const queues = createQueues({ backend });
+    // Released in reverse: the queues are emptied while still open, then closed.
     lifecycle.add('test queues', () => queues.close());
+    lifecycle.add('obliterate', () => queues.obliterate().catch(() => {}));
 
     if (opts.inProcess) startServiceInProcess(config, opts, sim, lifecycle);
 

@@ -33,6 +33,7 @@ import type { LinkSource } from '../../src/sync/source.js';
 import { capturedOutput, killChildren } from './child.js';
 import { createTestDb, type TestDb } from './db.js';
 import { serviceLog } from './log.js';
+import { prepareQueues, queueEnv } from './queue-backend.js';
 
 export interface PipelineOptions {
   sim?: SimulatorOptions;
@@ -81,11 +82,15 @@ export type RoundOutcome =
   | { target: TargetRef; ok: true; result: SyncJobResult }
   | { target: TargetRef; ok: false; error: string };
 
-/** The env of a service on the simulator, a database, a Redis and a queue prefix (signing with the sim's first key). */
+/**
+ * The env of a service on the simulator, a database, the test run's queue backend (Redis at
+ * `redisUrl`, or the database's Postgres backend: queue-backend.ts) and a queue prefix (signing with
+ * the sim's first key).
+ */
 export function serviceEnv(servers: {
   sim: RunningSimulator;
   databaseUrl: string;
-  redisUrl: string;
+  redisUrl?: string | undefined;
   prefix: string;
 }): Record<string, string> {
   const { sim } = servers;
@@ -93,7 +98,7 @@ export function serviceEnv(servers: {
   if (!key) throw new Error('simulator has no key');
   return {
     DATABASE_URL: servers.databaseUrl,
-    REDIS_URL: servers.redisUrl,
+    ...queueEnv({ redisUrl: servers.redisUrl }),
     QUEUE_PREFIX: servers.prefix,
     ECS_ENDPOINT: sim.url,
     VPC_ENDPOINT: sim.url,
@@ -157,7 +162,7 @@ export function startInProcess(
     { name: config.SYNC_ACCOUNT, regions: config.regions, targets: config.SYNC_TARGETS },
     {
       credentials: staticCredentialsProvider(key),
-      redis: messaging.redis,
+      backend: messaging.backend,
       log,
       onVpcListing: opts.context ? recordVpcListings(database, log) : undefined,
     },
@@ -229,11 +234,12 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
   lifecycle.add('test db', () => db.drop());
   const prefix = `test-${randomUUID()}`;
   const childEnv: Record<string, string> = {
-    ...serviceEnv({ sim, databaseUrl: db.url, redisUrl: 'redis://127.0.0.1:6379', prefix }),
+    ...serviceEnv({ sim, databaseUrl: db.url, prefix }),
     LOG_LEVEL: 'warn',
     ...opts.env,
   };
   const config = loadConfig(childEnv);
+  await prepareQueues(config);
   const log = opts.log ?? serviceLog();
   const service = startInProcess(
     config,

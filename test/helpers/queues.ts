@@ -1,14 +1,14 @@
 /**
- * Queues under a fresh prefix on the machine's Redis, with a sync worker whose handler the test
- * gives: for tests of the queue layer itself (waiting, deduplication). Everything is closed and
- * obliterated after each test.
+ * Queues under a fresh prefix on the test run's queue backend (queue-backend.ts), with a sync
+ * worker whose handler the test gives: for tests of the queue layer itself (waiting,
+ * deduplication). Everything is closed and obliterated after each test.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/log.js';
 import { createQueues, type Handler, type Queues, startWorker } from '../../src/queue/index.js';
+import { openTestBackend } from './queue-backend.js';
 
 export interface QueueSetup {
   queues: Queues;
@@ -27,16 +27,17 @@ export function useQueues(name: string): () => Promise<QueueSetup> {
   return async () => {
     const lc = new Lifecycle();
     lifecycle = lc;
-    const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    lc.add('redis', async () => void (await redis.quit()));
     const prefix = `${name}-${randomUUID()}`;
-    const queues = createQueues({ connection: redis, prefix, syncAttempts: 1 });
-    lc.add('obliterate', () => queues.obliterate());
+    const { backend, close } = await openTestBackend(prefix);
+    lc.add('backend', close);
+    const queues = createQueues({ backend, syncAttempts: 1 });
+    // Released in reverse: the queues are emptied while still open, then closed.
     lc.add('queues', () => queues.close());
+    lc.add('obliterate', () => queues.obliterate());
     return {
       queues,
       async work(handler, concurrency = 4) {
-        const worker = startWorker('sync', handler, { connection: redis, prefix, concurrency, log });
+        const worker = startWorker('sync', handler, { backend, concurrency, log });
         lc.add('worker', () => worker.close());
         await worker.ready();
       },

@@ -1,43 +1,36 @@
 /**
- * The fleet-wide API limiter against the machine's Redis: two limiter instances on two
- * connections stand for two worker processes sharing one key. Every admission time is recorded;
- * the assertions are about those timestamps (no window of one second ever holds more than the
- * cap, and the cap is nearly reached), with bounded counts so each test takes a few seconds.
+ * The fleet-wide API limiter on both queue backends' stores — the machine's Redis, and the queue
+ * schema of a Postgres database (QUEUE_BACKEND=postgres): two limiter instances on two backends
+ * (two connections) stand for two worker processes sharing one key. Every admission time is
+ * recorded; the assertions are about those timestamps (no window of one second ever holds more
+ * than the cap, and the cap is nearly reached), with bounded counts so each test takes a few
+ * seconds.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../bench/lib.js';
 import {
   type ApiLimiter,
-  createRedisLimiter,
+  createFleetLimiter,
   LIMITER_WINDOW_MS,
   type LimitKey,
 } from '../../src/aliyun/limiter.js';
+import { createLogger } from '../../src/log.js';
+import {
+  migrateQueueSchema,
+  openQueueBackend,
+  type QueueBackend,
+  type QueueBackendKind,
+  queuePrefix,
+  queueSchema,
+} from '../../src/queue/index.js';
+import { adminUrl } from '../helpers/db.js';
+import { REDIS_URL } from '../helpers/queue-backend.js';
 
 const QPS = 10;
 const KEY: LimitKey = { api: 'ecs', regionId: 'cn-hangzhou', action: 'DescribeClassicLinkInstances' };
-
-let connections: Redis[] = [];
-const prefix = `{test-limiter-${randomUUID()}}`;
-
-beforeAll(() => {
-  connections = [new Redis('redis://127.0.0.1:6379'), new Redis('redis://127.0.0.1:6379')];
-});
-
-afterAll(async () => {
-  const [first] = connections;
-  if (first) {
-    const keys = await first.keys(`${prefix}*`);
-    if (keys.length > 0) await first.del(...keys);
-  }
-  await Promise.all(connections.map((c) => c.quit()));
-});
-
-/** Two "processes": one limiter per connection, same account and prefix. */
-function fleet(qps = QPS): ApiLimiter[] {
-  return connections.map((redis) => createRedisLimiter({ redis, account: 'acct', qps, keyPrefix: prefix }));
-}
+const log = createLogger({ level: 'silent' });
 
 /** `workers` concurrent callers per limiter, `total` admissions overall; returns admission times. */
 async function drive(
@@ -62,7 +55,39 @@ async function drive(
   return times;
 }
 
-describe('createRedisLimiter', () => {
+describe.each(['redis', 'postgres'] as const)('createFleetLimiter on %s', (kind: QueueBackendKind) => {
+  let backends: QueueBackend[] = [];
+  const prefix = `test-limiter-${randomUUID()}`;
+
+  beforeAll(async () => {
+    const spec =
+      kind === 'redis'
+        ? ({ kind, redisUrl: REDIS_URL, prefix } as const)
+        : ({ kind, databaseUrl: adminUrl(), prefix } as const);
+    if (kind === 'postgres') await migrateQueueSchema(adminUrl(), prefix);
+    backends = [openQueueBackend(spec, log), openQueueBackend(spec, log)];
+  });
+
+  afterAll(async () => {
+    const store = backends[0]?.limiterStore();
+    if (store?.kind === 'redis') {
+      const keys = await store.redis.keys(`${queuePrefix(prefix)}*`);
+      if (keys.length > 0) await store.redis.del(...keys);
+    }
+    await Promise.all(backends.map((b) => b.close()));
+    if (kind === 'postgres') {
+      const client = new pg.Client({ connectionString: adminUrl() });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${queueSchema(prefix)}" CASCADE`);
+      await client.end();
+    }
+  });
+
+  /** Two "processes": one limiter per backend, same account and prefix. */
+  function fleet(qps = QPS): ApiLimiter[] {
+    return backends.map((b) => createFleetLimiter({ store: b.limiterStore(), account: 'acct', qps }));
+  }
+
   it('never admits more than the cap in any one-second window across two processes, and reaches ≥ 95 % of it', async () => {
     const limiters = fleet();
     const total = 4 * QPS;

@@ -12,7 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createQueues } from '../../src/queue/queues.js';
+import { createQueues, openQueueBackend } from '../../src/queue/index.js';
 import { createStore } from '../../src/store/index.js';
 import { reconcileSchedules } from '../../src/sync/scheduler.js';
 import { type Child, killChildren, spawnCli } from '../helpers/child.js';
@@ -60,7 +60,8 @@ async function dbSnapshot(pool: pg.Pool): Promise<Record<string, string>> {
 
 /** A deployment's schedule under its prefix, the way `start` leaves it. */
 async function scheduleUnder(prefix: string, account: string): Promise<void> {
-  const queues = createQueues({ connection: redis, prefix });
+  const backend = openQueueBackend({ kind: 'redis', redisUrl: REDIS_URL, prefix }, silentLog);
+  const queues = createQueues({ backend });
   try {
     await reconcileSchedules(
       queues,
@@ -69,6 +70,7 @@ async function scheduleUnder(prefix: string, account: string): Promise<void> {
     );
   } finally {
     await queues.close();
+    await backend.close();
   }
 }
 

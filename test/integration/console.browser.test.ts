@@ -48,7 +48,7 @@ async function world(overrides: Partial<HttpServerOptions> = {}): Promise<World>
     port: 0,
     log,
     metrics: createMetrics({ log, processMetrics: false }),
-    ready: { postgres: async () => {}, redis: async () => {} },
+    ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
     store,
     account: target.account,
     staleAfterMs: 3_600_000,

@@ -28,7 +28,7 @@ async function start(): Promise<{ url: string; store: Store; pool: pg.Pool; w: C
     port: 0,
     log,
     metrics: createMetrics({ log, processMetrics: false }),
-    ready: { postgres: async () => {}, redis: async () => {} },
+    ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
     store,
     account: w.target.account,
     staleAfterMs: 3_600_000,

@@ -62,7 +62,7 @@ async function open(
     port,
     log: pl.log,
     metrics,
-    ready: { postgres: async () => {}, redis: async () => {} },
+    ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
     store: pl.database.store,
     account: pl.config.SYNC_ACCOUNT,
     staleAfterMs: 3_600_000,

@@ -64,7 +64,7 @@ async function setup(
     token: TOKEN,
     log,
     metrics,
-    ready: { postgres: async () => {}, redis: async () => {} },
+    ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
     store,
     account: a.account,
     staleAfterMs: opts.staleAfterMs ?? 3_600_000,

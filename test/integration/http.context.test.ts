@@ -42,7 +42,7 @@ beforeAll(async () => {
     token: TOKEN,
     log,
     metrics: createMetrics({ log, processMetrics: false }),
-    ready: { postgres: async () => {}, redis: async () => {} },
+    ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
     store,
     account: world.target.account,
     staleAfterMs: 3_600_000,

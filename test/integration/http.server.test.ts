@@ -14,6 +14,7 @@ import { createStore } from '../../src/store/index.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { useTestDb } from '../helpers/db.js';
 import { captureLog } from '../helpers/log.js';
+import { openTestBackend } from '../helpers/queue-backend.js';
 import { freePort } from '../helpers/servers.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -37,11 +38,14 @@ function redisClient(port: number): Redis {
   return redis;
 }
 
-/** Queues under a fresh prefix for the dashboard, obliterated and closed after the test. */
-function dashboardQueues() {
-  const connection = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  defer(async () => connection.quit());
-  const queues = createQueues({ connection, prefix: `test-${randomUUID()}` });
+/**
+ * Queues under a fresh prefix for the dashboard, on the test run's queue backend (bull-board on
+ * either), obliterated and closed after the test.
+ */
+async function dashboardQueues() {
+  const { backend, close } = await openTestBackend(`test-${randomUUID()}`);
+  defer(close);
+  const queues = createQueues({ backend });
   defer(() => queues.close());
   defer(() => queues.obliterate());
   return queues;
@@ -65,7 +69,8 @@ async function start(
     metrics: createMetrics({ log, processMetrics: false }),
     ready: {
       postgres: async () => void (await pool.query('SELECT 1')),
-      redis: () => pingRedis(redis),
+      queue: () => pingRedis(redis),
+      queueBackend: 'redis',
     },
     store: createStore({ pool, log }),
     account: 'acct-http',
@@ -89,20 +94,28 @@ describe('probes', () => {
     const { url } = await start();
     const res = await fetch(`${url}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+    expect(await res.json()).toEqual({
+      status: 'ready',
+      queueBackend: 'redis',
+      checks: { postgres: 'ok', queue: 'ok' },
+    });
   });
 
   it('/readyz answers 503 naming Redis when Redis is unreachable', async () => {
     const { pool } = await db();
     const down = redisClient(await freePort());
     const { url } = await start({
-      ready: { postgres: async () => void (await pool.query('SELECT 1')), redis: () => pingRedis(down) },
+      ready: {
+        postgres: async () => void (await pool.query('SELECT 1')),
+        queue: () => pingRedis(down),
+        queueBackend: 'redis',
+      },
     });
     const res = await fetch(`${url}/readyz`);
     expect(res.status).toBe(503);
     const body = (await res.json()) as { reason: string; checks: Record<string, string> };
-    expect(body.checks).toEqual({ postgres: 'ok', redis: 'unreachable' });
-    expect(body.reason).toMatch(/^redis: /);
+    expect(body.checks).toEqual({ postgres: 'ok', queue: 'unreachable' });
+    expect(body.reason).toMatch(/^queue \(redis\): /);
     expect(body.reason).not.toMatch(/postgres/);
   });
 
@@ -116,13 +129,14 @@ describe('probes', () => {
     const { url } = await start({
       ready: {
         postgres: async () => void (await downPool.query('SELECT 1')),
-        redis: () => pingRedis(redis),
+        queue: () => pingRedis(redis),
+        queueBackend: 'redis',
       },
     });
     const res = await fetch(`${url}/readyz`);
     expect(res.status).toBe(503);
     const body = (await res.json()) as { reason: string; checks: Record<string, string> };
-    expect(body.checks).toEqual({ postgres: 'unreachable', redis: 'ok' });
+    expect(body.checks).toEqual({ postgres: 'unreachable', queue: 'ok' });
     expect(body.reason).toMatch(/^postgres: /);
   });
 
@@ -132,12 +146,13 @@ describe('probes', () => {
       readyTimeoutMs: 50,
       ready: {
         postgres: async () => void (await pool.query('SELECT 1')),
-        redis: () => new Promise(() => {}),
+        queue: () => new Promise(() => {}),
+        queueBackend: 'redis',
       },
     });
     const res = await fetch(`${url}/readyz`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ reason: 'redis: no answer within 50ms' });
+    expect(await res.json()).toMatchObject({ reason: 'queue (redis): no answer within 50ms' });
   });
 });
 
@@ -203,7 +218,7 @@ describe('GET /', () => {
   });
 
   it('names the dashboard when there is one', async () => {
-    const queues = dashboardQueues();
+    const queues = await dashboardQueues();
     const { url } = await start({ queues: [queues.plan, queues.sync] });
     const body = (await (await fetch(`${url}/`)).json()) as { endpoints: { path: string }[] };
     expect(body.endpoints.map((e) => e.path)).toContain('/admin/queues/');
@@ -280,7 +295,7 @@ describe('bearer token', () => {
 
 describe('the BullMQ dashboard', () => {
   it('is served at /admin/queues behind the token (Bearer, or Basic for browsers)', async () => {
-    const queues = dashboardQueues();
+    const queues = await dashboardQueues();
     await queues.enqueuePlan({ account: 'acct-http', regionId: 'cn-hangzhou' });
     const { url } = await start({ token: TOKEN, queues: [queues.plan, queues.sync] });
 
@@ -336,7 +351,7 @@ describe('close()', () => {
       port: 0,
       log,
       metrics: createMetrics({ log, processMetrics: false }),
-      ready: { postgres: async () => {}, redis: async () => {} },
+      ready: { postgres: async () => {}, queue: async () => {}, queueBackend: 'redis' },
       store: createStore({ pool, log }),
       account: 'acct-http',
       staleAfterMs: 1_000,

@@ -5,12 +5,12 @@
  * can ask for exactly one follow-up, delayed.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/log.js';
-import { createQueues, type Queues, startWorker } from '../../src/queue/index.js';
+import { createQueues, type QueueBackend, type Queues, startWorker } from '../../src/queue/index.js';
 import { keepSchedules } from '../../src/sync/index.js';
+import { openTestBackend } from '../helpers/queue-backend.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -20,16 +20,17 @@ afterEach(async () => {
   lifecycle = undefined;
 });
 
-function setup(): { queues: Queues; redis: Redis; prefix: string; lc: Lifecycle } {
+/** Queues on the test run's backend (queue-backend.ts), closed and removed after the test. */
+async function setup(): Promise<{ queues: Queues; backend: QueueBackend; lc: Lifecycle }> {
   const lc = new Lifecycle();
   lifecycle = lc;
-  const redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-  lc.add('redis', async () => void (await redis.quit()));
-  const prefix = `test-context-${randomUUID()}`;
-  const queues = createQueues({ connection: redis, prefix });
-  lc.add('obliterate', () => queues.obliterate());
+  const { backend, close } = await openTestBackend(`test-context-${randomUUID()}`);
+  lc.add('backend', close);
+  const queues = createQueues({ backend });
+  // Released in reverse: the queues are emptied while still open, then closed.
   lc.add('queues', () => queues.close());
-  return { queues, redis, prefix, lc };
+  lc.add('obliterate', () => queues.obliterate());
+  return { queues, backend, lc };
 }
 
 const ids = async (queues: Queues, queue: 'plan' | 'enrich') =>
@@ -37,7 +38,7 @@ const ids = async (queues: Queues, queue: 'plan' | 'enrich') =>
 
 describe('schedules', () => {
   it('one plan and one enrich schedule per account+region, re-created when Redis comes back empty', async () => {
-    const { queues, lc } = setup();
+    const { queues, lc } = await setup();
     // A schedule of a region no longer configured, left by an earlier configuration.
     await queues.upsertSchedule('enrich', 'enrich:acme:cn-shanghai', 60_000, {
       account: 'acme',
@@ -65,7 +66,8 @@ describe('schedules', () => {
     const [first] = await queues.enrich.getJobs(['waiting', 'delayed'], 0, -1);
     expect(first?.data).toMatchObject({ account: 'acme' });
 
-    // Redis lost everything: the keeper's next round puts every schedule back.
+    // The queue backend lost everything (Redis flushed, the queue schema's rows gone): the keeper's
+    // next round puts every schedule back.
     await queues.obliterate();
     expect(await ids(queues, 'enrich')).toEqual([]);
     await expect.poll(() => ids(queues, 'plan'), { timeout: 10_000 }).toEqual(want.plan);
@@ -75,7 +77,7 @@ describe('schedules', () => {
 
 describe('attribute jobs', () => {
   it('one waits per account+region; a running one asks for exactly one follow-up, after a delay', async () => {
-    const { queues, redis, prefix, lc } = setup();
+    const { queues, backend, lc } = await setup();
     const region = { account: 'acme', regionId: 'cn-hangzhou' };
     // Before any worker: three asks, one job.
     const a = await queues.enqueueAttribute(region);
@@ -97,7 +99,7 @@ describe('attribute jobs', () => {
         }
         return { pending: 0, calls: 0, recorded: 0, found: 0, notFound: 0, unavailable: 0, stillPending: 0 };
       },
-      { connection: redis, prefix, concurrency: 1, log },
+      { backend, concurrency: 1, log },
     );
     lc.addDrain('worker', () => worker.close());
     await expect

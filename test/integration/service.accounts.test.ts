@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { staticCredentialsProvider } from '../../src/credentials/index.js';
 import { Lifecycle } from '../../src/lifecycle.js';
+import type { QueueBackend } from '../../src/queue/index.js';
 import { openAccount, openMessaging, startWorkers } from '../../src/service.js';
 import { usePipeline } from '../helpers/pipeline.js';
 
@@ -28,7 +29,7 @@ describe('two accounts in one deployment', () => {
       const a = openAccount(
         p.config,
         { name: 'prod', regions: ['cn-hangzhou'] },
-        { credentials: staticCredentialsProvider(ka), redis: msg.redis, log: p.log },
+        { credentials: staticCredentialsProvider(ka), backend: msg.backend, log: p.log },
         lifecycle,
       );
       const b = openAccount(
@@ -38,7 +39,7 @@ describe('two accounts in one deployment', () => {
           regions: ['cn-hangzhou'],
           targets: [{ regionId: 'cn-hangzhou', vpcId: vpcA3 ?? '' }],
         },
-        { credentials: staticCredentialsProvider(kb), redis: msg.redis, log: p.log },
+        { credentials: staticCredentialsProvider(kb), backend: msg.backend, log: p.log },
         lifecycle,
       );
       await startWorkers(
@@ -106,7 +107,7 @@ describe("an account's fleet backs off when the API throttles", () => {
       const account = openAccount(
         config,
         { name: 'prod', regions: ['cn-hangzhou'] },
-        { credentials: staticCredentialsProvider(key), redis: msg.redis, log: p.log },
+        { credentials: staticCredentialsProvider(key), backend: msg.backend, log: p.log },
         lifecycle,
       );
       await expect(
@@ -116,8 +117,7 @@ describe("an account's fleet backs off when the API throttles", () => {
         { length: 4 },
         (_, i) => `{${config.QUEUE_PREFIX}}:qps:prod:cn-hangzhou:ecs:DescribeClassicLinkInstances:${i}`,
       );
-      const closed = async () =>
-        (await Promise.all(lanes.map((k) => msg.redis.pttl(k)))).filter((t) => t > 0);
+      const closed = async () => (await laneTtls(msg.backend, lanes)).filter((t) => t > 0);
       // The penalty is sent without waiting for it: wait until it has landed, or for the call's lane.
       await expect.poll(async () => (await closed()).length > 0).toBe(true);
       if (code !== 'ServiceUnavailable') await expect.poll(async () => (await closed()).length).toBe(4);
@@ -138,3 +138,18 @@ describe("an account's fleet backs off when the API throttles", () => {
     expect(await closedLanes('ServiceUnavailable')).toBe(1);
   });
 });
+
+/** The ms each lane key stays closed, on either queue backend's limiter store (≤ 0: open). */
+async function laneTtls(backend: QueueBackend, keys: readonly string[]): Promise<number[]> {
+  const store = backend.limiterStore();
+  if (store.kind === 'redis') return Promise.all(keys.map((k) => store.redis.pttl(k)));
+  const { rows } = await store.pool.query<{ key: string; expire: string | null }>(
+    `SELECT key, expire FROM "${store.schema}"."${store.table}" WHERE key = ANY($1)`,
+    [keys],
+  );
+  const now = Date.now();
+  return keys.map((k) => {
+    const row = rows.find((r) => r.key === k);
+    return row?.expire ? Number(row.expire) - now : -2;
+  });
+}

@@ -21,6 +21,7 @@ import {
 } from '../../src/service.js';
 import { startSimulator } from '../../src/simulator/index.js';
 import { createTestDb } from '../helpers/db.js';
+import { prepareQueues, queueEnv } from '../helpers/queue-backend.js';
 
 /** Sockets and timers the process holds (what keeps Node's event loop alive). */
 function handles(): Record<string, number> {
@@ -46,7 +47,9 @@ describe('close()', () => {
       SYNC_INTERVAL: '1s',
       HTTP_PORT: '0',
       ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/hook',
+      ...queueEnv(),
     });
+    await prepareQueues(config);
     const log = createLogger({ level: 'silent' });
 
     const lifecycle = new Lifecycle();
@@ -59,7 +62,7 @@ describe('close()', () => {
       port: 0,
       log,
       metrics,
-      ready: readinessProbes(database, msg, log, lifecycle),
+      ready: readinessProbes(database, msg),
       store: database.store,
       account: config.SYNC_ACCOUNT,
       queues: [msg.queues.plan, msg.queues.sync],
@@ -70,7 +73,7 @@ describe('close()', () => {
     const account = openAccount(
       config,
       { name: 'default', regions: ['cn-hangzhou'] },
-      { credentials: staticCredentialsProvider(key), redis: msg.redis, log },
+      { credentials: staticCredentialsProvider(key), backend: msg.backend, log },
       lifecycle,
     );
     await startWorkers(config, { ...database, ...msg, accounts: [account], log }, lifecycle).ready();
@@ -93,7 +96,6 @@ describe('close()', () => {
     await sim.close();
     await db.drop();
     expect(database.pool.totalCount).toBe(0);
-    expect(msg.redis.status).toBe('end');
     // Sockets close asynchronously after their 'end': wait for the count, never for time.
     await expect.poll(() => handles(), { timeout: 5_000 }).toEqual(before);
   });

@@ -1,0 +1,185 @@
+/**
+ * Where BullMQ keeps this deployment's queues (QUEUE_BACKEND): Redis, to scale out, or BullMQ 6's
+ * PostgreSQL backend in a schema of its own (`queueSchema`), so one database runs everything. Every
+ * BullMQ class of the process is built from here: the connection each needs and the backend
+ * factory that goes with it. The rest of the queue room does not know which backend it runs on.
+ */
+import {
+  type BackendFactory,
+  createPostgresBackend,
+  createRedisBackend,
+  type IQueueBackend,
+  runMigrations,
+} from 'bullmq';
+import pg from 'pg';
+import { ConfigError } from '../config.js';
+import type { Logger } from '../log.js';
+import { hostPort } from '../reach.js';
+import { queuePrefix, queueSchema } from './keys.js';
+import { closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
+
+export type QueueBackendKind = 'redis' | 'postgres';
+
+/** What the configuration says about the queue backend (config.ts resolves the default). */
+export type QueueBackendSpec =
+  | { kind: 'redis'; redisUrl: string; prefix: string }
+  | { kind: 'postgres'; databaseUrl: string; prefix: string };
+
+/** The role a BullMQ object plays: a producer, a worker (blocks), a reader of the events (blocks). */
+type Role = 'queue' | 'worker' | 'events';
+
+/** The options and factory one BullMQ object is built with, and what closes its own connection. */
+export interface BullArgs {
+  options: { connection: unknown; prefix?: string };
+  factory: BackendFactory<IQueueBackend, unknown>;
+  /** Closes what was opened for this object alone (after the object itself is closed). */
+  release(): Promise<void>;
+}
+
+/** The fleet-wide API limiter's store on this backend (aliyun/limiter.ts builds the limiter). */
+export type LimiterStore =
+  | { kind: 'redis'; redis: Redis; keyPrefix: string }
+  | { kind: 'postgres'; pool: pg.Pool; schema: string; table: string; keyPrefix: string };
+
+export interface QueueBackend {
+  readonly kind: QueueBackendKind;
+  /** Where the queues are, for banners and logs: `Redis at 127.0.0.1:6379`, `Postgres … schema x`. */
+  readonly where: string;
+  /** The connection and factory for a new Queue, Worker or QueueEvents. */
+  args(role: Role): BullArgs;
+  /** The limiter's store, on the queues' own server (under the deployment's prefix or schema). */
+  limiterStore(): LimiterStore;
+  /** Resolves when the queue server answers now (for /readyz); fails fast. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Postgres connections of one BullMQ object's pool at most (each object owns a small pool). */
+const PG_POOL_MAX = 4;
+
+/** The pg settings of every BullMQ Postgres connection: bounded waits, closed when idle. */
+function pgConfig(databaseUrl: string, schema: string) {
+  return {
+    connectionString: databaseUrl,
+    schema,
+    max: PG_POOL_MAX,
+    idleTimeoutMillis: 10_000,
+    connectionTimeoutMillis: 10_000,
+  };
+}
+
+/** Where a database URL points, without its credentials: `host:port/database`. */
+function databaseWhere(url: string): string {
+  const u = new URL(url);
+  return `${hostPort(url, 5432)}${u.pathname}`;
+}
+
+export function openQueueBackend(spec: QueueBackendSpec, log: Logger): QueueBackend {
+  return spec.kind === 'redis' ? openRedisBackend(spec, log) : openPostgresBackend(spec, log);
+}
+
+function openRedisBackend(spec: Extract<QueueBackendSpec, { kind: 'redis' }>, log: Logger): QueueBackend {
+  const shared = openRedis(spec.redisUrl, log);
+  const prefix = queuePrefix(spec.prefix);
+  const factory = createRedisBackend as BackendFactory<IQueueBackend, unknown>;
+  let probe: ReturnType<typeof openRedisProbe> | undefined;
+  return {
+    kind: 'redis',
+    where: `Redis at ${hostPort(spec.redisUrl, 6379)}`,
+    args(role) {
+      // Workers and event readers block on Redis commands: a connection of their own, never the
+      // shared one. BullMQ treats a connection it is handed as shared and never closes it.
+      if (role === 'queue')
+        return { options: { connection: shared, prefix }, factory, release: async () => {} };
+      const own = shared.duplicate({ maxRetriesPerRequest: null });
+      return { options: { connection: own, prefix }, factory, release: () => closeRedis(own) };
+    },
+    limiterStore: () => ({ kind: 'redis', redis: shared, keyPrefix: prefix }),
+    async ping() {
+      probe ??= openRedisProbe(shared, log);
+      await probe.ping();
+    },
+    async close() {
+      await probe?.close();
+      await closeRedis(shared);
+    },
+  };
+}
+
+function openPostgresBackend(
+  spec: Extract<QueueBackendSpec, { kind: 'postgres' }>,
+  log: Logger,
+): QueueBackend {
+  const schema = queueSchema(spec.prefix);
+  const factory = createPostgresBackend as BackendFactory<IQueueBackend, unknown>;
+  // Each BullMQ object owns its connection (a small pool and, for a worker or an events reader, a
+  // LISTEN client that BullMQ rebuilds when it drops): BullMQ's own design, so its reconnects hold.
+  const connection = pgConfig(spec.databaseUrl, schema);
+  let pool: pg.Pool | undefined;
+  let probe: pg.Pool | undefined;
+  const quiet = (p: pg.Pool) => {
+    p.on('error', (err) => log.warn({ err: err.message }, 'queue database connection lost'));
+    p.on('connect', (client) => client.on('error', () => undefined));
+    return p;
+  };
+  return {
+    kind: 'postgres',
+    where: `Postgres at ${databaseWhere(spec.databaseUrl)}, schema ${schema}`,
+    args: () => ({ options: { connection }, factory, release: async () => {} }),
+    limiterStore() {
+      pool ??= quiet(
+        new pg.Pool({
+          connectionString: spec.databaseUrl,
+          max: PG_POOL_MAX,
+          idleTimeoutMillis: 10_000,
+          connectionTimeoutMillis: 10_000,
+        }),
+      );
+      return { kind: 'postgres', pool, schema, table: LIMITER_TABLE, keyPrefix: queuePrefix(spec.prefix) };
+    },
+    async ping() {
+      probe ??= quiet(
+        new pg.Pool({ connectionString: spec.databaseUrl, max: 1, connectionTimeoutMillis: 2_000 }),
+      );
+      await probe.query('SELECT 1');
+    },
+    async close() {
+      await Promise.all([pool?.end(), probe?.end()]);
+    },
+  };
+}
+
+/**
+ * Creates or upgrades BullMQ's schema for the deployment's prefix in the queue database (the
+ * `migrate` command, and every command that migrates the service's database). Returns the schema.
+ * BullMQ serialises concurrent starters with a transaction-scoped advisory lock.
+ */
+export async function migrateQueueSchema(databaseUrl: string, prefix: string): Promise<string> {
+  const schema = queueSchema(prefix);
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    // 3D000: the server is there and the database is not. The service's own database is created by
+    // its migration; a separate queue database is the operator's to create.
+    if ((err as { code?: unknown }).code === '3D000') {
+      throw new ConfigError(
+        `invalid configuration: QUEUE_DATABASE_URL: database "${new URL(databaseUrl).pathname.slice(1)}" does not exist on ${hostPort(databaseUrl, 5432)}: create it (createdb), or leave QUEUE_DATABASE_URL unset to use DATABASE_URL's`,
+      );
+    }
+    throw err;
+  }
+  try {
+    await runMigrations(client, schema);
+    await client.query(LIMITER_TABLE_DDL(schema));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return schema;
+}
+
+/** The limiter's table in the queue schema: rate-limiter-flexible's RateLimiterPostgres layout. */
+export const LIMITER_TABLE = 'api_limiter';
+const LIMITER_TABLE_DDL = (schema: string) =>
+  `CREATE TABLE IF NOT EXISTS "${schema}"."${LIMITER_TABLE}" (key varchar(255) PRIMARY KEY, points integer NOT NULL DEFAULT 0, expire bigint)`;
