@@ -109,7 +109,19 @@ export const envSchema = z
      */
     REDIS_URL: optional(url(['redis:', 'rediss:'])),
     /** Redis Cluster seed URLs, comma list; setting it selects the Redis queue backend. */
-    REDIS_CLUSTER_NODES: optional(z.string().min(1)),
+    REDIS_CLUSTER_NODES: optional(
+      z.string().refine(
+        (s) =>
+          s.split(',').every((u) => {
+            try {
+              return ['redis:', 'rediss:'].includes(new URL(u.trim()).protocol);
+            } catch {
+              return false;
+            }
+          }),
+        'expected a comma list of redis:// or rediss:// URLs',
+      ),
+    ),
     /**
      * Where BullMQ keeps the queues: `redis`, or `postgres` (BullMQ 6's PostgreSQL backend, in a
      * schema of its own). Default: `redis` when REDIS_URL or REDIS_CLUSTER_NODES is set, else

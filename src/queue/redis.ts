@@ -43,6 +43,21 @@ export function openRedisProbe(shared: Redis, log: Logger): RedisProbe {
   probe.on('error', (err) => log.debug({ err: err.message }, 'readiness Redis connection error'));
   return {
     async ping() {
+      // Opened at the first ask: wait for its connection (it queues nothing), or for why not.
+      if (probe.status !== 'ready') {
+        await new Promise<void>((resolve, reject) => {
+          const ready = () => {
+            probe.off('error', failed);
+            resolve();
+          };
+          const failed = (err: Error) => {
+            probe.off('ready', ready);
+            reject(err);
+          };
+          probe.once('ready', ready);
+          probe.once('error', failed);
+        });
+      }
       await probe.ping();
     },
     close: () => closeRedis(probe),

@@ -1,6 +1,7 @@
 /**
  * Global setup of the fault suite: gives every scenario a directory for its figures, and at the
- * end merges them into `test/faults/results/latest.json` (git-ignored) and prints a summary table.
+ * end merges them into `test/faults/results/latest.json` (`latest-postgres.json` for a run on the
+ * Postgres queue backend, TEST_QUEUE_BACKEND=postgres; git-ignored) and prints a summary table.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,11 +53,13 @@ export default function setup(project: TestProject): () => void {
       worldChanges: rows.reduce((a, r) => a + r.changes, 0),
     };
     mkdirSync(RESULTS, { recursive: true });
+    const backend = process.env.TEST_QUEUE_BACKEND ?? 'redis';
+    const file = backend === 'redis' ? 'latest.json' : `latest-${backend}.json`;
     writeFileSync(
-      join(RESULTS, 'latest.json'),
-      `${JSON.stringify({ startedAt: started.toISOString(), finishedAt: new Date().toISOString(), totals, scenarios: rows }, null, 2)}\n`,
+      join(RESULTS, file),
+      `${JSON.stringify({ queueBackend: backend, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), totals, scenarios: rows }, null, 2)}\n`,
     );
-    console.log(`\nFault suite figures (test/faults/results/latest.json):\n${table(rows)}`);
+    console.log(`\nFault suite figures, queue backend ${backend} (test/faults/results/${file}):\n${table(rows)}`);
     console.log(
       `totals: ${totals.scenarios} scenarios, ${totals.rounds} rounds, ${totals.apiCalls} API calls, ` +
         `${totals.faultsInjected} faults injected, ${totals.checksPassed}/${totals.checks} invariant checks passed, ` +

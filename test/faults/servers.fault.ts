@@ -1,14 +1,19 @@
 /**
  * The servers under the service fail while it works: Redis restarted EMPTY during a round (jobs,
- * locks and schedules gone), Postgres restarted during a diff, and the service's backends killed
+ * locks and schedules gone) — on the Postgres queue backend (TEST_QUEUE_BACKEND=postgres), the
+ * queue schema's rows deleted during a round too —, Postgres restarted during a diff (on that
+ * backend, the queues' server with it), and the service's backends killed
  * with pg_terminate_backend inside a diff. The service process keeps running (or its jobs are
  * retried), re-creates its schedules, and no change is lost or recorded twice.
  *
  * The restarted servers are private to this file (spare loopback ports, temp directories); the
  * machine's shared 5432 / 6379 are never stopped.
  */
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { queueSchema } from '../../src/queue/index.js';
 import { type Child, startCli } from '../helpers/child.js';
+import { TEST_QUEUE_BACKEND } from '../helpers/queue-backend.js';
 import { count, runningRuns } from '../helpers/rows.js';
 import { startOwnPostgres, startOwnRedis } from '../helpers/servers.js';
 import { blockDiffs, blockedDiffs, type Scenario, waitFor } from './harness.js';
@@ -131,6 +136,45 @@ describe('fault: servers restarted under the service', () => {
     });
   });
 
+  it.runIf(TEST_QUEUE_BACKEND === 'postgres')(
+    "the queue schema's rows deleted during a round: the service carries on and re-creates its schedules",
+    async () => {
+      const sc = await scenarios.start({
+        sim: { ...SIM, faults: { latencyMs: 40 } },
+        env: { SYNC_INTERVAL: '2s' },
+      });
+      const svc = await baselinedService(sc);
+      const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 212 });
+      try {
+        await waitFor(
+          () => runningRuns(sc.pool),
+          (n) => n > 0,
+          { timeout: 20_000, what: 'a scan in flight' },
+        );
+        // Every job, lock, schedule, deduplication key and event of the deployment: gone at once.
+        const lost = await truncateQueueSchema(sc.config.QUEUE_DATABASE_URL, sc.prefix);
+        expect(lost).toBeGreaterThan(0);
+        await waitFor(
+          async () => [
+            ...(await sc.queues.listSchedules('plan')),
+            ...(await sc.queues.listSchedules('enrich')),
+          ],
+          (l) => l.length === 2 * SIM.regions.length,
+          { timeout: 30_000, what: 'the schedules re-created' },
+        );
+        await moreSucceeded(sc, 8);
+      } finally {
+        stop();
+      }
+      await finish(sc, svc, {
+        scenario: "queue schema's rows deleted mid-round (QUEUE_BACKEND=postgres)",
+        proves:
+          'losing every job, lock and schedule of the Postgres queue backend mid-round loses no change: the service re-creates its schedules, and Postgres stays exact',
+        faults: { 'queue schema emptied': 1 },
+      });
+    },
+  );
+
   it('Postgres restarted during a diff: the transaction rolls back, the job is retried, nothing lost', async () => {
     const pgServer = scenarios.own(await startOwnPostgres());
     const sc = await scenarios.start({
@@ -183,3 +227,31 @@ describe('fault: servers restarted under the service', () => {
     });
   });
 });
+
+/**
+ * Deletes every row of the deployment's queue schema (BullMQ's tables and the limiter's) but its
+ * migration ledger, in one transaction: the Postgres backend's "Redis flushed". Returns the rows.
+ */
+async function truncateQueueSchema(databaseUrl: string, prefix: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const schema = queueSchema(prefix);
+    const { rows } = await client.query<{ t: string }>(
+      `SELECT tablename AS t FROM pg_tables WHERE schemaname = $1 AND tablename <> 'migration'`,
+      [schema],
+    );
+    const tables = rows.map((r) => `"${schema}"."${r.t}"`);
+    await client.query('BEGIN');
+    let lost = 0;
+    for (const t of tables) {
+      const { rows: n } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`);
+      lost += n[0]?.n ?? 0;
+    }
+    await client.query(`TRUNCATE ${tables.join(', ')}`);
+    await client.query('COMMIT');
+    return lost;
+  } finally {
+    await client.end();
+  }
+}

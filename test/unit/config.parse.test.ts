@@ -37,7 +37,21 @@ describe('loadConfig', () => {
     expect(c.API_SIGNATURE).toBe('v3');
     expect(c.HTTP_HOST).toBe('127.0.0.1');
     expect(c.QUEUE_PREFIX).toBe('classiclink');
+    // Nothing but Postgres to start: the queues on BullMQ's Postgres backend, in DATABASE_URL.
+    expect(c.QUEUE_BACKEND).toBe('postgres');
+    expect(c.QUEUE_DATABASE_URL).toBe(c.DATABASE_URL);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('QUEUE_BACKEND: redis when REDIS_URL or REDIS_CLUSTER_NODES is set, else postgres; a value given wins', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379' }).QUEUE_BACKEND).toBe('redis');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:7000,redis://b:7000' }).QUEUE_BACKEND).toBe('redis');
+    expect(loadConfig({ REDIS_URL: '' }).QUEUE_BACKEND).toBe('postgres');
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379', QUEUE_BACKEND: 'postgres' }).QUEUE_BACKEND).toBe('postgres');
+    expect(loadConfig({ QUEUE_BACKEND: 'redis' }).REDIS_URL).toBe('redis://127.0.0.1:6379');
+    const own = loadConfig({ QUEUE_DATABASE_URL: 'postgres://q@db:5432/queues' });
+    expect(own.QUEUE_DATABASE_URL).toBe('postgres://q@db:5432/queues');
+    expect(own.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/classiclink');
   });
 
   it('SYNC_INTERVAL defaults to 5m without the change feed, and a value given wins either way', () => {
@@ -165,6 +179,12 @@ describe('loadConfig', () => {
 const WRONG: Record<string, [string, RegExp] | string> = {
   DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /DATABASE_URL: expected a postgres or postgresql URL/],
   REDIS_URL: ['http://:pw-SECRETVALUE@x', /REDIS_URL: expected a redis or rediss URL/],
+  QUEUE_BACKEND: ['sqs', /QUEUE_BACKEND: expected redis or postgres/],
+  QUEUE_DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /QUEUE_DATABASE_URL: expected a postgres or postgresql URL/],
+  REDIS_CLUSTER_NODES: [
+    'redis://:pw-SECRETVALUE@a:7000,http://b:7000',
+    /REDIS_CLUSTER_NODES: expected a comma list of redis:\/\/ or rediss:\/\/ URLs/,
+  ],
   SYNC_ACCOUNT: ['a/b', /SYNC_ACCOUNT: expected 1-64 letters/],
   ALIBABA_CLOUD_ACCESS_KEY_ID: [
     'LTAIonly',
