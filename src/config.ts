@@ -103,6 +103,13 @@ export const envSchema = z
   .object({
     /** Postgres connection URL (TLS by `sslmode=require` etc.). Default: the local server, database `classiclink`. */
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/classiclink'),
+    /**
+     * A session-capable connection to the same database, for what needs one: the migrations and
+     * LISTEN (the alert loop, the demo). Set it when DATABASE_URL goes through a transaction-pooling
+     * PgBouncer, which keeps no session between transactions. Default: DATABASE_URL
+     * (`directDatabaseUrl`).
+     */
+    DATABASE_DIRECT_URL: optional(url(['postgres:', 'postgresql:'])),
     /** Redis connection URL (`rediss://` for TLS). Default: the local server. */
     REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
     /** A name for the account the credentials belong to, stored in every row. Default `default`. */
@@ -280,6 +287,7 @@ export type Config = Readonly<
  */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set<keyof Env>([
   'DATABASE_URL',
+  'DATABASE_DIRECT_URL',
   'REDIS_URL',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
   'ALIBABA_CLOUD_SECURITY_TOKEN',
@@ -337,6 +345,11 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
     ALERT_STALE_AFTER: env.ALERT_STALE_AFTER ?? staleAfterDefault(syncInterval),
     regions: Object.freeze(regions),
   });
+}
+
+/** DATABASE_DIRECT_URL, or DATABASE_URL when it is unset: where migrations and LISTEN connect. */
+export function directDatabaseUrl(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_DIRECT_URL'>): string {
+  return config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
 }
 
 /**

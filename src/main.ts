@@ -24,7 +24,7 @@ import {
   unknownRegions,
 } from './cli/index.js';
 import type { Config } from './config.js';
-import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
+import { ConfigError, directDatabaseUrl, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
 import {
   type CredentialsProvider,
   credentialsProviderFor,
@@ -191,7 +191,24 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
 /** Postgres and Redis answer: checked before anything is written. */
 async function checkServers(c: Config): Promise<void> {
   await checkPostgres(c.DATABASE_URL);
+  await checkDirect(c);
   await checkRedis(c.REDIS_URL);
+}
+
+/** DATABASE_DIRECT_URL answers too, when it names another URL (migrations and LISTEN go there). */
+async function checkDirect(c: Config): Promise<void> {
+  if (c.DATABASE_DIRECT_URL !== undefined && c.DATABASE_DIRECT_URL !== c.DATABASE_URL) {
+    await checkPostgres(c.DATABASE_DIRECT_URL, { variable: 'DATABASE_DIRECT_URL' });
+  }
+}
+
+/**
+ * Migrations run over DATABASE_DIRECT_URL (default DATABASE_URL): DDL belongs on a direct
+ * connection, though the runner holds no session state and works through a pooler too.
+ */
+function migrateDirect(c: Config, log: Logger): Promise<{ applied: number }> {
+  const variable = c.DATABASE_DIRECT_URL === undefined ? 'DATABASE_URL' : 'DATABASE_DIRECT_URL';
+  return migrateDatabase({ databaseUrl: directDatabaseUrl(c), variable, log });
 }
 
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
@@ -223,7 +240,8 @@ function createActions(proc: Process): CliActions {
       const c = config();
       const log = makeLogger(c, proc.io);
       await checkPostgres(c.DATABASE_URL);
-      const { applied } = await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await checkDirect(c);
+      const { applied } = await migrateDirect(c, log);
       proc.io.stdout.write(applied > 0 ? `applied ${applied} migration(s)\n` : 'database is up to date\n');
       return 0;
     },
@@ -245,7 +263,7 @@ function createActions(proc: Process): CliActions {
       await checkServers(c);
       // Credentials too, before the database is created or migrated.
       const ready = await resolveCredentials(usesApi ? specs : [], proc.env, log, stopping.signal);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await migrateDirect(c, log);
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
@@ -379,7 +397,7 @@ function createActions(proc: Process): CliActions {
       await checkServers(c);
       const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
       await checkEndpoints(c, specs, opts.regions);
-      await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+      await migrateDirect(c, log);
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
@@ -457,8 +475,8 @@ function createActions(proc: Process): CliActions {
     },
 
     async demo(opts) {
-      // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
-      // are taken from the environment, never a deployment's database, prefix, account or alerts.
+      // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL (and
+      // DATABASE_DIRECT_URL) and REDIS_URL are taken from the environment, never a deployment's database, prefix, account or alerts.
       const { demoSetup, runDemo } = await loadDemo();
       const setup = demoSetup(proc.env);
       const c = setup.config;
@@ -468,6 +486,7 @@ function createActions(proc: Process): CliActions {
         pretty: proc.io.isTTY,
       });
       await checkPostgres(c.DATABASE_URL);
+      await checkDirect(c);
       await checkRedis(c.REDIS_URL);
       return runDemo(
         {
