@@ -188,18 +188,36 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
   throw new UnreachableError(`${unreachableMessage(first.api, first.url, first.code ?? '')}${more}`);
 }
 
-/** Postgres and Redis answer: checked before anything is written. */
-async function checkServers(c: Config): Promise<void> {
-  await checkPostgres(c.DATABASE_URL);
-  await checkDirect(c);
+/**
+ * Postgres and Redis answer: checked before anything is written. Returns the check of
+ * DATABASE_URL still to do once the migration created the database (`checkDatabases`).
+ */
+async function checkServers(c: Config): Promise<PendingCheck> {
+  const pending = await checkDatabases(c);
   await checkRedis(c.REDIS_URL);
+  return pending;
 }
 
-/** DATABASE_DIRECT_URL answers too, when it names another URL (migrations and LISTEN go there). */
-async function checkDirect(c: Config): Promise<void> {
-  if (c.DATABASE_DIRECT_URL !== undefined && c.DATABASE_DIRECT_URL !== c.DATABASE_URL) {
-    await checkPostgres(c.DATABASE_DIRECT_URL, { variable: 'DATABASE_DIRECT_URL' });
+/** A check left for after the migration (run it then); a no-op when nothing was left. */
+type PendingCheck = () => Promise<void>;
+
+/**
+ * DATABASE_URL answers, and DATABASE_DIRECT_URL when it names another URL (migrations and LISTEN
+ * go there): that one first. When its database does not exist yet, DATABASE_URL — a pooler in
+ * front of it — is checked only once the migration has created it: PgBouncer cannot log into a
+ * database that does not exist, and after one failed login it holds every new client of that
+ * database for `server_login_retry` (15 s by default), the service's first connections included.
+ */
+async function checkDatabases(c: Config): Promise<PendingCheck> {
+  const done: PendingCheck = async () => {};
+  if (c.DATABASE_DIRECT_URL === undefined || c.DATABASE_DIRECT_URL === c.DATABASE_URL) {
+    await checkPostgres(c.DATABASE_URL);
+    return done;
   }
+  const exists = await checkPostgres(c.DATABASE_DIRECT_URL, { variable: 'DATABASE_DIRECT_URL' });
+  if (!exists) return () => checkPostgres(c.DATABASE_URL).then(() => undefined);
+  await checkPostgres(c.DATABASE_URL);
+  return done;
 }
 
 /**
@@ -239,8 +257,10 @@ function createActions(proc: Process): CliActions {
     async migrate() {
       const c = config();
       const log = makeLogger(c, proc.io);
-      await checkPostgres(c.DATABASE_URL);
-      await checkDirect(c);
+      // Only the URL it uses: with DATABASE_DIRECT_URL set, DATABASE_URL plays no part.
+      await checkPostgres(directDatabaseUrl(c), {
+        variable: c.DATABASE_DIRECT_URL === undefined ? 'DATABASE_URL' : 'DATABASE_DIRECT_URL',
+      });
       const { applied } = await migrateDirect(c, log);
       proc.io.stdout.write(applied > 0 ? `applied ${applied} migration(s)\n` : 'database is up to date\n');
       return 0;
@@ -260,10 +280,11 @@ function createActions(proc: Process): CliActions {
       // database, listens or touches Redis.
       const specs = usesApi || hook ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
-      await checkServers(c);
+      const checkPooled = await checkServers(c);
       // Credentials too, before the database is created or migrated.
       const ready = await resolveCredentials(usesApi ? specs : [], proc.env, log, stopping.signal);
       await migrateDirect(c, log);
+      await checkPooled();
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
@@ -394,10 +415,11 @@ function createActions(proc: Process): CliActions {
       const log = await makeReportLogger(c, proc.env, progress);
       // Every check that can fail comes before the first write (CREATE DATABASE, a migration, a
       // Redis key): a one-shot that cannot run leaves nothing behind.
-      await checkServers(c);
+      const checkPooled = await checkServers(c);
       const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
       await checkEndpoints(c, specs, opts.regions);
       await migrateDirect(c, log);
+      await checkPooled();
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
@@ -485,8 +507,8 @@ function createActions(proc: Process): CliActions {
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,
       });
-      await checkPostgres(c.DATABASE_URL);
-      await checkDirect(c);
+      // The demo's database is recreated over DATABASE_DIRECT_URL before anything uses DATABASE_URL.
+      await checkDatabases(c);
       await checkRedis(c.REDIS_URL);
       return runDemo(
         {

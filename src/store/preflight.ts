@@ -54,8 +54,11 @@ export interface PostgresCheck {
   variable?: 'DATABASE_URL' | 'DATABASE_DIRECT_URL' | undefined;
 }
 
-/** Connects to the URL's database: reachable, logged in, and (with `migrated`) ready to read. */
-export async function checkPostgres(url: string, opts: PostgresCheck = {}): Promise<void> {
+/**
+ * Connects to the URL's database: reachable, logged in, and (with `migrated`) ready to read.
+ * Resolves whether the database exists (without `migrated`, a missing one is no error).
+ */
+export async function checkPostgres(url: string, opts: PostgresCheck = {}): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   const where = hostPort(url, 5432);
   const name = databaseName(url);
@@ -67,7 +70,7 @@ export async function checkPostgres(url: string, opts: PostgresCheck = {}): Prom
     } catch (err) {
       // The server let us in (authentication comes first), and the database is not there yet.
       if (isMissingDatabase(err)) {
-        if (!opts.migrated) return;
+        if (!opts.migrated) return false;
         throw new NotMigratedError(
           `database "${name}" does not exist on ${where}: run \`classiclink-sync migrate\` (it creates it), or check the database name in ${variable}`,
         );
@@ -82,6 +85,7 @@ export async function checkPostgres(url: string, opts: PostgresCheck = {}): Prom
         );
       }
     }
+    return true;
   } finally {
     await client.end().catch(() => {});
   }
