@@ -164,6 +164,10 @@ describe('loadConfig', () => {
  */
 const WRONG: Record<string, [string, RegExp] | string> = {
   DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /DATABASE_URL: expected a postgres or postgresql URL/],
+  DATABASE_DIRECT_URL: [
+    'mysql://u:pw-SECRETVALUE@db/x',
+    /DATABASE_DIRECT_URL: expected a postgres or postgresql URL/,
+  ],
   REDIS_URL: ['http://:pw-SECRETVALUE@x', /REDIS_URL: expected a redis or rediss URL/],
   SYNC_ACCOUNT: ['a/b', /SYNC_ACCOUNT: expected 1-64 letters/],
   ALIBABA_CLOUD_ACCESS_KEY_ID: [
