@@ -87,6 +87,29 @@ export async function pgMark(url: string): Promise<PgMark> {
   }
 }
 
+/**
+ * Ends every other backend of the database, and waits until they are gone: a pooler (PgBouncer)
+ * keeps its server connections after the workers exit, and a backend flushes its statistics only
+ * when it exits (or up to 10 s after it goes idle) — `pgMark` would miss the round's last writes
+ * and count them in the next round.
+ */
+export async function endOtherBackends(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (;;) {
+      const { rows } = await c.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      if ((rows[0]?.n ?? 0) === 0) return;
+      await sleep(50);
+    }
+  } finally {
+    await c.end();
+  }
+}
+
 export async function pgDelta(
   url: string,
   from: PgMark,

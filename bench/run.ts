@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (`-- --quick` for A and B at a tenth of the size; `-- --only=F,G,H` for the
- * change feed's scenarios alone, bench/feed.ts, `--quick` with it for a smaller size): the sync pipeline against the
+ * change feed's scenarios alone, bench/feed.ts, `--quick` with it for a smaller size;
+ * `-- --only=A-pgb,B-pgb` for A and B direct and through PgBouncer): the sync pipeline against the
  * simulator, real Postgres (a fresh database per world, dropped after) and real Redis (a unique
  * prefix, obliterated after), with the workers as child processes of the real CLI. Prints a table
  * and writes bench/results/latest.json. Every figure is compared with a floor measured in the same
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { createEcsClient } from '../src/aliyun/client.js';
 import { staticCredentialsProvider } from '../src/credentials/index.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../src/simulator/index.js';
+import { pgbouncerPath, startPgBouncer } from '../test/helpers/pgbouncer.js';
 import { type ClientFigures, compareClients } from './client.js';
 import { type ConsoleFigures, consoleScenario } from './console.js';
 import { attributionScenario, enrichmentScenario } from './context.js';
@@ -170,12 +172,20 @@ async function withWorld<T>(
   }
 }
 
+/** PgBouncer's own default_pool_size: more server connections than a worker's pool (14) opens. */
+const PGBOUNCER_POOL_SIZE = 20;
+
 async function syncScenarios(): Promise<void> {
   const vpcs = Math.round(1_000 * scale);
   const links = vpcs * 100;
   const latencyFloor = { kind: 'latency' as const, latencyMs: LATENCY_MS };
   /** One round of one worker process against `sim`, bound below by API latency. */
-  const latencyRound = (sim: RunningSimulator, db: BenchDb, links: number, backend: BenchBackend = 'redis') =>
+  const latencyRound = (
+    sim: RunningSimulator,
+    db: BenchDb,
+    links: number,
+    opts: { backend?: BenchBackend; databaseUrl?: string } = {},
+  ) =>
     runRound({
       sim,
       db,
@@ -184,9 +194,12 @@ async function syncScenarios(): Promise<void> {
       links,
       floor: latencyFloor,
       traceWrites,
-      backend,
+      backend: opts.backend,
+      databaseUrl: opts.databaseUrl,
     });
-  if (want('A') || want('B') || want('C'))
+  // A-pgb and B-pgb are compared with A and B of the same run: wanting them runs those too.
+  const pgb = want('A-pgb') || want('B-pgb');
+  if (want('A') || want('B') || want('C') || pgb)
     await withWorld(simOptions(vpcs, 100), async (sim, db) => {
       progress(
         `bare client: page fetches against the A world (${LATENCY_MS} ms, concurrency ${CONCURRENCY})`,
@@ -206,7 +219,7 @@ async function syncScenarios(): Promise<void> {
           progress(
             `${named('A', backend)}: initial sync of ${vpcs} VPCs × 100 links at ${LATENCY_MS} ms${on}`,
           );
-          const a = await latencyRound(sim, target, links, backend);
+          const a = await latencyRound(sim, target, links, { backend });
           const ra = record(
             named('A', backend),
             `initial sync, ${vpcs} VPCs × 100 links, ${LATENCY_MS} ms latency${on}`,
@@ -214,9 +227,9 @@ async function syncScenarios(): Promise<void> {
           );
           if (backend === 'redis') notes.aLinksPerSecVsBareClient = ra.linksPerSec / bare.linksPerSec;
 
-          if (!want('B') && !want('C')) continue;
+          if (!want('B') && !want('C') && !pgb) continue;
           progress(`${named('B', backend)}: no-op resync of the same world${on}`);
-          const b = await latencyRound(sim, target, links, backend);
+          const b = await latencyRound(sim, target, links, { backend });
           const rb = record(named('B', backend), `no-op resync of the same world${on}`, b);
           if (backend === 'redis') notes.bRowsPerTarget = rb.pgRows / Math.max(1, rb.targets);
         } finally {
@@ -233,6 +246,7 @@ async function syncScenarios(): Promise<void> {
       const c = await latencyRound(sim, db, links);
       record('C', `resync after 1 % churn (+${changed.attached} / −${changed.detached})`, c);
     });
+  if (pgb) await pgbouncerScenarios(vpcs, links, latencyRound);
   if (quick) return;
 
   if (want('D1'))
@@ -249,6 +263,54 @@ async function syncScenarios(): Promise<void> {
     const d = await latencyRound(sim, db, 1_000_000);
     record('D2', '10,000 VPCs × 100 links (1,000,000 links)', d);
   });
+}
+
+/**
+ * A-pgb, B-pgb: A and B again, on a world of their own (the same seed), with the worker's
+ * DATABASE_URL through a PgBouncer 1.18 in pool_mode=transaction on loopback (test/helpers/
+ * pgbouncer.ts) and DATABASE_DIRECT_URL direct; their wall time over A's and B's of this run.
+ */
+async function pgbouncerScenarios(
+  vpcs: number,
+  links: number,
+  round: (
+    sim: RunningSimulator,
+    db: BenchDb,
+    links: number,
+    opts: { databaseUrl?: string },
+  ) => Promise<RoundFigures>,
+): Promise<void> {
+  if (pgbouncerPath() === undefined) {
+    progress('A-pgb, B-pgb: skipped, no pgbouncer (apt-get install -y pgbouncer)');
+    return;
+  }
+  const bouncer = await startPgBouncer({ poolSize: PGBOUNCER_POOL_SIZE });
+  try {
+    await withWorld(simOptions(vpcs, 100), async (sim, db) => {
+      const via = bouncer.via(db.url);
+      progress(`A-pgb: initial sync of ${vpcs} VPCs × 100 links, DATABASE_URL through PgBouncer`);
+      const a = record(
+        'A-pgb',
+        'A through PgBouncer (transaction pooling)',
+        await round(sim, db, links, { databaseUrl: via }),
+      );
+      progress('B-pgb: no-op resync, DATABASE_URL through PgBouncer');
+      const b = record(
+        'B-pgb',
+        'B through PgBouncer (transaction pooling)',
+        await round(sim, db, links, { databaseUrl: via }),
+      );
+      const direct = new Map(results.map((r) => [r.name, r]));
+      const ratio = (pooled: ScenarioResult, name: string) => {
+        const d = direct.get(name);
+        return d === undefined ? undefined : pooled.wallMs / d.wallMs;
+      };
+      notes.pgbouncerWallVsDirect = { A: ratio(a, 'A'), B: ratio(b, 'B'), poolSize: PGBOUNCER_POOL_SIZE };
+      progress(`PgBouncer vs direct, wall time: ${JSON.stringify(notes.pgbouncerWallVsDirect)}`);
+    });
+  } finally {
+    await bouncer.close();
+  }
 }
 
 /**

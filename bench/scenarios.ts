@@ -11,6 +11,7 @@ import type { RunningSimulator } from '../src/simulator/index.js';
 import type { BenchDb } from './lib.js';
 import {
   type BenchBackend,
+  endOtherBackends,
   maxInWindow,
   openBenchQueues,
   pgDelta,
@@ -36,6 +37,11 @@ export interface RoundSpec {
   qps?: number;
   /** Links the world holds (what a round reads). */
   links: number;
+  /**
+   * The workers' DATABASE_URL, e.g. through PgBouncer; `db.url` is then their DATABASE_DIRECT_URL.
+   * Default `db.url`. The figures are read over `db.url` either way.
+   */
+  databaseUrl?: string;
   /** Trace each request's socket write in the workers (bench/trace-writes.mjs). */
   traceWrites?: boolean;
   /** What bounds the round from below: API latency, or the QPS cap. */
@@ -112,7 +118,8 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   const regions = sim.world.regions();
   const bench = await openBenchQueues(spec.backend ?? 'redis');
   const env: Record<string, string> = {
-    DATABASE_URL: db.url,
+    DATABASE_URL: spec.databaseUrl ?? db.url,
+    ...(spec.databaseUrl === undefined ? {} : { DATABASE_DIRECT_URL: db.url }),
     ...bench.env,
     QUEUE_PREFIX: bench.prefix,
     SYNC_ACCOUNT: ACCOUNT,
@@ -160,6 +167,8 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
     const simCpu = process.cpuUsage(simCpu0);
     const simCpuMs = Math.round((simCpu.user + simCpu.system) / 1000);
     await Promise.all(workers.map((w) => w.stop()));
+    // PgBouncer's server connections outlive the workers: their statistics must reach pgMark.
+    if (spec.databaseUrl !== undefined) await endOtherBackends(db.url);
     const after = await pgMark(db.url);
     const { rows, walBytes } = await pgDelta(db.url, before, after);
 

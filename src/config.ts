@@ -104,6 +104,13 @@ export const envSchema = z
     /** Postgres connection URL (TLS by `sslmode=require` etc.). Default: the local server, database `classiclink`. */
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/classiclink'),
     /**
+     * A session-capable connection to the same database, for what needs one: the migrations and
+     * LISTEN (the alert loop, the demo). Set it when DATABASE_URL goes through a transaction-pooling
+     * PgBouncer, which keeps no session between transactions. Default: DATABASE_URL
+     * (`directDatabaseUrl`).
+     */
+    DATABASE_DIRECT_URL: optional(url(['postgres:', 'postgresql:'])),
+    /**
      * Redis connection URL (`rediss://` for TLS). Setting it selects the Redis queue backend (see
      * QUEUE_BACKEND). Default, when that backend is chosen: the local server.
      */
@@ -128,7 +135,10 @@ export const envSchema = z
      * `postgres`.
      */
     QUEUE_BACKEND: optional(z.enum(['redis', 'postgres'], { message: 'expected redis or postgres' })),
-    /** The database of the Postgres queue backend. Default: DATABASE_URL. */
+    /**
+     * The database of the Postgres queue backend (a direct, session-capable connection). Default:
+     * DATABASE_DIRECT_URL, else DATABASE_URL.
+     */
     QUEUE_DATABASE_URL: optional(url(['postgres:', 'postgresql:'])),
     /** A name for the account the credentials belong to, stored in every row. Default `default`. */
     SYNC_ACCOUNT: accountName.default('default'),
@@ -295,7 +305,7 @@ export type Config = Readonly<
   Omit<Env, 'SYNC_INTERVAL' | 'ALERT_STALE_AFTER' | 'QUEUE_BACKEND' | 'QUEUE_DATABASE_URL' | 'REDIS_URL'> & {
     /** QUEUE_BACKEND, or its default: `redis` when REDIS_URL or REDIS_CLUSTER_NODES is set. */
     QUEUE_BACKEND: 'redis' | 'postgres';
-    /** QUEUE_DATABASE_URL, or DATABASE_URL. */
+    /** QUEUE_DATABASE_URL, or DATABASE_DIRECT_URL, or DATABASE_URL. */
     QUEUE_DATABASE_URL: string;
     /** REDIS_URL, or the local server (used only on the Redis backend). */
     REDIS_URL: string;
@@ -314,6 +324,7 @@ export type Config = Readonly<
  */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set<keyof Env>([
   'DATABASE_URL',
+  'DATABASE_DIRECT_URL',
   'QUEUE_DATABASE_URL',
   'REDIS_URL',
   'REDIS_CLUSTER_NODES',
@@ -373,12 +384,19 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>> 
   return Object.freeze({
     ...env,
     QUEUE_BACKEND: queueBackend,
-    QUEUE_DATABASE_URL: env.QUEUE_DATABASE_URL ?? env.DATABASE_URL,
+    // The Postgres queue backend needs a session (LISTEN, its schema in search_path at login): the
+    // direct connection when DATABASE_URL goes through a transaction pooler.
+    QUEUE_DATABASE_URL: env.QUEUE_DATABASE_URL ?? env.DATABASE_DIRECT_URL ?? env.DATABASE_URL,
     REDIS_URL: env.REDIS_URL ?? DEFAULT_REDIS_URL,
     SYNC_INTERVAL: syncInterval,
     ALERT_STALE_AFTER: env.ALERT_STALE_AFTER ?? staleAfterDefault(syncInterval),
     regions: Object.freeze(regions),
   });
+}
+
+/** DATABASE_DIRECT_URL, or DATABASE_URL when it is unset: where migrations and LISTEN connect. */
+export function directDatabaseUrl(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_DIRECT_URL'>): string {
+  return config.DATABASE_DIRECT_URL ?? config.DATABASE_URL;
 }
 
 /**

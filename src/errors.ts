@@ -22,6 +22,11 @@ export const ErrorCode = {
    * it. An error for every other call; the permission probe reads it as "allowed".
    */
   DryRunPassed: 'DryRunOperation',
+  /**
+   * A LISTEN connection did not hear its own probe NOTIFY: it has no session of its own (a
+   * transaction-pooling PgBouncer), or it is not on the database the service writes to.
+   */
+  ListenUnheard: 'ListenUnheard',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

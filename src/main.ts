@@ -24,7 +24,7 @@ import {
   unknownRegions,
 } from './cli/index.js';
 import type { Config } from './config.js';
-import { ConfigError, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
+import { ConfigError, directDatabaseUrl, loadConfig, requireApiConfig, requireHttpConfig } from './config.js';
 import {
   type CredentialsProvider,
   credentialsProviderFor,
@@ -188,21 +188,57 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
   throw new UnreachableError(`${unreachableMessage(first.api, first.url, first.code ?? '')}${more}`);
 }
 
-/** Postgres and the queue backend's server answer: checked before anything is written. */
-async function checkServers(c: Config): Promise<void> {
-  await checkPostgres(c.DATABASE_URL);
-  if (c.QUEUE_BACKEND === 'redis') await checkRedis(c.REDIS_URL);
-  else if (c.QUEUE_DATABASE_URL !== c.DATABASE_URL) {
-    await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
-  }
+/**
+ * Postgres and the queue backend's server answer: checked before anything is written. Returns the
+ * check of DATABASE_URL still to do once the migration created the database (`checkDatabases`).
+ */
+async function checkServers(c: Config): Promise<PendingCheck> {
+  const pending = await checkDatabases(c);
+  await checkQueueServer(c);
+  return pending;
 }
 
 /**
- * The service's database (created when missing) and, on the Postgres queue backend, BullMQ's schema
- * for the deployment's prefix in the queue database. Returns what `migrate` prints.
+ * The queues' server: Redis, or on the Postgres backend the queue database when it is not the
+ * service's (a URL checked already is not asked again).
+ */
+async function checkQueueServer(c: Config): Promise<void> {
+  if (c.QUEUE_BACKEND === 'redis') return checkRedis(c.REDIS_URL);
+  if (c.QUEUE_DATABASE_URL === c.DATABASE_URL || c.QUEUE_DATABASE_URL === directDatabaseUrl(c)) return;
+  await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
+}
+
+/** A check left for after the migration (run it then); a no-op when nothing was left. */
+type PendingCheck = () => Promise<void>;
+
+/**
+ * DATABASE_URL answers, and DATABASE_DIRECT_URL when it names another URL (migrations and LISTEN
+ * go there): that one first. When its database does not exist yet, DATABASE_URL — a pooler in
+ * front of it — is checked only once the migration has created it: PgBouncer cannot log into a
+ * database that does not exist, and after one failed login it holds every new client of that
+ * database for `server_login_retry` (15 s by default), the service's first connections included.
+ */
+async function checkDatabases(c: Config): Promise<PendingCheck> {
+  const done: PendingCheck = async () => {};
+  if (c.DATABASE_DIRECT_URL === undefined || c.DATABASE_DIRECT_URL === c.DATABASE_URL) {
+    await checkPostgres(c.DATABASE_URL);
+    return done;
+  }
+  const exists = await checkPostgres(c.DATABASE_DIRECT_URL, { variable: 'DATABASE_DIRECT_URL' });
+  if (!exists) return () => checkPostgres(c.DATABASE_URL).then(() => undefined);
+  await checkPostgres(c.DATABASE_URL);
+  return done;
+}
+
+/**
+ * The service's database (created when missing; over DATABASE_DIRECT_URL, default DATABASE_URL:
+ * DDL belongs on a direct connection, though the runner holds no session state and works through a
+ * pooler too) and, on the Postgres queue backend, BullMQ's schema for the deployment's prefix in
+ * the queue database. Returns what `migrate` prints.
  */
 async function migrateAll(c: Config, log: Logger): Promise<string[]> {
-  const { applied } = await migrateDatabase({ databaseUrl: c.DATABASE_URL, log });
+  const variable = c.DATABASE_DIRECT_URL === undefined ? 'DATABASE_URL' : 'DATABASE_DIRECT_URL';
+  const { applied } = await migrateDatabase({ databaseUrl: directDatabaseUrl(c), variable, log });
   const lines = [applied > 0 ? `applied ${applied} migration(s)` : 'database is up to date'];
   if (c.QUEUE_BACKEND === 'postgres') {
     const schema = await migrateQueueSchema(c.QUEUE_DATABASE_URL, c.QUEUE_PREFIX);
@@ -239,11 +275,12 @@ function createActions(proc: Process): CliActions {
     async migrate() {
       const c = config();
       const log = makeLogger(c, proc.io);
-      // Migrations write no Redis key: Redis is not asked.
-      await checkPostgres(c.DATABASE_URL);
-      if (c.QUEUE_BACKEND === 'postgres' && c.QUEUE_DATABASE_URL !== c.DATABASE_URL) {
-        await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
-      }
+      // Only the URLs it uses: with DATABASE_DIRECT_URL set, DATABASE_URL plays no part, and
+      // migrations write no Redis key.
+      await checkPostgres(directDatabaseUrl(c), {
+        variable: c.DATABASE_DIRECT_URL === undefined ? 'DATABASE_URL' : 'DATABASE_DIRECT_URL',
+      });
+      if (c.QUEUE_BACKEND === 'postgres') await checkQueueServer(c);
       for (const line of await migrateAll(c, log)) proc.io.stdout.write(`${line}\n`);
       return 0;
     },
@@ -262,10 +299,11 @@ function createActions(proc: Process): CliActions {
       // database, listens or touches Redis.
       const specs = usesApi || hook ? await resolveAccounts(c, proc.env) : [];
       const log = makeLogger(c, proc.io);
-      await checkServers(c);
+      const checkPooled = await checkServers(c);
       // Credentials too, before the database is created or migrated.
       const ready = await resolveCredentials(usesApi ? specs : [], proc.env, log, stopping.signal);
       await migrateAll(c, log);
+      await checkPooled();
       return withServiceLifecycle(log, async (lifecycle) => {
         proc.onForce(() => log.error('second signal: exiting without draining'));
         const db = openDatabase(c, log, lifecycle);
@@ -396,10 +434,11 @@ function createActions(proc: Process): CliActions {
       const log = await makeReportLogger(c, proc.env, progress);
       // Every check that can fail comes before the first write (CREATE DATABASE, a migration, a
       // Redis key): a one-shot that cannot run leaves nothing behind.
-      await checkServers(c);
+      const checkPooled = await checkServers(c);
       const ready = await resolveCredentials(specs, proc.env, log, stopping.signal);
       await checkEndpoints(c, specs, opts.regions);
       await migrateAll(c, log);
+      await checkPooled();
       return withLifecycle(log, async (lifecycle) => {
         const db = openDatabase(c, log, lifecycle);
         const msg = openMessaging(c, log, lifecycle);
@@ -477,8 +516,8 @@ function createActions(proc: Process): CliActions {
     },
 
     async demo(opts) {
-      // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
-      // are taken from the environment, never a deployment's database, prefix, account or alerts.
+      // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL (and
+      // DATABASE_DIRECT_URL) and REDIS_URL are taken from the environment, never a deployment's database, prefix, account or alerts.
       const { demoSetup, runDemo } = await loadDemo();
       const setup = demoSetup(proc.env);
       const c = setup.config;
@@ -487,7 +526,8 @@ function createActions(proc: Process): CliActions {
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,
       });
-      await checkPostgres(c.DATABASE_URL);
+      // The demo's database is recreated over DATABASE_DIRECT_URL before anything uses DATABASE_URL.
+      await checkDatabases(c);
       if (c.QUEUE_BACKEND === 'redis') await checkRedis(c.REDIS_URL);
       return runDemo(
         {

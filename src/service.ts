@@ -91,6 +91,7 @@ const CONTEXT_JOB_CONCURRENCY = 1;
 export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle): Database {
   const db = connectDatabase({
     databaseUrl: config.DATABASE_URL,
+    directUrl: config.DATABASE_DIRECT_URL,
     // One connection per concurrent sync job, plus reads, the plan job and the context jobs.
     maxConnections: syncJobConcurrency(config) + 4 + 2 * CONTEXT_JOB_CONCURRENCY,
     log,

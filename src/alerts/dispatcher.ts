@@ -17,10 +17,13 @@
  * Here: the claims, the `run` loop and `deliverRuns`; sending a row and recording its outcome is
  * delivery.ts. `run` waits for work by LISTEN (applyScan's NOTIFY, checkStaleness's NOTIFY) or until the next
  * row falls due, at most `pollMs`: a NOTIFY lost with a dropped connection costs a few seconds.
+ * Where LISTEN cannot hear (DATABASE_URL through a transaction-pooling PgBouncer and no
+ * DATABASE_DIRECT_URL: the store's probe says so, store/listen.ts), `run` polls every
+ * `pollWithoutListenMs` instead, and says so once.
  */
 import { Agent, type Dispatcher } from 'undici';
 import { type BackoffOptions, sleep } from '../backoff.js';
-import { coerceError } from '../errors.js';
+import { coerceError, ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContextWait, OutboxStore, OutboxWatch, Store } from '../store/index.js';
 import { type ChannelConfig, createChannels } from './channel-set.js';
@@ -52,6 +55,8 @@ export interface AlertDispatcherOptions {
   maxAnswerBytes?: number | undefined;
   /** `run` looks for due rows at least this often, NOTIFY or not. Default 5 s. */
   pollMs?: number | undefined;
+  /** ... and this often when LISTEN cannot hear (no session to LISTEN on). Default 1 s. */
+  pollWithoutListenMs?: number | undefined;
   /** Keep under each service's per-bot rate limit (Lark, DingTalk, WeCom), per process. Default true. */
   pace?: boolean | undefined;
   /**
@@ -97,6 +102,7 @@ const ALERT_DEFAULTS = {
   requestTimeoutMs: 10_000,
   maxAnswerBytes: 64 * 1024,
   pollMs: 5_000,
+  pollWithoutListenMs: 1_000,
   contextPollMs: 1_000,
 } as const;
 
@@ -135,6 +141,12 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
   const batchSize = opts.batchSize ?? ALERT_DEFAULTS.batchSize;
   const leaseMs = opts.leaseMs ?? ALERT_DEFAULTS.leaseMs;
   const pollMs = opts.pollMs ?? ALERT_DEFAULTS.pollMs;
+  const pollWithoutListenMs = Math.min(
+    pollMs,
+    opts.pollWithoutListenMs ?? ALERT_DEFAULTS.pollWithoutListenMs,
+  );
+  /** Set once a LISTEN proved deaf: the loops poll from then on (a restart with a fixed URL heals it). */
+  let deaf = false;
   const requestTimeoutMs = opts.requestTimeoutMs ?? ALERT_DEFAULTS.requestTimeoutMs;
   const now = opts.now ?? (() => new Date());
   const log = opts.log;
@@ -200,7 +212,7 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
     let watch: OutboxWatch | undefined;
     try {
       while (!signal.aborted) {
-        if (watch === undefined) {
+        if (watch === undefined && !deaf) {
           try {
             const w = await store.watchOutbox(() => wake.fire());
             watch = w;
@@ -209,14 +221,27 @@ export function createAlertDispatcher(opts: AlertDispatcherOptions): AlertDispat
               wake.fire();
             });
           } catch (caught) {
-            log.warn({ error: coerceError(caught).summary() }, 'cannot LISTEN for alerts; polling');
+            const err = coerceError(caught);
+            if (err.code === ErrorCode.ListenUnheard) {
+              // Said once per dispatcher: the cause is the configuration, and polling is correct.
+              if (!deaf) {
+                log.warn(
+                  { error: err.message, pollMs: pollWithoutListenMs },
+                  `alerts are polled every ${pollWithoutListenMs} ms: ${err.message}`,
+                );
+              }
+              deaf = true;
+            } else {
+              log.warn({ error: err.summary() }, 'cannot LISTEN for alerts; polling');
+            }
           }
         }
-        let waitMs = pollMs;
+        const loopPollMs = deaf ? pollWithoutListenMs : pollMs;
+        let waitMs = loopPollMs;
         try {
           await deliverDueOf(undefined);
           const due = await store.nextOutboxDueAt(dueFilter(undefined, true));
-          if (due !== null) waitMs = Math.min(pollMs, Math.max(0, due.getTime() - now().getTime()));
+          if (due !== null) waitMs = Math.min(loopPollMs, Math.max(0, due.getTime() - now().getTime()));
         } catch (caught) {
           log.warn({ error: coerceError(caught).summary() }, 'alert delivery pass failed; retrying');
         }

@@ -6,12 +6,13 @@
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
- * REDIS_URL; its own account, regions and simulator key; no alert channel. Everything else the
+ * REDIS_URL (and of DATABASE_DIRECT_URL, where its LISTEN and its CREATE / DROP DATABASE go when
+ * DATABASE_URL is a transaction pooler); its own account, regions and simulator key; no alert channel. Everything else the
  * service would read (QUEUE_PREFIX, SYNC_*, ACCOUNTS_FILE, ALIBABA_CLOUD_*, ALERT_*, …) is
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
-import { type Config, ConfigError, envSchema, loadConfig } from '../config.js';
+import { type Config, ConfigError, directDatabaseUrl, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
@@ -48,8 +49,14 @@ const DEMO_REGIONS = ['cn-hangzhou', 'cn-beijing'];
 const DEMO_HTTP_PORTS = [8080, 0];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
-/** What the demo reads from the environment: the servers of the two URLs, and the log level. */
-const DEMO_READS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'QUEUE_BACKEND', 'LOG_LEVEL']);
+/** What the demo reads from the environment: the servers of the URLs, the queue backend, and the log level. */
+const DEMO_READS: ReadonlySet<string> = new Set([
+  'DATABASE_URL',
+  'DATABASE_DIRECT_URL',
+  'REDIS_URL',
+  'QUEUE_BACKEND',
+  'LOG_LEVEL',
+]);
 
 export interface DemoSetup {
   /** The demo's configuration (the simulator's endpoints are added when it starts). */
@@ -61,8 +68,8 @@ export interface DemoSetup {
 }
 
 /**
- * The demo's configuration from the environment: only the servers of DATABASE_URL and REDIS_URL
- * (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
+ * The demo's configuration from the environment: only the servers of DATABASE_URL,
+ * DATABASE_DIRECT_URL and REDIS_URL (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
  */
 /** The demo's change feed polls the simulator's ActionTrail this often. */
 const DEMO_FEED_INTERVAL_MS = 2_000;
@@ -71,14 +78,20 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
   // Parsed first as given, so a bad URL is the usual one line naming the variable.
   const given = loadConfig({
     DATABASE_URL: env.DATABASE_URL,
+    DATABASE_DIRECT_URL: env.DATABASE_DIRECT_URL,
     REDIS_URL: env.REDIS_URL,
     QUEUE_BACKEND: env.QUEUE_BACKEND,
     LOG_LEVEL: env.LOG_LEVEL,
   });
-  const database = new URL(given.DATABASE_URL);
-  database.pathname = `/${DEMO_DATABASE}`;
+  const demoDatabase = (url: string) => {
+    const u = new URL(url);
+    u.pathname = `/${DEMO_DATABASE}`;
+    return u.toString();
+  };
   const config = loadConfig({
-    DATABASE_URL: database.toString(),
+    DATABASE_URL: demoDatabase(given.DATABASE_URL),
+    DATABASE_DIRECT_URL:
+      given.DATABASE_DIRECT_URL === undefined ? undefined : demoDatabase(given.DATABASE_DIRECT_URL),
     REDIS_URL: given.REDIS_URL,
     QUEUE_BACKEND: given.QUEUE_BACKEND,
     LOG_LEVEL: given.LOG_LEVEL,
@@ -185,7 +198,7 @@ function banner(
       : `  queues     BullMQ's Postgres backend, schema ${queueSchema(config.QUEUE_PREFIX)} of ${DEMO_DATABASE} (no Redis needed; set REDIS_URL to use Redis)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
     `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
-    '  reads      only the servers of DATABASE_URL and REDIS_URL, QUEUE_BACKEND and LOG_LEVEL',
+    '  reads      only the servers of DATABASE_URL (and DATABASE_DIRECT_URL) and REDIS_URL, QUEUE_BACKEND and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
@@ -218,7 +231,8 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
   try {
     // Its own prefix and database first: nothing starts on a name the demo does not own.
     if (setup.config.QUEUE_BACKEND === 'redis') await claimDemoPrefix(setup.config.REDIS_URL);
-    await recreateDemoDatabase(setup.config.DATABASE_URL);
+    // CREATE and DROP DATABASE on a direct connection: a pooler holds server connections to it.
+    await recreateDemoDatabase(directDatabaseUrl(setup.config));
 
     const regions = DEMO_REGIONS;
     const churnMs = Math.max(1_000, Math.round(opts.intervalMs * 0.8));
@@ -246,7 +260,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
       SYNC_INTERVAL: opts.intervalMs,
     });
 
-    await migrateDatabase({ databaseUrl: config.DATABASE_URL, log });
+    await migrateDatabase({ databaseUrl: directDatabaseUrl(config), log });
     // On the Postgres queue backend the queues live in the demo's own (just recreated) database.
     if (config.QUEUE_BACKEND === 'postgres')
       await migrateQueueSchema(config.QUEUE_DATABASE_URL, config.QUEUE_PREFIX);

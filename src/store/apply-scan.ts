@@ -140,9 +140,10 @@ export async function applyScan(
     // The removal UPDATE names the target's VPC as a constant (every removed link is the target's):
     // joined on (vpc_id, instance_id) from unnest(), the planner scanned every active link of the
     // REGION per apply — the cost grew with the number of VPCs (found by the 1,000,000-link bench).
-    // A named statement: parsed once per connection, not once per job.
+    // An unnamed statement, parsed per job: a named one (prepared once per connection) breaks
+    // behind a transaction-pooling PgBouncer, where the next transaction may run on a server
+    // connection that never prepared it, or one another client already prepared it on.
     const res = await client.query<{ inserted: number; removed: number }>({
-      name: 'classiclink_apply_scan_writes',
       text: `WITH ins AS (
          INSERT INTO classic_links AS c
                 (account, region_id, vpc_id, instance_id, first_seen_at, removed_at, updated_at)

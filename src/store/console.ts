@@ -73,7 +73,6 @@ async function burnDown(deps: ReadDeps, input: BurnDownInput): Promise<BurnDownP
   }
   const res = await guarded(() =>
     deps.pool.query<{ account: string; region_id: string; day: string; active: number }>({
-      name: 'classiclink_console_burn_down',
       text: BURN_DOWN_SQL,
       values: [input.account ?? null, input.regionId ?? null, input.from ?? null, input.today],
     }),

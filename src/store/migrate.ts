@@ -1,14 +1,21 @@
 /**
- * The migration runner: creates the database when missing, then applies `migrations/` with
- * drizzle's migrator while holding a session advisory lock, so several processes starting at once
- * (a fleet of `start` workers, or `migrate` next to them) are safe: one migrates, the others wait
- * and find nothing left to do.
+ * The migration runner: creates the database when missing, then applies drizzle-kit's
+ * `migrations/` in ONE transaction under a transaction-scoped advisory lock, so several processes
+ * starting at once (a fleet of `start` workers, or `migrate` next to them) are safe: one migrates,
+ * the others wait and find nothing left to do.
+ *
+ * Why not drizzle's own migrator under a session lock (as before): a session lock outlives the
+ * transaction, and behind a transaction-pooling PgBouncer the statements after it may run on
+ * another server connection — the unlock too, leaving the lock held on a pooled connection until
+ * PgBouncer closes it, and the next migrator waiting on it. Everything here is one transaction, so
+ * it keeps its server connection and its lock ends with it, whatever URL it is given. It records
+ * in drizzle's table exactly what drizzle's migrator records (`hash`, `created_at` = the journal's
+ * `when`), so either can pick up after the other.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import pg from 'pg';
 import { coerceError, FatalError, RetryableError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -25,6 +32,8 @@ export interface MigrateOptions {
   /** postgres:// URL of the database to migrate; it is created if it does not exist. */
   databaseUrl: string;
   log: Logger;
+  /** The variable the URL came from, named when the server is not reachable. Default DATABASE_URL. */
+  variable?: 'DATABASE_URL' | 'DATABASE_DIRECT_URL' | undefined;
   /** Folder holding drizzle-kit's SQL files and `meta/_journal.json`. Default: the package's `migrations/`. */
   migrationsFolder?: string | undefined;
 }
@@ -66,6 +75,18 @@ function errCode(err: unknown): string | undefined {
 }
 
 /**
+ * The database of the URL does not exist: 3D000 (invalid_catalog_name) from Postgres, or, through
+ * PgBouncer, its own 08P01 "database "x" does not exist" (it forwards no SQLSTATE of a login it
+ * made for us).
+ */
+export function isMissingDatabase(err: unknown): boolean {
+  const code = errCode(err);
+  if (code === '3D000') return true;
+  const message = err instanceof Error ? err.message : '';
+  return code === '08P01' && /^database ".*" does not exist$/.test(message);
+}
+
+/**
  * Node 20 answers a refused connect to `localhost` with an AggregateError (one error per address);
  * look through it for ECONNREFUSED.
  */
@@ -76,12 +97,12 @@ function isConnectionRefused(err: unknown): boolean {
 }
 
 /** Turns a connect failure into an error that tells the operator what to do. */
-function connectError(err: unknown, databaseUrl: string): Error {
+function connectError(err: unknown, databaseUrl: string, variable: string): Error {
   if (isConnectionRefused(err)) {
     const u = new URL(databaseUrl);
     const where = `${u.hostname || 'localhost'}:${u.port || '5432'}`;
     return new RetryableError(
-      `Postgres is not reachable at ${where} (connection refused): start it there, or point DATABASE_URL at the server`,
+      `Postgres is not reachable at ${where} (connection refused): start it there, or point ${variable} at the server`,
       { code: 'PG_UNREACHABLE', cause: err },
     );
   }
@@ -162,38 +183,57 @@ export async function migrateDatabase(opts: MigrateOptions): Promise<{ applied: 
     try {
       client = await connect(databaseUrl);
     } catch (err) {
-      // 3D000 invalid_catalog_name: the database does not exist yet.
-      if (errCode(err) !== '3D000') throw err;
+      if (!isMissingDatabase(err)) throw err;
       await createDatabase(databaseUrl, log);
       client = await connect(databaseUrl);
     }
   } catch (err) {
-    throw connectError(err, databaseUrl);
+    throw connectError(err, databaseUrl, opts.variable ?? 'DATABASE_URL');
   }
 
   try {
-    // A session lock on this dedicated client (not the pool) so it spans the migrator's several
-    // statements and its transaction; it is released by the unlock below, or by the server when
-    // the connection drops if this process dies mid-way.
-    await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
-    try {
-      const before = await countApplied(client);
-      await migrate(drizzle({ client }), {
-        migrationsFolder,
-        migrationsSchema: MIGRATIONS_SCHEMA,
-        migrationsTable: MIGRATIONS_TABLE,
-      });
-      const applied = (await countApplied(client)) - before;
-      log.info({ database: databaseName(databaseUrl), applied }, 'migrations applied');
-      return { applied };
-    } finally {
-      await client
-        .query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_KEY])
-        .catch(() => undefined);
-    }
+    const applied = await applyPending(client, migrationsFolder);
+    log.info({ database: databaseName(databaseUrl), applied }, 'migrations applied');
+    return { applied };
   } catch (err) {
     throw coerceDbError(err);
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The pending migrations, applied in one transaction that first takes the migration lock: the
+ * migrations table is created and read under it, so a waiter reads what the winner committed.
+ * Returns how many were applied; on any error nothing of it stays.
+ */
+async function applyPending(client: pg.Client, migrationsFolder: string): Promise<number> {
+  const migrations = readMigrationFiles({ migrationsFolder });
+  const schema = quoteIdent(MIGRATIONS_SCHEMA);
+  const table = `${schema}.${quoteIdent(MIGRATIONS_TABLE)}`;
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`,
+    );
+    // As drizzle's migrator: what was made after the last recorded migration is pending.
+    const { rows } = await client.query<{ created_at: string | null }>(
+      `SELECT created_at::text FROM ${table} ORDER BY created_at DESC LIMIT 1`,
+    );
+    const last = rows[0]?.created_at == null ? undefined : Number(rows[0].created_at);
+    let applied = 0;
+    for (const m of migrations) {
+      if (last !== undefined && last >= m.folderMillis) continue;
+      for (const statement of m.sql) await client.query(statement);
+      await client.query(`INSERT INTO ${table} (hash, created_at) VALUES ($1, $2)`, [m.hash, m.folderMillis]);
+      applied++;
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
   }
 }

@@ -219,6 +219,10 @@ export interface OutboxStore {
    * when a stale-alerted target has succeeded since. Idempotent: `stale_alerted_at` records it.
    */
   checkStaleness(input: CheckStalenessInput): Promise<CheckStalenessResult>;
-  /** LISTENs for new outbox rows (the changes channel and the outbox channel). */
+  /**
+   * LISTENs for new outbox rows (the changes channel and the outbox channel). Fails with a
+   * FatalError `ListenUnheard` when the connection cannot hear a NOTIFY (listen.ts): behind a
+   * transaction pooler without DATABASE_DIRECT_URL.
+   */
   watchOutbox(onWake: () => void): Promise<OutboxWatch>;
 }

@@ -313,7 +313,7 @@ function watchOutbox(
   deps: StoreDeps & { notifyChannel: string; outboxNotifyChannel: string },
   onWake: () => void,
 ): Promise<OutboxWatch> {
-  return listen(deps.pool, [deps.notifyChannel, deps.outboxNotifyChannel], () => onWake());
+  return listen(deps, [deps.notifyChannel, deps.outboxNotifyChannel], () => onWake());
 }
 
 /** The outbox verbs, bound to the store's pool and NOTIFY channels. */

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { ConfigError } from '../config.js';
 import { CONNECT_TIMEOUT_MS, codeOf, hostPort, messageOf, UnreachableError, unreachable } from '../reach.js';
-import { databaseName, pendingMigrations } from './migrate.js';
+import { databaseName, isMissingDatabase, pendingMigrations } from './migrate.js';
 
 /** The database exists but is not (fully) migrated, or does not exist: the read commands stop. */
 class NotMigratedError extends ConfigError {}
@@ -17,7 +17,7 @@ class NotMigratedError extends ConfigError {}
  * (invalid_authorization_specification: no pg_hba.conf entry, a role that does not exist), or
  * node-postgres's own "the server wants a password and the URL gave none" (SASL / md5).
  */
-function postgresLoginRefused(where: string, err: unknown, variable = 'DATABASE_URL'): string | undefined {
+function postgresLoginRefused(where: string, variable: string, err: unknown): string | undefined {
   const code = codeOf(err);
   const why = messageOf(err);
   if (code === '28P01' || /password authentication failed/i.test(why)) {
@@ -35,10 +35,10 @@ function postgresLoginRefused(where: string, err: unknown, variable = 'DATABASE_
 }
 
 /** One line for a failed Postgres connect: a refused login, or a server out of reach. */
-function describePostgresError(url: string, err: unknown, variable = 'DATABASE_URL'): string {
+function describePostgresError(url: string, variable: string, err: unknown): string {
   const where = hostPort(url, 5432);
   return (
-    postgresLoginRefused(where, err, variable) ??
+    postgresLoginRefused(where, variable, err) ??
     unreachable('Postgres', variable, where, err) ??
     `cannot reach Postgres at ${where} (${messageOf(err)})`
   );
@@ -50,29 +50,32 @@ export interface PostgresCheck {
    * create nothing). Otherwise a missing database is fine: `migrate` and `start` create it.
    */
   migrated?: boolean | undefined;
-  /** The variable the URL came from, named in the error line. Default DATABASE_URL. */
-  variable?: string | undefined;
+  /** The variable the URL came from, named in the line. Default DATABASE_URL. */
+  variable?: 'DATABASE_URL' | 'DATABASE_DIRECT_URL' | 'QUEUE_DATABASE_URL' | undefined;
 }
 
-/** Connects to the URL's database: reachable, logged in, and (with `migrated`) ready to read. */
-export async function checkPostgres(url: string, opts: PostgresCheck = {}): Promise<void> {
+/**
+ * Connects to the URL's database: reachable, logged in, and (with `migrated`) ready to read.
+ * Resolves whether the database exists (without `migrated`, a missing one is no error).
+ */
+export async function checkPostgres(url: string, opts: PostgresCheck = {}): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   const where = hostPort(url, 5432);
   const name = databaseName(url);
+  const variable = opts.variable ?? 'DATABASE_URL';
   try {
     try {
       await client.connect();
       await client.query('SELECT 1');
     } catch (err) {
-      // 3D000 invalid_catalog_name: the server let us in (authentication comes first), and the
-      // database is not there yet.
-      if (codeOf(err) === '3D000') {
-        if (!opts.migrated) return;
+      // The server let us in (authentication comes first), and the database is not there yet.
+      if (isMissingDatabase(err)) {
+        if (!opts.migrated) return false;
         throw new NotMigratedError(
-          `database "${name}" does not exist on ${where}: run \`classiclink-sync migrate\` (it creates it), or check the database name in DATABASE_URL`,
+          `database "${name}" does not exist on ${where}: run \`classiclink-sync migrate\` (it creates it), or check the database name in ${variable}`,
         );
       }
-      throw new UnreachableError(describePostgresError(url, err, opts.variable));
+      throw new UnreachableError(describePostgresError(url, variable, err));
     }
     if (opts.migrated) {
       const pending = await pendingMigrations(client);
@@ -82,6 +85,7 @@ export async function checkPostgres(url: string, opts: PostgresCheck = {}): Prom
         );
       }
     }
+    return true;
   } finally {
     await client.end().catch(() => {});
   }

@@ -38,12 +38,11 @@ function defined(conds: (SQL | undefined)[]): SQL | undefined {
 }
 
 export async function activeLinks(deps: ReadDeps, target: TargetRef): Promise<Link[]> {
-  // On the sync hot path (once per job): a named statement, parsed and planned once per
-  // connection, served by the partial index on active links per target. Only the instance ids
-  // travel: every row is the target's VPC.
+  // On the sync hot path (once per job), served by the partial index on active links per target.
+  // Only the instance ids travel: every row is the target's VPC. Unnamed (parsed per call): a
+  // named statement breaks behind a transaction-pooling PgBouncer (apply-scan.ts says why).
   const res = await guarded(() =>
     deps.pool.query<{ instance_id: string }>({
-      name: 'classiclink_active_links',
       text: `SELECT instance_id FROM classic_links
               WHERE account = $1 AND region_id = $2 AND vpc_id = $3 AND removed_at IS NULL
               ORDER BY instance_id`,

@@ -72,6 +72,12 @@ export interface StoreDeps {
   log: Logger;
   /** Postgres NOTIFY channel told about every applied change. Default `classiclink_changes`. */
   notifyChannel?: string | undefined;
+  /** Where LISTEN connections come from: a session-capable pool (DATABASE_DIRECT_URL). Default `pool`. */
+  listenPool?: pg.Pool | undefined;
+  /** The variable naming the LISTEN connections' URL, for the error when they hear nothing. Default DATABASE_URL. */
+  listenVia?: 'DATABASE_URL' | 'DATABASE_DIRECT_URL' | undefined;
+  /** How long a new LISTEN connection waits for its probe NOTIFY before it is judged deaf. Default 5 s. */
+  listenProbeMs?: number | undefined;
 }
 
 export interface PruneInput {

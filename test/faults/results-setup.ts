@@ -59,7 +59,9 @@ export default function setup(project: TestProject): () => void {
       join(RESULTS, file),
       `${JSON.stringify({ queueBackend: backend, startedAt: started.toISOString(), finishedAt: new Date().toISOString(), totals, scenarios: rows }, null, 2)}\n`,
     );
-    console.log(`\nFault suite figures, queue backend ${backend} (test/faults/results/${file}):\n${table(rows)}`);
+    console.log(
+      `\nFault suite figures, queue backend ${backend} (test/faults/results/${file}):\n${table(rows)}`,
+    );
     console.log(
       `totals: ${totals.scenarios} scenarios, ${totals.rounds} rounds, ${totals.apiCalls} API calls, ` +
         `${totals.faultsInjected} faults injected, ${totals.checksPassed}/${totals.checks} invariant checks passed, ` +

@@ -38,6 +38,11 @@ import { prepareQueues, queueEnv } from './queue-backend.js';
 export interface PipelineOptions {
   sim?: SimulatorOptions;
   env?: Record<string, string>;
+  /**
+   * More env from the test database once it exists (after `env`): e.g. a DATABASE_URL through
+   * PgBouncer, with DATABASE_DIRECT_URL the database's own URL. `db.pool` stays direct.
+   */
+  dbEnv?: (db: TestDb) => Record<string, string>;
   /** Start the plan/sync workers (default true). */
   workers?: boolean;
   /**
@@ -237,6 +242,7 @@ export async function startPipeline(opts: PipelineOptions = {}): Promise<Pipelin
     ...serviceEnv({ sim, databaseUrl: db.url, prefix }),
     LOG_LEVEL: 'warn',
     ...opts.env,
+    ...opts.dbEnv?.(db),
   };
   const config = loadConfig(childEnv);
   await prepareQueues(config);

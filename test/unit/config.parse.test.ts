@@ -47,7 +47,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ REDIS_URL: 'redis://r:6379' }).QUEUE_BACKEND).toBe('redis');
     expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:7000,redis://b:7000' }).QUEUE_BACKEND).toBe('redis');
     expect(loadConfig({ REDIS_URL: '' }).QUEUE_BACKEND).toBe('postgres');
-    expect(loadConfig({ REDIS_URL: 'redis://r:6379', QUEUE_BACKEND: 'postgres' }).QUEUE_BACKEND).toBe('postgres');
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379', QUEUE_BACKEND: 'postgres' }).QUEUE_BACKEND).toBe(
+      'postgres',
+    );
     expect(loadConfig({ QUEUE_BACKEND: 'redis' }).REDIS_URL).toBe('redis://127.0.0.1:6379');
     const own = loadConfig({ QUEUE_DATABASE_URL: 'postgres://q@db:5432/queues' });
     expect(own.QUEUE_DATABASE_URL).toBe('postgres://q@db:5432/queues');
@@ -178,9 +180,16 @@ describe('loadConfig', () => {
  */
 const WRONG: Record<string, [string, RegExp] | string> = {
   DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /DATABASE_URL: expected a postgres or postgresql URL/],
+  DATABASE_DIRECT_URL: [
+    'mysql://u:pw-SECRETVALUE@db/x',
+    /DATABASE_DIRECT_URL: expected a postgres or postgresql URL/,
+  ],
   REDIS_URL: ['http://:pw-SECRETVALUE@x', /REDIS_URL: expected a redis or rediss URL/],
   QUEUE_BACKEND: ['sqs', /QUEUE_BACKEND: expected redis or postgres/],
-  QUEUE_DATABASE_URL: ['mysql://u:pw-SECRETVALUE@db/x', /QUEUE_DATABASE_URL: expected a postgres or postgresql URL/],
+  QUEUE_DATABASE_URL: [
+    'mysql://u:pw-SECRETVALUE@db/x',
+    /QUEUE_DATABASE_URL: expected a postgres or postgresql URL/,
+  ],
   REDIS_CLUSTER_NODES: [
     'redis://:pw-SECRETVALUE@a:7000,http://b:7000',
     /REDIS_CLUSTER_NODES: expected a comma list of redis:\/\/ or rediss:\/\/ URLs/,
