@@ -156,11 +156,30 @@ function openPostgresBackend(
  */
 export async function migrateQueueSchema(databaseUrl: string, prefix: string): Promise<string> {
   const schema = queueSchema(prefix);
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000 });
+  // Connected as BullMQ connects (its schema in search_path at login), so a connection BullMQ's
+  // pools could not use fails here, at start, with one line.
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    connectionTimeoutMillis: 10_000,
+    options: `-c search_path=${schema}`,
+  });
   client.on('error', () => undefined);
+  const pooler = (why: string) =>
+    new ConfigError(
+      `invalid configuration: QUEUE_DATABASE_URL: ${hostPort(databaseUrl, 5432)} ${why}; the Postgres queue backend needs a direct connection (it LISTENs and sets its schema at login): point QUEUE_DATABASE_URL, or DATABASE_DIRECT_URL, at Postgres itself, not at a transaction pooler`,
+    );
   try {
     await client.connect();
+    const { rows } = await client.query<{ p: string }>('SELECT current_setting($1) AS p', ['search_path']);
+    if (!(rows[0]?.p ?? '').includes(schema))
+      throw pooler('dropped the search_path set at login (a pooler ignoring startup parameters)');
   } catch (err) {
+    await client.end().catch(() => undefined);
+    if (err instanceof ConfigError) throw err;
+    // PgBouncer refuses the startup option BullMQ sets.
+    if (/unsupported startup parameter/i.test((err as Error).message)) {
+      throw pooler(`refused the connection's startup settings (${(err as Error).message})`);
+    }
     // 3D000: the server is there and the database is not. The service's own database is created by
     // its migration; a separate queue database is the operator's to create.
     if ((err as { code?: unknown }).code === '3D000') {

@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
+import { queueSchema } from '../../src/queue/index.js';
 import { runCli, spawnCli } from '../helpers/child.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { useAbsentDbs } from '../helpers/db.js';
@@ -40,12 +41,56 @@ describe.skipIf(!available)('the service through PgBouncer (pool_mode = transact
   const pgb = usePgBouncer({ poolSize: 3 });
   const open = usePipeline();
   const absentDb = useAbsentDbs();
-  /** DATABASE_URL through PgBouncer; DATABASE_DIRECT_URL the database itself, unless `pooledOnly`. */
+  /**
+   * DATABASE_URL through PgBouncer; DATABASE_DIRECT_URL the database itself, unless `pooledOnly`
+   * (then the Postgres queue backend, on a test run of that backend, is pointed at it directly).
+   */
   const through = (pooledOnly = false) => ({
     dbEnv: (db: { url: string }) => ({
       DATABASE_URL: pgb.via(db.url),
-      ...(pooledOnly ? {} : { DATABASE_DIRECT_URL: db.url }),
+      ...(pooledOnly ? { QUEUE_DATABASE_URL: db.url } : { DATABASE_DIRECT_URL: db.url }),
     }),
+  });
+
+  it('the Postgres queue backend runs on DATABASE_DIRECT_URL: sync --once exact with DATABASE_URL through PgBouncer', async () => {
+    const pl = await open({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 3, linksPerVpc: 4 },
+      ...through(),
+    });
+    const env = { ...pl.childEnv, QUEUE_BACKEND: 'postgres' };
+    const once = await runCli(['sync', '--once', '--json'], env, 60_000);
+    expect(once.stderr).toBe('');
+    expect(once.code).toBe(0);
+    expect(await dbLinks(pl.db.pool)).toEqual(truthLinks(pl.sim));
+    // The queues are in the database, in the prefix's schema.
+    const { rows } = await pl.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'job'`,
+      [queueSchema(pl.config.QUEUE_PREFIX)],
+    );
+    expect(rows[0]?.n).toBe(1);
+  });
+
+  it('the Postgres queue backend through PgBouncer: refused at start with one line naming the fix', async () => {
+    const pl = await open({
+      workers: false,
+      sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 1, linksPerVpc: 1 },
+      ...through(true),
+    });
+    const { QUEUE_DATABASE_URL: _direct, ...pooled } = pl.childEnv;
+    const once = await runCli(['sync', '--once'], { ...pooled, QUEUE_BACKEND: 'postgres' }, 60_000);
+    expect(once.code).toBe(1);
+    const lines = once.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('QUEUE_DATABASE_URL');
+    expect(lines[0]).toContain('unsupported startup parameter');
+    expect(lines[0]).toContain('point QUEUE_DATABASE_URL, or DATABASE_DIRECT_URL, at Postgres itself');
+    // Nothing of the queues was created through the pooler.
+    const { rows } = await pl.db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1',
+      [queueSchema(pl.config.QUEUE_PREFIX)],
+    );
+    expect(rows[0]?.n).toBe(0);
   });
 
   it('migrate goes over DATABASE_DIRECT_URL: creates the database PgBouncer cannot, then migrates it', async () => {
@@ -54,10 +99,16 @@ describe.skipIf(!available)('the service through PgBouncer (pool_mode = transact
     const first = await runCli(['migrate'], env);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^applied \d+ migration\(s\)\n$/);
+    // The queue schema of the default (Postgres) queue backend too, over the direct URL.
+    expect(first.stdout).toMatch(
+      /^applied \d+ migration\(s\)\nqueue schema classiclink_queue is up to date \(QUEUE_BACKEND=postgres\)\n$/,
+    );
     expect(await exists()).toBe(true);
     const again = await runCli(['migrate'], env);
-    expect(again).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
+    expect(again).toMatchObject({
+      code: 0,
+      stdout: 'database is up to date\nqueue schema classiclink_queue is up to date (QUEUE_BACKEND=postgres)\n',
+    });
   });
 
   it('sync --once on a fresh deployment: the database made over DATABASE_DIRECT_URL, the round exact through PgBouncer', async () => {
