@@ -448,7 +448,10 @@ describe('configuration and dependency errors: exit 1, one line', () => {
   });
 
   it('Redis unreachable: one line naming the host and port of REDIS_URL', async () => {
-    const r = await cli(['sync', '--once'], { REDIS_URL: 'redis://:redis-password-xyz@127.0.0.1:1' });
+    const r = await cli(['sync', '--once'], {
+      REDIS_URL: 'redis://:redis-password-xyz@127.0.0.1:1',
+      QUEUE_BACKEND: 'redis',
+    });
     expect(r.code, r.stderr).toBe(1);
     const line = expectOneLine(r);
     expect(line).toMatch(/cannot reach Redis at 127\.0\.0\.1:1: connection refused/);
@@ -476,6 +479,7 @@ describe('configuration and dependency errors: exit 1, one line', () => {
     // A Redis ACL user that does not exist: WRONGPASS, a refused login, not an outage.
     const redis = await cli(['sync', '--once'], {
       REDIS_URL: 'redis://no_such_user:redis-password-xyz@127.0.0.1:6379',
+      QUEUE_BACKEND: 'redis',
     });
     expect(redis.code, redis.stderr).toBe(1);
     const line = expectOneLine(redis);

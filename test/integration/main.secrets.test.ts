@@ -9,10 +9,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { queueSchema } from '../../src/queue/index.js';
 import { capturedOutput, runCli, spawnCli } from '../helpers/child.js';
 import { useCleanup } from '../helpers/cleanup.js';
 import { usePipeline } from '../helpers/pipeline.js';
+import { TEST_QUEUE_BACKEND } from '../helpers/queue-backend.js';
 import { startReceiver } from '../helpers/receivers.js';
 import { scanKeys } from '../helpers/redis.js';
 import { pollRuns } from '../helpers/rows.js';
@@ -20,6 +23,29 @@ import { pollRuns } from '../helpers/rows.js';
 // Registered first, so it runs last: the receiver closes after the pipeline and its children.
 const defer = useCleanup();
 const startPipeline = usePipeline();
+
+const onRedis = TEST_QUEUE_BACKEND === 'redis';
+
+/** Every row of every table of the prefix's queue schema (the Postgres queue backend), as text. */
+async function dumpQueueSchema(url: string, prefix: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const schema = queueSchema(prefix);
+    const { rows: tables } = await client.query<{ t: string }>(
+      'SELECT tablename AS t FROM pg_tables WHERE schemaname = $1 ORDER BY 1',
+      [schema],
+    );
+    const out: string[] = [];
+    for (const { t } of tables) {
+      const { rows } = await client.query<{ r: string }>(`SELECT x::text AS r FROM "${schema}"."${t}" x`);
+      out.push(`${t}: ${rows.map((r) => r.r).join('\n')}`);
+    }
+    return out.join('\n');
+  } finally {
+    await client.end();
+  }
+}
 
 const mark = (what: string) => `${what}${randomBytes(8).toString('hex')}`;
 
@@ -69,7 +95,8 @@ describe('secrets', () => {
     const p = await startPipeline({
       workers: false,
       sim: { regions: ['cn-hangzhou'], vpcsPerRegion: 2, linksPerVpc: 3, keys: [key] },
-      env: { REDIS_URL: redisUrl },
+      // On the Redis backend, a Redis URL with a password: it must not leak either.
+      env: onRedis ? { REDIS_URL: redisUrl } : {},
     });
     const dbUrl = new URL(p.db.url);
     dbUrl.password = secrets.dbPassword;
@@ -78,7 +105,7 @@ describe('secrets', () => {
     const env = {
       ...p.childEnv,
       DATABASE_URL: dbUrl.toString(),
-      REDIS_URL: redisUrl,
+      ...(onRedis ? { REDIS_URL: redisUrl } : {}),
       ALIBABA_CLOUD_SECURITY_TOKEN: secrets.stsToken,
       ALERT_WEBHOOK_URL: receiver.url,
       ALERT_WEBHOOK_SECRET: secrets.webhookSecret,
@@ -116,8 +143,10 @@ describe('secrets', () => {
     expect(status.stdout).toContain('Forbidden.RAM');
     svc.signal('SIGTERM');
     await svc.waitForExit(20_000);
-    const redisDump = await dumpRedis(redisUrl, p.prefix);
-    expect(redisDump).toContain('cn-hangzhou');
+    const queueDump = onRedis
+      ? await dumpRedis(redisUrl, p.prefix)
+      : await dumpQueueSchema(p.db.url, p.prefix);
+    expect(queueDump).toContain('cn-hangzhou');
     const { rows } = await p.db.pool.query<{ t: string }>(
       `SELECT coalesce(string_agg(error_message, ' '), '') || ' ' ||
               (SELECT coalesce(string_agg(last_error || ' ' || payload::text, ' '), '') FROM alert_outbox) AS t
@@ -126,7 +155,7 @@ describe('secrets', () => {
 
     const everything = {
       'child stdout/stderr': capturedOutput(),
-      'Redis keys and values': redisDump,
+      [onRedis ? 'Redis keys and values' : 'queue schema rows']: queueDump,
       'HTTP answers': answers.join('\n'),
       'status --json': `${status.stdout}${status.stderr}`,
       'error messages and outbox rows in Postgres': rows[0]?.t ?? '',

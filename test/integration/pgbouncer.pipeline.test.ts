@@ -78,7 +78,9 @@ describe.skipIf(!available)('the service through PgBouncer (pool_mode = transact
       ...through(true),
     });
     const { QUEUE_DATABASE_URL: _direct, ...pooled } = pl.childEnv;
-    const once = await runCli(['sync', '--once'], { ...pooled, QUEUE_BACKEND: 'postgres' }, 60_000);
+    const prefix = `pgb-refused-${Date.now()}`;
+    const env = { ...pooled, QUEUE_BACKEND: 'postgres', QUEUE_PREFIX: prefix };
+    const once = await runCli(['sync', '--once'], env, 60_000);
     expect(once.code).toBe(1);
     const lines = once.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -88,7 +90,7 @@ describe.skipIf(!available)('the service through PgBouncer (pool_mode = transact
     // Nothing of the queues was created through the pooler.
     const { rows } = await pl.db.pool.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1',
-      [queueSchema(pl.config.QUEUE_PREFIX)],
+      [queueSchema(prefix)],
     );
     expect(rows[0]?.n).toBe(0);
   });
@@ -107,7 +109,8 @@ describe.skipIf(!available)('the service through PgBouncer (pool_mode = transact
     const again = await runCli(['migrate'], env);
     expect(again).toMatchObject({
       code: 0,
-      stdout: 'database is up to date\nqueue schema classiclink_queue is up to date (QUEUE_BACKEND=postgres)\n',
+      stdout:
+        'database is up to date\nqueue schema classiclink_queue is up to date (QUEUE_BACKEND=postgres)\n',
     });
   });
 

@@ -27,6 +27,7 @@ describe.skipIf(!available)('Redis over TLS (rediss://)', () => {
     const r = await runCli(['sync', '--once', '--json'], {
       ...pl.childEnv,
       REDIS_URL: redis().url,
+      QUEUE_BACKEND: 'redis',
       NODE_EXTRA_CA_CERTS: certs().ca,
     });
     expect(r.code, r.stderr).toBe(0);
@@ -39,7 +40,11 @@ describe.skipIf(!available)('Redis over TLS (rediss://)', () => {
   }, 60_000);
 
   it('an untrusted certificate stops the command with one line naming Redis, exit 1', async () => {
-    const r = await runCli(['sync', '--once'], { ...pl.childEnv, REDIS_URL: redis().url });
+    const r = await runCli(['sync', '--once'], {
+      ...pl.childEnv,
+      REDIS_URL: redis().url,
+      QUEUE_BACKEND: 'redis',
+    });
     expect(r.code).toBe(1);
     const line = expectOneLine(r);
     expect(line).toMatch(/cannot reach Redis at 127\.0\.0\.1:\d+ \(.*certificate/i);
