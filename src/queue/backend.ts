@@ -6,9 +6,12 @@
  */
 import {
   type BackendFactory,
-  createPostgresBackend,
   createRedisBackend,
   type IQueueBackend,
+  PostgresConnection,
+  type PostgresConnectionOptions,
+  PostgresQueueBackend,
+  type QueueBaseOptions,
   runMigrations,
 } from 'bullmq';
 import pg from 'pg';
@@ -54,10 +57,14 @@ export interface QueueBackend {
   close(): Promise<void>;
 }
 
-/** Postgres connections of one BullMQ object's pool at most (each object owns a small pool). */
-const PG_POOL_MAX = 4;
+/**
+ * Postgres connections of the process's one queue pool at most: the workers' claims and finishes
+ * (a sync worker runs 2 × SYNC_CONCURRENCY jobs), lock renewals, adds and counts. Plus one LISTEN
+ * connection. Idle ones close after 10 s.
+ */
+const PG_POOL_MAX = 10;
 
-/** The pg settings of every BullMQ Postgres connection: bounded waits, closed when idle. */
+/** The pg settings of the process's queue connection: bounded waits, closed when idle. */
 function pgConfig(databaseUrl: string, schema: string) {
   return {
     connectionString: databaseUrl,
@@ -66,6 +73,48 @@ function pgConfig(databaseUrl: string, schema: string) {
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,
   };
+}
+
+/** What BullMQ keeps private on its Postgres backend and we reset when the shared LISTEN drops. */
+interface ListenState {
+  listening: boolean;
+  listeningEvents: boolean;
+  cancelWait?: (() => void) | undefined;
+  cancelEventWait?: (() => void) | undefined;
+}
+
+/**
+ * A Postgres queue backend on the process's shared connection. BullMQ's own factory gives every
+ * Queue, Worker and QueueEvents a connection of its own — a pool and a LISTEN client each, some 40
+ * connections per process, which a fleet of a few processes spends Postgres's default 100 on (seen:
+ * "too many clients" in the fault suite). One connection serves them all: the jobs' NOTIFY channel
+ * names the queue in its payload and each waiter filters on it. BullMQ re-arms only a backend that
+ * owns its connection when the LISTEN client is rebuilt, so this one does the same: without it a
+ * wait parked on a dead client would sleep its whole block timeout (up to an hour).
+ */
+class SharedPostgresBackend extends PostgresQueueBackend {
+  private readonly rearm: () => void;
+
+  constructor(
+    connection: PostgresConnection,
+    name: string,
+    opts: QueueBaseOptions<PostgresConnectionOptions>,
+  ) {
+    super(connection, name, opts, false);
+    const state = this as unknown as ListenState;
+    this.rearm = () => {
+      state.listening = false;
+      state.listeningEvents = false;
+      state.cancelWait?.();
+      state.cancelEventWait?.();
+    };
+    connection.on('listenerinvalidated', this.rearm);
+  }
+
+  override async close(force = false): Promise<void> {
+    this.connection.off('listenerinvalidated', this.rearm);
+    await super.close(force);
+  }
 }
 
 /** Where a database URL points, without its credentials: `host:port/database`. */
@@ -111,40 +160,34 @@ function openPostgresBackend(
   log: Logger,
 ): QueueBackend {
   const schema = queueSchema(spec.prefix);
-  const factory = createPostgresBackend as BackendFactory<IQueueBackend, unknown>;
-  // Each BullMQ object owns its connection (a small pool and, for a worker or an events reader, a
-  // LISTEN client that BullMQ rebuilds when it drops): BullMQ's own design, so its reconnects hold.
-  const connection = pgConfig(spec.databaseUrl, schema);
-  let pool: pg.Pool | undefined;
+  const config = pgConfig(spec.databaseUrl, schema);
+  // One connection for every BullMQ object of the process (SharedPostgresBackend), opened at the
+  // first query; its errors are logged here (BullMQ forwards them only to an owning backend).
+  const connection = new PostgresConnection(config);
+  connection.on('error', (err: Error) => log.warn({ err: err.message }, 'queue database connection error'));
+  const factory: BackendFactory<IQueueBackend, unknown> = (name, opts) =>
+    new SharedPostgresBackend(connection, name, opts as QueueBaseOptions<PostgresConnectionOptions>);
   let probe: pg.Pool | undefined;
-  const quiet = (p: pg.Pool) => {
-    p.on('error', (err) => log.warn({ err: err.message }, 'queue database connection lost'));
-    p.on('connect', (client) => client.on('error', () => undefined));
-    return p;
-  };
   return {
     kind: 'postgres',
     where: `Postgres at ${databaseWhere(spec.databaseUrl)}, schema ${schema}`,
-    args: () => ({ options: { connection }, factory, release: async () => {} }),
-    limiterStore() {
-      pool ??= quiet(
-        new pg.Pool({
-          connectionString: spec.databaseUrl,
-          max: PG_POOL_MAX,
-          idleTimeoutMillis: 10_000,
-          connectionTimeoutMillis: 10_000,
-        }),
-      );
-      return { kind: 'postgres', pool, schema, table: LIMITER_TABLE, keyPrefix: queuePrefix(spec.prefix) };
-    },
+    args: () => ({ options: { connection: config }, factory, release: async () => {} }),
+    limiterStore: () => ({
+      kind: 'postgres',
+      pool: connection.pool as unknown as pg.Pool,
+      schema,
+      table: LIMITER_TABLE,
+      keyPrefix: queuePrefix(spec.prefix),
+    }),
     async ping() {
-      probe ??= quiet(
-        new pg.Pool({ connectionString: spec.databaseUrl, max: 1, connectionTimeoutMillis: 2_000 }),
-      );
+      if (!probe) {
+        probe = new pg.Pool({ connectionString: spec.databaseUrl, max: 1, connectionTimeoutMillis: 2_000 });
+        probe.on('error', () => undefined);
+      }
       await probe.query('SELECT 1');
     },
     async close() {
-      await Promise.all([pool?.end(), probe?.end()]);
+      await Promise.all([connection.close(), probe?.end()]);
     },
   };
 }

@@ -57,11 +57,19 @@ export interface TestBackend {
  * database with a schema of the prefix's own (dropped at close).
  */
 export async function openTestBackend(prefix: string): Promise<TestBackend> {
-  const log = createLogger({ level: 'silent' });
   if (TEST_QUEUE_BACKEND === 'redis') {
-    const backend = openQueueBackend({ kind: 'redis', redisUrl: REDIS_URL, prefix }, log);
+    const backend = openQueueBackend(
+      { kind: 'redis', redisUrl: REDIS_URL, prefix },
+      createLogger({ level: 'silent' }),
+    );
     return { backend, close: () => backend.close() };
   }
+  return openPostgresTestBackend(prefix);
+}
+
+/** The Postgres backend under `prefix` whatever the run's backend (tests of that backend itself). */
+export async function openPostgresTestBackend(prefix: string): Promise<TestBackend> {
+  const log = createLogger({ level: 'silent' });
   const databaseUrl = adminUrl();
   await migrateQueueSchema(databaseUrl, prefix);
   const backend = openQueueBackend({ kind: 'postgres', databaseUrl, prefix }, log);

@@ -4,11 +4,20 @@
  * line, `start` with no Redis anywhere runs a round on the Postgres backend and says so in /readyz,
  * and two prefixes in one database stay apart.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { queueSchema } from '../../src/queue/index.js';
+import { createLogger } from '../../src/log.js';
+import {
+  closeWorkers,
+  createQueues,
+  migrateQueueSchema,
+  openQueueBackend,
+  queueSchema,
+  startWorker,
+} from '../../src/queue/index.js';
 import { runCli, spawnCli } from '../helpers/child.js';
-import { useAbsentDbs } from '../helpers/db.js';
+import { createTestDb, useAbsentDbs } from '../helpers/db.js';
 import { usePipeline } from '../helpers/pipeline.js';
 import { dbLinks, truthLinks } from '../helpers/rows.js';
 import { freePort } from '../helpers/servers.js';
@@ -110,3 +119,78 @@ describe('QUEUE_BACKEND', () => {
     expect(await service.waitForExit(30_000)).toEqual({ code: 0, signal: null });
   });
 });
+
+describe('the Postgres queue backend of a process', () => {
+  it('shares one pool and one LISTEN connection, and wakes its workers after that connection is killed', async () => {
+    const log = createLogger({ level: 'silent' });
+    const prefix = `test-listen-${randomUUID()}`;
+    // A database of its own: the LISTEN connections counted are this test's.
+    const db = await createTestDb();
+    await migrateQueueSchema(db.url, prefix);
+    const backend = openQueueBackend({ kind: 'postgres', databaseUrl: db.url, prefix }, log);
+    const queues = createQueues({ backend, syncAttempts: 1 });
+    const done: string[] = [];
+    const handler = async (data: { vpcId: string }) => {
+      done.push(data.vpcId);
+      return {
+        runId: data.vpcId,
+        outcome: 'applied' as const,
+        baseline: false,
+        added: 0,
+        removed: 0,
+        linksSeen: 0,
+        pages: 1,
+      };
+    };
+    const workers = [startWorker('sync', handler, { backend, concurrency: 2, log })];
+    workers.push(startWorker('sync', handler, { backend, concurrency: 2, log }));
+    try {
+      await Promise.all(workers.map((w) => w.ready()));
+      const target = (vpcId: string) => ({ account: 'a', regionId: 'cn-hangzhou', vpcId });
+      await queues.enqueueSync([target('vpc-1')]);
+      await expect.poll(() => done, { timeout: 10_000 }).toEqual(['vpc-1']);
+      // Two workers, five queues: one LISTEN connection for all of them.
+      const listeners = await listenPids(db.url);
+      expect(listeners).toHaveLength(1);
+      // The LISTEN connection dies (a failover, a proxy's idle timeout): BullMQ rebuilds it, and
+      // the workers waiting on the dead one are woken to listen again, not left for their block
+      // timeout (an hour).
+      await terminate(db.url, listeners);
+      await expect.poll(async () => (await listenPids(db.url)).length, { timeout: 15_000 }).toBe(1);
+      await queues.enqueueSync([target('vpc-2')]);
+      await expect.poll(() => done, { timeout: 15_000 }).toEqual(['vpc-1', 'vpc-2']);
+    } finally {
+      await closeWorkers(workers, 5_000);
+      await queues.obliterate();
+      await queues.close();
+      await backend.close();
+      await db.drop();
+    }
+  });
+});
+
+/** The backends that LISTEN on BullMQ's jobs channel in the database of `url`. */
+async function listenPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()
+          AND query ~ 'LISTEN bullmq_(jobs|events)'`,
+    );
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+async function terminate(url: string, pids: number[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const pid of pids) await client.query('SELECT pg_terminate_backend($1)', [pid]);
+  } finally {
+    await client.end();
+  }
+}
