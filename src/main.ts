@@ -191,7 +191,7 @@ async function checkEndpoints(c: Config, specs: readonly AccountSpec[], regions:
 /** Postgres and Redis answer: checked before anything is written. */
 async function checkServers(c: Config): Promise<void> {
   await checkPostgres(c.DATABASE_URL);
-  await checkRedis(c.REDIS_URL);
+  await checkRedis(c);
 }
 
 function alertDispatcher(c: Config, db: Database, log: Logger, lifecycle: Lifecycle) {
@@ -468,7 +468,7 @@ function createActions(proc: Process): CliActions {
         pretty: proc.io.isTTY,
       });
       await checkPostgres(c.DATABASE_URL);
-      await checkRedis(c.REDIS_URL);
+      await checkRedis(c);
       return runDemo(
         {
           setup,

@@ -35,7 +35,7 @@ import {
   openRedisProbe,
   type Queues,
   queuePrefix,
-  type Redis,
+  type RedisConnection,
   type SyncJobResult,
   startWorker,
 } from './queue/index.js';
@@ -102,7 +102,7 @@ export function openDatabase(config: Config, log: Logger, lifecycle: Lifecycle):
 }
 
 export interface Messaging {
-  redis: Redis;
+  redis: RedisConnection;
   queues: Queues;
 }
 
@@ -112,7 +112,7 @@ export function openMessaging(
   lifecycle: Lifecycle,
   tuning: { syncAttempts?: number; syncBackoffMs?: number } = {},
 ): Messaging {
-  const redis = openRedis(config.REDIS_URL, log);
+  const redis = openRedis(config, log);
   lifecycle.add('redis', () => closeRedis(redis));
   const queues = createQueues({ connection: redis, prefix: config.QUEUE_PREFIX, ...tuning });
   lifecycle.add('queues', () => queues.close());
@@ -136,7 +136,7 @@ export interface AccountRuntime extends Omit<AccountSpec, 'credentials' | 'maxQp
 export interface OpenAccountDeps {
   /** Built from the spec's credentials (main.ts), or given directly (demo, tests). */
   credentials: CredentialsProvider;
-  redis: Redis;
+  redis: RedisConnection;
   log: Logger;
   onCall?: ((e: CallEvent) => void) | undefined;
   /** The process's in-flight cap (openApiSlots), shared by all accounts. Default: this account's own. */
@@ -228,7 +228,7 @@ export function startWorkers(
   deps: {
     store: Store;
     queues: Queues;
-    redis: Redis;
+    redis: RedisConnection;
     accounts: readonly AccountRuntime[];
     log: Logger;
     /** Replaces an account's link source (tests inject behaviour between pages). */
@@ -373,7 +373,7 @@ export function startContextWorkers(
   deps: {
     store: Store;
     queues: Queues;
-    redis: Redis;
+    redis: RedisConnection;
     accounts: readonly AccountRuntime[];
     log: Logger;
   },

@@ -22,10 +22,15 @@
  * `customIncrTtlLuaScript` with the library's script in milliseconds (its store expires keys in
  * whole seconds). If Redis is unreachable, in-memory insurance lanes keep each process under the
  * same bound rather than stopping work.
+ *
+ * Its keys: a lane `<keyPrefix>:qps:<account>:<region>:<api>:<action>:<n>` (rate-limiter-flexible
+ * joins its `keyPrefix` and the key with `:`; its script and `penalty` touch that one key) and a
+ * ticket counter `<keyPrefix>:qps-ticket:…`. The service's `keyPrefix` is the deployment's hash
+ * tag `{QUEUE_PREFIX}`, so on a Redis Cluster every one of them lives in the queues' slot.
  */
-import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { sleep } from '../backoff.js';
+import type { RedisConnection } from '../queue/index.js';
 import type { ApiName } from './endpoints.js';
 
 /** What one budget covers: an API (`ecs`, `vpc`, `actiontrail`) action in a region (the account is the limiter's). */
@@ -49,7 +54,8 @@ export interface ApiLimiter {
 }
 
 export interface RedisLimiterOptions {
-  redis: Redis;
+  /** The process's shared connection: one server or a Redis Cluster. */
+  redis: RedisConnection;
   account: string;
   /** Calls per second per key (API_MAX_QPS). */
   qps: number;

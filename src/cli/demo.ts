@@ -6,7 +6,7 @@
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
- * REDIS_URL; its own account, regions and simulator key; no alert channel. Everything else the
+ * REDIS_URL (or REDIS_CLUSTER_NODES); its own account, regions and simulator key; no alert channel. Everything else the
  * service would read (QUEUE_PREFIX, SYNC_*, ACCOUNTS_FILE, ALIBABA_CLOUD_*, ALERT_*, …) is
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
@@ -16,7 +16,7 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { startPeriodic } from '../periodic.js';
-import { claimPrefix, prefixPattern, queuePrefix } from '../queue/index.js';
+import { claimPrefix, prefixPattern, queuePrefix, type RedisSettings } from '../queue/index.js';
 import {
   contextAfterApplied,
   openAccount,
@@ -36,7 +36,7 @@ import type { CliIo } from './program.js';
 
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
 const DEMO_DATABASE = 'classiclink_demo';
-/** The demo's queue prefix, on the server of REDIS_URL; cleared by every run. */
+/** The demo's queue prefix, on the server of REDIS_URL (or the cluster of REDIS_CLUSTER_NODES); cleared by every run. */
 const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
 const DEMO_ACCOUNT = 'demo';
@@ -46,7 +46,12 @@ const DEMO_HTTP_PORTS = [8080, 0];
 /** The mark of what the demo created: its database's comment, the value of a key under its prefix. */
 const DEMO_MARK = 'classiclink-sync demo: recreated by every run of the demo';
 /** What the demo reads from the environment: the servers of the two URLs, and the log level. */
-const DEMO_READS: ReadonlySet<string> = new Set(['DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL']);
+const DEMO_READS: ReadonlySet<string> = new Set([
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'LOG_LEVEL',
+]);
 
 export interface DemoSetup {
   /** The demo's configuration (the simulator's endpoints are added when it starts). */
@@ -58,7 +63,8 @@ export interface DemoSetup {
 }
 
 /**
- * The demo's configuration from the environment: only the servers of DATABASE_URL and REDIS_URL
+ * The demo's configuration from the environment: only the servers of DATABASE_URL and REDIS_URL (or
+ * REDIS_CLUSTER_NODES)
  * (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
  */
 /** The demo's change feed polls the simulator's ActionTrail this often. */
@@ -69,6 +75,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
   const given = loadConfig({
     DATABASE_URL: env.DATABASE_URL,
     REDIS_URL: env.REDIS_URL,
+    REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES,
     LOG_LEVEL: env.LOG_LEVEL,
   });
   const database = new URL(given.DATABASE_URL);
@@ -76,6 +83,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
   const config = loadConfig({
     DATABASE_URL: database.toString(),
     REDIS_URL: given.REDIS_URL,
+    REDIS_CLUSTER_NODES: given.REDIS_CLUSTER_NODES?.join(','),
     LOG_LEVEL: given.LOG_LEVEL,
     QUEUE_PREFIX: DEMO_QUEUE_PREFIX,
     SYNC_ACCOUNT: DEMO_ACCOUNT,
@@ -122,13 +130,14 @@ function shellWord(s: string): string {
  * Takes the demo's prefix: an empty one, or one carrying the demo's mark. Keys under it without
  * the mark belong to someone else (a service run with QUEUE_PREFIX=classiclink-demo): refused.
  */
-async function claimDemoPrefix(redisUrl: string): Promise<void> {
-  const claim = { url: redisUrl, prefix: DEMO_QUEUE_PREFIX, markKey: 'demo', mark: DEMO_MARK };
+async function claimDemoPrefix(server: RedisSettings): Promise<void> {
+  const claim = { server, prefix: DEMO_QUEUE_PREFIX, markKey: 'demo', mark: DEMO_MARK };
   if (await claimPrefix(claim)) return;
   throw new ConfigError(
-    `Redis at ${serverOf(redisUrl)} holds keys under ${queuePrefix(DEMO_QUEUE_PREFIX)} that were not created by the demo; ` +
+    `${redisServerOf(server)} holds keys under ${queuePrefix(DEMO_QUEUE_PREFIX)} that were not created by the demo; ` +
       `the demo clears only its own prefix. If they are an earlier demo's, delete them: ` +
-      `redis-cli -u <REDIS_URL> --scan --pattern '${prefixPattern(DEMO_QUEUE_PREFIX)}' | xargs redis-cli -u <REDIS_URL> del`,
+      `redis-cli -u <REDIS_URL> --scan --pattern '${prefixPattern(DEMO_QUEUE_PREFIX)}' | xargs redis-cli -u <REDIS_URL> del` +
+      (isCluster(server) ? ', with the URL of the master that holds them' : ''),
   );
 }
 
@@ -159,6 +168,15 @@ export interface DemoDeps {
   credentialsFor(key: SimulatorKey): CredentialsProvider;
 }
 
+const isCluster = (s: RedisSettings) => (s.REDIS_CLUSTER_NODES?.length ?? 0) > 0;
+
+/** `Redis user@host:port`, or `Redis Cluster user@host:port (+N more seeds)`: no password. */
+function redisServerOf(s: RedisSettings): string {
+  const [first, ...more] = s.REDIS_CLUSTER_NODES ?? [];
+  if (first === undefined) return `Redis ${serverOf(s.REDIS_URL)}`;
+  return `Redis Cluster ${serverOf(first)}${more.length > 0 ? ` (+${more.length} more seeds)` : ''}`;
+}
+
 function banner(
   setup: DemoSetup,
   simUrl: string,
@@ -175,10 +193,10 @@ function banner(
     'classiclink-sync demo: its own database, queues, account and simulator; it never touches a deployment',
     `  simulator  ${simUrl}  (${DEMO_REGIONS.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(churnMs / 1000)}s)`,
     `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
-    `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`,
+    `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on ${redisServerOf(config)} (the demo's own prefix)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
     `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
-    '  reads      only the servers of DATABASE_URL and REDIS_URL, and LOG_LEVEL',
+    '  reads      only the servers of DATABASE_URL and REDIS_URL (or REDIS_CLUSTER_NODES), and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
@@ -210,7 +228,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
   const lifecycle = new Lifecycle();
   try {
     // Its own prefix and database first: nothing starts on a name the demo does not own.
-    await claimDemoPrefix(setup.config.REDIS_URL);
+    await claimDemoPrefix(setup.config);
     await recreateDemoDatabase(setup.config.DATABASE_URL);
 
     const regions = DEMO_REGIONS;

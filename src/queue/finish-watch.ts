@@ -5,7 +5,7 @@
  */
 import { type Queue, QueueEvents } from 'bullmq';
 import { FatalError } from '../errors.js';
-import { closeRedis, type Redis } from './redis.js';
+import { closeRedis, duplicateRedis, type RedisConnection } from './redis.js';
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
@@ -34,14 +34,18 @@ const SAFETY_POLL_BATCH = 50;
  * lost to a stream trimmed during a long Redis outage, and answers JobNotFound for a job id
  * that is not in Redis and never finished while we listened.
  */
-export async function openFinishWatch(queue: Queue, connection: Redis, prefix: string): Promise<FinishWatch> {
+export async function openFinishWatch(
+  queue: Queue,
+  connection: RedisConnection,
+  prefix: string,
+): Promise<FinishWatch> {
   const eventsKey = queue.keys.events;
   if (eventsKey === undefined) throw new FatalError('BullMQ queue has no events key', { code: 'INTERNAL' });
   const top = await connection.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
   const lastEventId = top[0]?.[0] ?? '0-0';
   // QueueEvents blocks on XREAD, so it needs a connection of its own. BullMQ treats a connection
   // it is handed as shared and never closes it: close() quits it.
-  const readerConnection = connection.duplicate();
+  const readerConnection = duplicateRedis(connection);
   const reader = new QueueEvents(queue.name, { connection: readerConnection, prefix, lastEventId });
   reader.on('error', () => undefined); // the shared connection's owner logs Redis errors
   const waiters = new Map<string, Set<(o: Outcome) => void>>();

@@ -1,7 +1,7 @@
 /**
  * The door of src/queue/: the job catalog, the queues, the worker factory, the key prefix, and the
  * process's Redis connections. The only folder that imports bullmq (and the one that opens ioredis
- * connections; the API limiter is handed the shared one).
+ * connections, to one server or a Redis Cluster; the API limiter is handed the shared one).
  */
 export type {
   AttributeJobResult,
@@ -18,5 +18,13 @@ export type {
 } from './catalog.js';
 export { prefixPattern, queuePrefix } from './keys.js';
 export { createQueues, type Queues, type Schedule } from './queues.js';
-export { checkRedis, claimPrefix, closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
+export {
+  checkRedis,
+  claimPrefix,
+  closeRedis,
+  openRedis,
+  openRedisProbe,
+  type RedisConnection,
+  type RedisSettings,
+} from './redis.js';
 export { closeWorkers, startWorker } from './worker.js';

@@ -24,7 +24,7 @@ import type {
 } from './catalog.js';
 import { type FinishWatch, openFinishWatch } from './finish-watch.js';
 import { attributeKey, queuePrefix, targetKey } from './keys.js';
-import type { Redis } from './redis.js';
+import type { RedisConnection } from './redis.js';
 
 /** Sync jobs per addBulk (one Redis pipeline). */
 const ENQUEUE_CHUNK = 250;
@@ -50,7 +50,7 @@ const SCHEDULED_JOB_OPTIONS: Record<ScheduledQueue, { attempts: number }> = {
 const FEED_KEEP = { removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } };
 
 interface QueueOptions {
-  connection: Redis;
+  connection: RedisConnection;
   /** QUEUE_PREFIX, without its hash tag. */
   prefix: string;
   /** BullMQ attempts of a sync job (the ECS client's own retries are the inner layer). Default 5. */

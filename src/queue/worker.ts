@@ -9,10 +9,10 @@ import { coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Handler, type JobData, jobSchemas, type QueueName } from './catalog.js';
 import { queuePrefix } from './keys.js';
-import { closeRedis, type Redis } from './redis.js';
+import { closeRedis, duplicateRedis, type RedisConnection } from './redis.js';
 
 interface WorkerOptions {
-  connection: Redis;
+  connection: RedisConnection;
   /** QUEUE_PREFIX, without its hash tag. */
   prefix: string;
   concurrency: number;
@@ -102,7 +102,7 @@ export function startWorker<Q extends QueueName>(
   // Workers block on Redis commands: a connection of their own, never shared with queues. BullMQ
   // treats a connection it is handed as shared and never closes it, so close() quits it (else the
   // open socket keeps a stopped process alive).
-  const connection = opts.connection.duplicate({ maxRetriesPerRequest: null });
+  const connection = duplicateRedis(opts.connection);
   const worker = new Worker(queue, processor, {
     connection,
     prefix: queuePrefix(opts.prefix),
