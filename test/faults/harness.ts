@@ -6,12 +6,12 @@
  * scenario file's hooks.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createQueues, type Queues } from '../../src/queue/queues.js';
+import { closeRedis, openRedis } from '../../src/queue/redis.js';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../../src/simulator/index.js';
 import { migrateDatabase } from '../../src/store/migrate.js';
 import { createTestDb } from '../helpers/db.js';
@@ -48,6 +48,8 @@ export interface ScenarioOptions {
   databaseUrl?: string;
   /** A Redis URL instead of the shared server. */
   redisUrl?: string;
+  /** A Redis Cluster instead (REDIS_CLUSTER_NODES): the service and the test's queues use it. */
+  redisClusterNodes?: string;
   /** Run the plan/sync workers and an alert dispatcher in this process. Default false (children do). */
   inProcess?: boolean;
   /** In-process sync job attempts / first backoff. Default 3 / 100 ms. */
@@ -80,6 +82,7 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
     const prefix = `fault-${randomUUID()}`;
     const childEnv: Record<string, string> = {
       ...serviceEnv({ sim, databaseUrl: dbUrl, redisUrl, prefix }),
+      ...(opts.redisClusterNodes === undefined ? {} : { REDIS_CLUSTER_NODES: opts.redisClusterNodes }),
       JOB_LOCK_DURATION: '2s',
       SHUTDOWN_TIMEOUT: '2s',
       HTTP_PORT: '0',
@@ -95,11 +98,9 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
     pool.on('connect', (c) => c.on('error', () => {}));
     lifecycle.add('check pool', () => pool.end());
 
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    redis.on('error', () => {});
-    lifecycle.add('test redis', async () => {
-      await redis.quit().catch(() => redis.disconnect());
-    });
+    // The service's own kind of connection (one server or a cluster), quiet: the scenarios break it.
+    const redis = openRedis(config, serviceLog());
+    lifecycle.add('test redis', () => closeRedis(redis));
     const queues = createQueues({ connection: redis, prefix });
     lifecycle.add('obliterate', () => queues.obliterate().catch(() => {}));
     lifecycle.add('test queues', () => queues.close());
