@@ -3,6 +3,7 @@
  * loopback ports — three masters, three replicas — each a child process in a temp directory of
  * its own, joined by `redis-cli --cluster create … --cluster-replicas 1`. The nodes require a
  * password (so every cluster test also logs in), and fail over fast (`cluster-node-timeout` 1 s).
+ * With a certificate, the nodes speak TLS only, to clients and to each other (three masters suffice).
  *
  * For the tests that break it: the slot of a key (`CLUSTER KEYSLOT`), the master serving a slot,
  * killing that master (SIGKILL; its replica is promoted), and moving a slot to another master key
@@ -11,13 +12,13 @@
  * never sleeps; `close()` stops every node and removes the directories.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort, ownRedisAvailable, waitForOutput } from './servers.js';
-import { has } from './tls.js';
+import { type Certificates, has } from './tls.js';
 
 const run = promisify(execFile);
 
@@ -47,7 +48,7 @@ export interface RedisClusterNode {
 }
 
 export interface RedisCluster {
-  /** The REDIS_CLUSTER_NODES value: every node's `redis://:password@127.0.0.1:port`, comma-joined. */
+  /** The REDIS_CLUSTER_NODES value: every node's `redis://:password@127.0.0.1:port` (`rediss://` with TLS), comma-joined. */
   nodesEnv: string;
   password: string;
   nodes: readonly RedisClusterNode[];
@@ -133,9 +134,17 @@ async function until<T>(
   }
 }
 
-/** Starts the six nodes, creates the cluster, and waits until every node and replica is in step. */
-export async function startRedisCluster(opts: { password?: string } = {}): Promise<RedisCluster> {
+/**
+ * Starts the nodes (six: three masters with a replica each; three with `replicas: 0`), creates
+ * the cluster, and waits until every node and replica is in step. With `tls`, the nodes listen with
+ * TLS only, on that certificate, and talk to each other over TLS too (`tls-cluster`, `tls-replication`).
+ */
+export async function startRedisCluster(
+  opts: { password?: string; tls?: Certificates; replicas?: 0 | 1 } = {},
+): Promise<RedisCluster> {
   const password = opts.password ?? `cluster-${Math.random().toString(36).slice(2, 12)}`;
+  const replicas = opts.replicas ?? 1;
+  const tls = opts.tls;
   const root = mkdtempSync(join(tmpdir(), 'classiclink-cluster-'));
   const procs = new Map<number, ChildProcess>();
   const admins = new Map<number, Redis>();
@@ -159,7 +168,13 @@ export async function startRedisCluster(opts: { password?: string } = {}): Promi
   const on = (port: number): Redis => {
     let a = admins.get(port);
     if (!a) {
-      a = new Redis({ host: '127.0.0.1', port, password, maxRetriesPerRequest: 1, lazyConnect: false });
+      a = new Redis({
+        host: '127.0.0.1',
+        port,
+        password,
+        maxRetriesPerRequest: 1,
+        ...(tls ? { tls: { ca: readFileSync(tls.ca) } } : {}),
+      });
       a.on('error', () => {});
       admins.set(port, a);
     }
@@ -187,15 +202,25 @@ export async function startRedisCluster(opts: { password?: string } = {}): Promi
   };
 
   try {
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await freePort();
       const nodeDir = join(root, String(port));
       mkdirSync(nodeDir);
       const p = spawn(
         'redis-server',
         [
-          '--port',
-          String(port),
+          ...(tls
+            ? ['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes']
+                .concat([
+                  '--tls-cert-file',
+                  tls.cert,
+                  '--tls-key-file',
+                  tls.key,
+                  '--tls-ca-cert-file',
+                  tls.ca,
+                ])
+                .concat(['--tls-auth-clients', 'no'])
+            : ['--port', String(port)]),
           '--bind',
           '127.0.0.1',
           '--cluster-enabled',
@@ -232,11 +257,12 @@ export async function startRedisCluster(opts: { password?: string } = {}): Promi
         '-a',
         password,
         '--no-auth-warning',
+        ...(tls ? ['--tls', '--cacert', tls.ca] : []),
         '--cluster',
         'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
         '--cluster-replicas',
-        '1',
+        String(replicas),
         '--cluster-yes',
       ],
       { timeout: 60_000 },
@@ -249,7 +275,7 @@ export async function startRedisCluster(opts: { password?: string } = {}): Promi
         for (const port of ports) {
           const info = String(await on(port).info('replication'));
           if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return false;
-          if ((await view(port)).length !== 6) return false;
+          if ((await view(port)).length !== ports.length) return false;
         }
         return true;
       },
@@ -269,7 +295,7 @@ export async function startRedisCluster(opts: { password?: string } = {}): Promi
   };
 
   return {
-    nodesEnv: ports.map((p) => `redis://:${password}@127.0.0.1:${p}`).join(','),
+    nodesEnv: ports.map((p) => `${tls ? 'rediss' : 'redis'}://:${password}@127.0.0.1:${p}`).join(','),
     password,
     nodes: ports.map((port) => ({ port, alive: () => procs.has(port) })),
     keyslot,
