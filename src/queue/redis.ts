@@ -192,14 +192,15 @@ function describeRedisError(settings: RedisSettings, at: string, err: unknown): 
 }
 
 /**
- * Asks one server whether it answers, lets us in, and is a cluster node (`INFO cluster`). A
- * failure throws one line (`describeRedisError`) naming `at`.
+ * Asks one server whether it answers, lets us in, and is a cluster node (`INFO cluster`) — and if
+ * so, what it says of the cluster (`CLUSTER INFO`'s `cluster_state`). A failure throws one line
+ * (`describeRedisError`) naming `at`.
  */
 async function askServer(
   settings: RedisSettings,
   at: string,
   connect: (opts: RedisOptions) => Redis,
-): Promise<{ clusterNode: boolean }> {
+): Promise<{ clusterNode: boolean; clusterState?: string }> {
   const client = connect({
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -215,7 +216,9 @@ async function askServer(
   try {
     await client.connect();
     await client.ping();
-    return { clusterNode: /^cluster_enabled:1/m.test(await client.info('cluster')) };
+    if (!/^cluster_enabled:1/m.test(await client.info('cluster'))) return { clusterNode: false };
+    const info = String(await client.cluster('INFO'));
+    return { clusterNode: true, clusterState: /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown' };
   } catch (err) {
     throw new UnreachableError(describeRedisError(settings, at, cause ?? err));
   } finally {
@@ -238,19 +241,34 @@ export async function checkRedis(settings: RedisSettings): Promise<void> {
   }
 }
 
+/** `promise`, or a rejection saying `what` took longer than `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000}s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * A cluster is ready when a seed answers as a cluster node (each seed is asked on its own, for a
- * precise line: refused, a login, TLS, not a cluster; one answering is enough) and the cluster
- * client, through the seeds, finds every slot served (`cluster_state:ok`).
+ * A cluster is ready when a seed answers as a cluster node whose cluster serves every slot (each
+ * seed is asked on its own, for a precise line: refused, a login, TLS, not a cluster; one
+ * answering is enough), and every master the cluster names for its slots answers us too: the
+ * nodes announce their own addresses, which may not be reachable from here (NAT, a container's
+ * private address).
  */
 async function checkCluster(settings: RedisSettings, nodes: readonly string[]): Promise<void> {
   const { seeds, redisOptions } = clusterSeeds(nodes);
   let failure: unknown;
-  let answered: string | undefined;
+  let answered: { at: string; state: string } | undefined;
   for (const seed of seeds) {
     const at = `${seed.host}:${seed.port}`;
     try {
-      const { clusterNode } = await askServer(
+      const { clusterNode, clusterState } = await askServer(
         settings,
         at,
         (o) => new Redis({ ...redisOptions, ...seed, ...o }),
@@ -260,39 +278,54 @@ async function checkCluster(settings: RedisSettings, nodes: readonly string[]): 
           `Redis at ${at} is not a Redis Cluster node (cluster support disabled): for one server, unset REDIS_CLUSTER_NODES and set REDIS_URL`,
         );
       }
-      answered = at;
+      answered = { at, state: clusterState ?? 'unknown' };
       break;
     } catch (err) {
       failure ??= err;
     }
   }
   if (answered === undefined) throw failure;
+  const check = `check it with redis-cli --cluster check ${answered.at}`;
+  if (answered.state !== 'ok') {
+    throw new UnreachableError(
+      `Redis Cluster at ${answered.at} says cluster_state:${answered.state}, so not every slot is served: ${check}`,
+    );
+  }
   const client = new Cluster(seeds, {
     lazyConnect: true,
     enableOfflineQueue: false,
+    // Its own check: ioredis' waits while the cluster is not ok, and it was ok a moment ago.
+    enableReadyCheck: false,
     clusterRetryStrategy: () => null,
     maxRedirections: 2,
     slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
     redisOptions: { ...redisOptions, maxRetriesPerRequest: 0 },
   });
   client.on('error', () => {});
-  client.on('node error', () => {});
-  const check = `check it with redis-cli --cluster check ${answered}`;
-  let state: string;
+  const causes = new Map<string, unknown>();
+  client.on('node error', (err: unknown, node: string) => {
+    if (!causes.has(node)) causes.set(node, err);
+  });
   try {
-    await client.connect();
-    state = /cluster_state:(\w+)/.exec(String(await client.cluster('INFO')))?.[1] ?? 'unknown';
+    await within(client.connect(), CONNECT_TIMEOUT_MS, 'the map of slots');
+    for (const node of client.nodes('master')) {
+      const at = `${node.options.host}:${node.options.port}`;
+      try {
+        await within(node.ping(), CONNECT_TIMEOUT_MS, at);
+      } catch (err) {
+        const why = messageOf(causes.get(at) ?? err);
+        throw new UnreachableError(
+          `Redis Cluster at ${answered.at} names ${at} as a master, and ${at} does not answer from here (${why}): the nodes must announce addresses this host can reach (cluster-announce-ip); ${check}`,
+        );
+      }
+    }
   } catch (err) {
+    if (err instanceof UnreachableError) throw err;
     throw new UnreachableError(
-      `Redis Cluster at ${answered} answers, but its map of slots could not be read (${messageOf(err)}): ${check}`,
+      `Redis Cluster at ${answered.at} answers, but its map of slots could not be read (${messageOf(err)}): ${check}`,
     );
   } finally {
     client.disconnect();
-  }
-  if (state !== 'ok') {
-    throw new UnreachableError(
-      `Redis Cluster at ${answered} says cluster_state:${state}, so not every slot is served: ${check}`,
-    );
   }
 }
 

@@ -60,6 +60,8 @@ export interface RedisCluster {
   view(): Promise<ClusterNodeView[]>;
   /** A command on one node (an admin connection of the test, logged in). */
   on(port: number): Redis;
+  /** SIGKILLs a node and returns at once (killMasterOf waits for the failover). */
+  kill(port: number): Promise<void>;
   /**
    * SIGKILLs the master of `slot`; resolves once a replica has taken its slots over and every live
    * node says `cluster_state:ok`. Returns the killed and the promoted node's ports.
@@ -302,6 +304,7 @@ export async function startRedisCluster(
     masterOf,
     view: () => view(),
     on,
+    kill,
     async killMasterOf(slot) {
       const killed = await masterOf(slot);
       await kill(killed);

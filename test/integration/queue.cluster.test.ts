@@ -12,7 +12,14 @@ import { describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../bench/lib.js';
 import { LIMITER_WINDOW_MS } from '../../src/aliyun/limiter.js';
 import { createLogger } from '../../src/log.js';
-import { claimPrefix, closeRedis, openRedis, queuePrefix } from '../../src/queue/index.js';
+import {
+  checkRedis,
+  claimPrefix,
+  closeRedis,
+  openRedis,
+  openRedisProbe,
+  queuePrefix,
+} from '../../src/queue/index.js';
 import type { SimulatorKey } from '../../src/simulator/index.js';
 import { capturedOutput, expectOneLine, runCli, startCli } from '../helpers/child.js';
 import { usePipeline } from '../helpers/pipeline.js';
@@ -210,6 +217,40 @@ describe.skipIf(!available)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     }
     // Nothing was written: the check comes first.
     expect(await count(pl.db.pool, 'SELECT count(*)::int AS n FROM sync_runs')).toBe(0);
+  }, 60_000);
+
+  it('a master down with no replica to take over: /readyz says not ready, the start-up check says so in one line', async () => {
+    // A cluster of three masters and no replicas of its own: the slots of a dead master stay
+    // unserved, and after cluster-node-timeout every node says cluster_state:fail.
+    const small = await startRedisCluster({ replicas: 0 });
+    const server = { REDIS_URL: 'redis://unused', REDIS_CLUSTER_NODES: small.nodesEnv.split(',') };
+    const shared = openRedis(server, silent);
+    const probe = openRedisProbe(shared, silent);
+    try {
+      const readiness = () =>
+        probe.ping().then(
+          () => 'ready',
+          (err: Error) => err.message,
+        );
+      // Ready once its own connection is up (it fails fast, so not before).
+      await expect.poll(readiness, { timeout: 10_000 }).toBe('ready');
+      await checkRedis(server);
+      const [victim] = small.nodes;
+      if (!victim) throw new Error('no node');
+      await small.kill(victim.port);
+      await expect.poll(readiness, { timeout: 20_000 }).toBe('Redis Cluster state is fail');
+      const line = await checkRedis(server).then(
+        () => 'passed',
+        (err: Error) => err.message,
+      );
+      expect(line).toMatch(
+        /^Redis Cluster at 127\.0\.0\.1:\d+ says cluster_state:fail, so not every slot is served: check it with redis-cli --cluster check 127\.0\.0\.1:\d+$/,
+      );
+    } finally {
+      await probe.close();
+      await closeRedis(shared);
+      await small.close();
+    }
   }, 60_000);
 
   it("the demo's prefix claim scans every master: a foreign key under the prefix is refused", async () => {
