@@ -51,8 +51,13 @@ describe.skipIf(!clusterAvailable())('fault: the Redis Cluster changes under the
         (n) => n > 0,
         { timeout: 20_000, what: 'a scan in flight' },
       );
+      // A round of the test's own, waited for across the failover as `sync --once` waits: its
+      // queue events reader (a blocking XREAD on the slot's master) must follow the failover too.
+      // Its jobs may be lost with the master's last writes; it must end, not hang.
+      const during = sc.round(45_000);
       failover = await cluster.killMasterOf(slot);
       expect(failover.promoted).not.toBe(failover.killed);
+      expect((await during).length).toBeGreaterThan(0);
       await moreSucceeded(sc, 8);
     } finally {
       stop();
