@@ -151,7 +151,14 @@ export async function startRedisCluster(
   const procs = new Map<number, ChildProcess>();
   const admins = new Map<number, Redis>();
   const ports: number[] = [];
+  // A test process that ends without close() (a test timed out before its cleanup, a run
+  // interrupted) takes its nodes with it, instead of leaving six servers behind.
+  const killAll = () => {
+    for (const p of procs.values()) p.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const close = async () => {
+    process.off('exit', killAll);
     for (const a of admins.values()) a.disconnect();
     admins.clear();
     await Promise.all([...procs.keys()].map((p) => kill(p)));

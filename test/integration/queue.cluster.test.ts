@@ -22,6 +22,7 @@ import {
 } from '../../src/queue/index.js';
 import type { SimulatorKey } from '../../src/simulator/index.js';
 import { capturedOutput, expectOneLine, runCli, startCli } from '../helpers/child.js';
+import { useCleanup } from '../helpers/cleanup.js';
 import { usePipeline } from '../helpers/pipeline.js';
 import { clusterAvailable, startRedisCluster } from '../helpers/redis-cluster.js';
 import { count, dbLinks, linkEvents, truthLinks } from '../helpers/rows.js';
@@ -33,6 +34,7 @@ const available = clusterAvailable();
 const cluster = useOwnServer(available, () => startRedisCluster());
 const open = usePipeline({ checkSecret: true });
 const silent = createLogger({ level: 'silent' });
+const defer = useCleanup();
 
 /** Every key under `pattern` on every master, with the port of the node that holds it. */
 async function keysByNode(pattern: string): Promise<Map<string, number>> {
@@ -223,34 +225,31 @@ describe.skipIf(!available)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
     // A cluster of three masters and no replicas of its own: the slots of a dead master stay
     // unserved, and after cluster-node-timeout every node says cluster_state:fail.
     const small = await startRedisCluster({ replicas: 0 });
+    defer(() => small.close());
     const server = { REDIS_URL: 'redis://unused', REDIS_CLUSTER_NODES: small.nodesEnv.split(',') };
     const shared = openRedis(server, silent);
+    defer(() => closeRedis(shared));
     const probe = openRedisProbe(shared, silent);
-    try {
-      const readiness = () =>
-        probe.ping().then(
-          () => 'ready',
-          (err: Error) => err.message,
-        );
-      // Ready once its own connection is up (it fails fast, so not before).
-      await expect.poll(readiness, { timeout: 10_000 }).toBe('ready');
-      await checkRedis(server);
-      const [victim] = small.nodes;
-      if (!victim) throw new Error('no node');
-      await small.kill(victim.port);
-      await expect.poll(readiness, { timeout: 20_000 }).toBe('Redis Cluster state is fail');
-      const line = await checkRedis(server).then(
-        () => 'passed',
+    defer(() => probe.close());
+    const readiness = () =>
+      probe.ping().then(
+        () => 'ready',
         (err: Error) => err.message,
       );
-      expect(line).toMatch(
-        /^Redis Cluster at 127\.0\.0\.1:\d+ says cluster_state:fail, so not every slot is served: check it with redis-cli --cluster check 127\.0\.0\.1:\d+$/,
-      );
-    } finally {
-      await probe.close();
-      await closeRedis(shared);
-      await small.close();
-    }
+    // Ready once its own connection is up (it fails fast, so not before).
+    await expect.poll(readiness, { timeout: 10_000 }).toBe('ready');
+    await checkRedis(server);
+    const [victim] = small.nodes;
+    if (!victim) throw new Error('no node');
+    await small.kill(victim.port);
+    await expect.poll(readiness, { timeout: 20_000 }).toBe('Redis Cluster state is fail');
+    const line = await checkRedis(server).then(
+      () => 'passed',
+      (err: Error) => err.message,
+    );
+    expect(line).toMatch(
+      /^Redis Cluster at 127\.0\.0\.1:\d+ says cluster_state:fail, so not every slot is served: check it with redis-cli --cluster check 127\.0\.0\.1:\d+$/,
+    );
   }, 60_000);
 
   it("the demo's prefix claim scans every master: a foreign key under the prefix is refused", async () => {
