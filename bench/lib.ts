@@ -151,7 +151,7 @@ export async function openBenchQueues(kind: BenchBackend = 'redis'): Promise<Ben
   let spec: QueueBackendSpec;
   let env: Record<string, string>;
   if (kind === 'redis') {
-    spec = { kind, redisUrl: REDIS_URL, prefix };
+    spec = { kind, redis: { REDIS_URL }, prefix };
     env = { REDIS_URL };
   } else {
     const databaseUrl = `${SERVER}/${QUEUE_DB}`;

@@ -89,6 +89,58 @@ const targetList = commaList
   )
   .transform((list) => [...new Set(list)].flatMap((t) => parseTarget(t) ?? []));
 
+/** `host:port` of a URL, for a message (never its user or password). */
+const hostOf = (u: URL) => `${u.hostname}:${u.port || 6379}`;
+
+/**
+ * REDIS_CLUSTER_NODES: seed nodes of one Redis Cluster, a comma list of redis:// / rediss:// URLs.
+ * They share the scheme (TLS or not), user and password, as every node of the cluster is reached
+ * with the same ones; a cluster has only database 0. Messages name an item by its position and
+ * host, never by its text (the URLs carry the password).
+ */
+const clusterNodes = commaList.transform((list, ctx) => {
+  if (list.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected at least one redis:// or rediss:// URL' });
+    return z.NEVER;
+  }
+  const urls: URL[] = [];
+  for (const [i, item] of list.entries()) {
+    let u: URL | undefined;
+    try {
+      u = new URL(item);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !['redis:', 'rediss:'].includes(u.protocol) || u.hostname === '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `item ${i + 1} is not a redis:// or rediss:// URL; expected a comma list like redis://:PASSWORD@10.0.0.1:6379,redis://:PASSWORD@10.0.0.2:6379`,
+      });
+      return z.NEVER;
+    }
+    if (u.pathname !== '' && u.pathname !== '/' && u.pathname !== '/0') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `item ${i + 1} (${hostOf(u)}) names a database; a Redis Cluster has only database 0: drop the /N`,
+      });
+      return z.NEVER;
+    }
+    urls.push(u);
+  }
+  const [first] = urls;
+  const odd = urls.findIndex(
+    (u) => u.protocol !== first?.protocol || u.username !== first.username || u.password !== first.password,
+  );
+  if (first && odd >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `item ${odd + 1} (${hostOf(urls[odd] as URL)}) differs from item 1 in scheme, user or password; the seeds are nodes of one cluster and share them`,
+    });
+    return z.NEVER;
+  }
+  return list;
+});
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
   .transform((s) => s === 'true' || s === '1' || s === 'yes');
@@ -115,20 +167,12 @@ export const envSchema = z
      * QUEUE_BACKEND). Default, when that backend is chosen: the local server.
      */
     REDIS_URL: optional(url(['redis:', 'rediss:'])),
-    /** Redis Cluster seed URLs, comma list; setting it selects the Redis queue backend. */
-    REDIS_CLUSTER_NODES: optional(
-      z.string().refine(
-        (s) =>
-          s.split(',').every((u) => {
-            try {
-              return ['redis:', 'rediss:'].includes(new URL(u.trim()).protocol);
-            } catch {
-              return false;
-            }
-          }),
-        'expected a comma list of redis:// or rediss:// URLs',
-      ),
-    ),
+    /**
+     * Seed nodes of a Redis Cluster: a comma list of redis:// / rediss:// URLs (same user, password
+     * and TLS for all). When set, every Redis connection is a cluster client and REDIS_URL is not used;
+     * setting it selects the Redis queue backend.
+     */
+    REDIS_CLUSTER_NODES: optional(clusterNodes),
     /**
      * Where BullMQ keeps the queues: `redis`, or `postgres` (BullMQ 6's PostgreSQL backend, in a
      * schema of its own). Default: `redis` when REDIS_URL or REDIS_CLUSTER_NODES is set, else

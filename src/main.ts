@@ -203,7 +203,7 @@ async function checkServers(c: Config): Promise<PendingCheck> {
  * service's (a URL checked already is not asked again).
  */
 async function checkQueueServer(c: Config): Promise<void> {
-  if (c.QUEUE_BACKEND === 'redis') return checkRedis(c.REDIS_URL);
+  if (c.QUEUE_BACKEND === 'redis') return checkRedis(c);
   if (c.QUEUE_DATABASE_URL === c.DATABASE_URL || c.QUEUE_DATABASE_URL === directDatabaseUrl(c)) return;
   await checkPostgres(c.QUEUE_DATABASE_URL, { variable: 'QUEUE_DATABASE_URL' });
 }
@@ -528,7 +528,7 @@ function createActions(proc: Process): CliActions {
       });
       // The demo's database is recreated over DATABASE_DIRECT_URL before anything uses DATABASE_URL.
       await checkDatabases(c);
-      if (c.QUEUE_BACKEND === 'redis') await checkRedis(c.REDIS_URL);
+      if (c.QUEUE_BACKEND === 'redis') await checkRedis(c);
       return runDemo(
         {
           setup,

@@ -109,7 +109,7 @@ export interface Messaging {
 /** The queue backend the configuration names, under the deployment's prefix. */
 export function queueBackendSpec(config: Config): QueueBackendSpec {
   return config.QUEUE_BACKEND === 'redis'
-    ? { kind: 'redis', redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX }
+    ? { kind: 'redis', redis: config, prefix: config.QUEUE_PREFIX }
     : { kind: 'postgres', databaseUrl: config.QUEUE_DATABASE_URL, prefix: config.QUEUE_PREFIX };
 }
 

@@ -6,8 +6,8 @@
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
- * REDIS_URL (and of DATABASE_DIRECT_URL, where its LISTEN and its CREATE / DROP DATABASE go when
- * DATABASE_URL is a transaction pooler); its own account, regions and simulator key; no alert channel. Everything else the
+ * REDIS_URL (or REDIS_CLUSTER_NODES), and of DATABASE_DIRECT_URL (where its LISTEN and its CREATE /
+ * DROP DATABASE go when DATABASE_URL is a transaction pooler); its own account, regions and simulator key; no alert channel. Everything else the
  * service would read (QUEUE_PREFIX, SYNC_*, ACCOUNTS_FILE, ALIBABA_CLOUD_*, ALERT_*, …) is
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
@@ -17,7 +17,14 @@ import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { startPeriodic } from '../periodic.js';
-import { claimPrefix, migrateQueueSchema, prefixPattern, queuePrefix, queueSchema } from '../queue/index.js';
+import {
+  claimPrefix,
+  migrateQueueSchema,
+  prefixPattern,
+  queuePrefix,
+  queueSchema,
+  type RedisSettings,
+} from '../queue/index.js';
 import {
   contextAfterApplied,
   openAccount,
@@ -38,8 +45,9 @@ import type { CliIo } from './program.js';
 /** The demo's database, on the server of DATABASE_URL; dropped and recreated by every run. */
 const DEMO_DATABASE = 'classiclink_demo';
 /**
- * The demo's queue prefix: on the server of REDIS_URL (cleared by every run), or, on the Postgres
- * queue backend, the name of BullMQ's schema in the demo's own database (recreated by every run).
+ * The demo's queue prefix: on the server of REDIS_URL or the cluster of REDIS_CLUSTER_NODES (cleared
+ * by every run), or, on the Postgres queue backend, the name of BullMQ's schema in the demo's own
+ * database (recreated by every run).
  */
 const DEMO_QUEUE_PREFIX = 'classiclink-demo';
 /** The account name in the demo's rows. */
@@ -54,6 +62,7 @@ const DEMO_READS: ReadonlySet<string> = new Set([
   'DATABASE_URL',
   'DATABASE_DIRECT_URL',
   'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
   'QUEUE_BACKEND',
   'LOG_LEVEL',
 ]);
@@ -69,7 +78,8 @@ export interface DemoSetup {
 
 /**
  * The demo's configuration from the environment: only the servers of DATABASE_URL,
- * DATABASE_DIRECT_URL and REDIS_URL (and LOG_LEVEL) are taken; the database, prefix, account, regions and channels are the demo's.
+ * DATABASE_DIRECT_URL and REDIS_URL (or REDIS_CLUSTER_NODES), QUEUE_BACKEND and LOG_LEVEL are
+ * taken; the database, prefix, account, regions and channels are the demo's.
  */
 /** The demo's change feed polls the simulator's ActionTrail this often. */
 const DEMO_FEED_INTERVAL_MS = 2_000;
@@ -80,6 +90,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
     DATABASE_URL: env.DATABASE_URL,
     DATABASE_DIRECT_URL: env.DATABASE_DIRECT_URL,
     REDIS_URL: env.REDIS_URL,
+    REDIS_CLUSTER_NODES: env.REDIS_CLUSTER_NODES,
     QUEUE_BACKEND: env.QUEUE_BACKEND,
     LOG_LEVEL: env.LOG_LEVEL,
   });
@@ -93,6 +104,7 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
     DATABASE_DIRECT_URL:
       given.DATABASE_DIRECT_URL === undefined ? undefined : demoDatabase(given.DATABASE_DIRECT_URL),
     REDIS_URL: given.REDIS_URL,
+    REDIS_CLUSTER_NODES: given.REDIS_CLUSTER_NODES?.join(','),
     QUEUE_BACKEND: given.QUEUE_BACKEND,
     LOG_LEVEL: given.LOG_LEVEL,
     QUEUE_PREFIX: DEMO_QUEUE_PREFIX,
@@ -140,13 +152,14 @@ function shellWord(s: string): string {
  * Takes the demo's prefix: an empty one, or one carrying the demo's mark. Keys under it without
  * the mark belong to someone else (a service run with QUEUE_PREFIX=classiclink-demo): refused.
  */
-async function claimDemoPrefix(redisUrl: string): Promise<void> {
-  const claim = { url: redisUrl, prefix: DEMO_QUEUE_PREFIX, markKey: 'demo', mark: DEMO_MARK };
+async function claimDemoPrefix(server: RedisSettings): Promise<void> {
+  const claim = { server, prefix: DEMO_QUEUE_PREFIX, markKey: 'demo', mark: DEMO_MARK };
   if (await claimPrefix(claim)) return;
   throw new ConfigError(
-    `Redis at ${serverOf(redisUrl)} holds keys under ${queuePrefix(DEMO_QUEUE_PREFIX)} that were not created by the demo; ` +
+    `${redisServerOf(server)} holds keys under ${queuePrefix(DEMO_QUEUE_PREFIX)} that were not created by the demo; ` +
       `the demo clears only its own prefix. If they are an earlier demo's, delete them: ` +
-      `redis-cli -u <REDIS_URL> --scan --pattern '${prefixPattern(DEMO_QUEUE_PREFIX)}' | xargs redis-cli -u <REDIS_URL> del`,
+      `redis-cli -u <REDIS_URL> --scan --pattern '${prefixPattern(DEMO_QUEUE_PREFIX)}' | xargs redis-cli -u <REDIS_URL> del` +
+      (isCluster(server) ? ', with the URL of the master that holds them' : ''),
   );
 }
 
@@ -177,6 +190,15 @@ export interface DemoDeps {
   credentialsFor(key: SimulatorKey): CredentialsProvider;
 }
 
+const isCluster = (s: RedisSettings) => (s.REDIS_CLUSTER_NODES?.length ?? 0) > 0;
+
+/** `Redis user@host:port`, or `Redis Cluster user@host:port (+N more seeds)`: no password. */
+function redisServerOf(s: RedisSettings): string {
+  const [first, ...more] = s.REDIS_CLUSTER_NODES ?? [];
+  if (first === undefined) return `Redis ${serverOf(s.REDIS_URL)}`;
+  return `Redis Cluster ${serverOf(first)}${more.length > 0 ? ` (+${more.length} more seeds)` : ''}`;
+}
+
 function banner(
   setup: DemoSetup,
   simUrl: string,
@@ -194,11 +216,11 @@ function banner(
     `  simulator  ${simUrl}  (${DEMO_REGIONS.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(churnMs / 1000)}s)`,
     `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
     config.QUEUE_BACKEND === 'redis'
-      ? `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on Redis ${serverOf(config.REDIS_URL)} (the demo's own prefix)`
+      ? `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on ${redisServerOf(config)} (the demo's own prefix)`
       : `  queues     BullMQ's Postgres backend, schema ${queueSchema(config.QUEUE_PREFIX)} of ${DEMO_DATABASE} (no Redis needed; set REDIS_URL to use Redis)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
     `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
-    '  reads      only the servers of DATABASE_URL (and DATABASE_DIRECT_URL) and REDIS_URL, QUEUE_BACKEND and LOG_LEVEL',
+    '  reads      only the servers of DATABASE_URL (and DATABASE_DIRECT_URL) and REDIS_URL (or REDIS_CLUSTER_NODES), QUEUE_BACKEND and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
@@ -230,7 +252,7 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
   const lifecycle = new Lifecycle();
   try {
     // Its own prefix and database first: nothing starts on a name the demo does not own.
-    if (setup.config.QUEUE_BACKEND === 'redis') await claimDemoPrefix(setup.config.REDIS_URL);
+    if (setup.config.QUEUE_BACKEND === 'redis') await claimDemoPrefix(setup.config);
     // CREATE and DROP DATABASE on a direct connection: a pooler holds server connections to it.
     await recreateDemoDatabase(directDatabaseUrl(setup.config));
 

@@ -19,13 +19,20 @@ import { ConfigError } from '../config.js';
 import type { Logger } from '../log.js';
 import { hostPort } from '../reach.js';
 import { queuePrefix, queueSchema } from './keys.js';
-import { closeRedis, openRedis, openRedisProbe, type Redis } from './redis.js';
+import {
+  closeRedis,
+  duplicateRedis,
+  openRedis,
+  openRedisProbe,
+  type RedisConnection,
+  type RedisSettings,
+} from './redis.js';
 
 export type QueueBackendKind = 'redis' | 'postgres';
 
 /** What the configuration says about the queue backend (config.ts resolves the default). */
 export type QueueBackendSpec =
-  | { kind: 'redis'; redisUrl: string; prefix: string }
+  | { kind: 'redis'; redis: RedisSettings; prefix: string }
   | { kind: 'postgres'; databaseUrl: string; prefix: string };
 
 /** The role a BullMQ object plays: a producer, a worker (blocks), a reader of the events (blocks). */
@@ -41,7 +48,7 @@ export interface BullArgs {
 
 /** The fleet-wide API limiter's store on this backend (aliyun/limiter.ts builds the limiter). */
 export type LimiterStore =
-  | { kind: 'redis'; redis: Redis; keyPrefix: string }
+  | { kind: 'redis'; redis: RedisConnection; keyPrefix: string }
   | { kind: 'postgres'; pool: pg.Pool; schema: string; table: string; keyPrefix: string };
 
 export interface QueueBackend {
@@ -128,19 +135,23 @@ export function openQueueBackend(spec: QueueBackendSpec, log: Logger): QueueBack
 }
 
 function openRedisBackend(spec: Extract<QueueBackendSpec, { kind: 'redis' }>, log: Logger): QueueBackend {
-  const shared = openRedis(spec.redisUrl, log);
+  const shared = openRedis(spec.redis, log);
+  const cluster = spec.redis.REDIS_CLUSTER_NODES?.[0];
   const prefix = queuePrefix(spec.prefix);
   const factory = createRedisBackend as BackendFactory<IQueueBackend, unknown>;
   let probe: ReturnType<typeof openRedisProbe> | undefined;
   return {
     kind: 'redis',
-    where: `Redis at ${hostPort(spec.redisUrl, 6379)}`,
+    where:
+      cluster === undefined
+        ? `Redis at ${hostPort(spec.redis.REDIS_URL, 6379)}`
+        : `Redis Cluster at ${hostPort(cluster, 6379)}`,
     args(role) {
       // Workers and event readers block on Redis commands: a connection of their own, never the
       // shared one. BullMQ treats a connection it is handed as shared and never closes it.
       if (role === 'queue')
         return { options: { connection: shared, prefix }, factory, release: async () => {} };
-      const own = shared.duplicate({ maxRetriesPerRequest: null });
+      const own = duplicateRedis(shared);
       return { options: { connection: own, prefix }, factory, release: () => closeRedis(own) };
     },
     limiterStore: () => ({ kind: 'redis', redis: shared, keyPrefix: prefix }),

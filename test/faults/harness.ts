@@ -49,6 +49,8 @@ export interface ScenarioOptions {
   databaseUrl?: string;
   /** A Redis URL instead of the shared server. */
   redisUrl?: string;
+  /** A Redis Cluster instead (REDIS_CLUSTER_NODES): the service and the test's queues use it. */
+  redisClusterNodes?: string;
   /** Run the plan/sync workers and an alert dispatcher in this process. Default false (children do). */
   inProcess?: boolean;
   /** In-process sync job attempts / first backoff. Default 3 / 100 ms. */
@@ -81,8 +83,12 @@ export async function startScenario(opts: ScenarioOptions = {}): Promise<Scenari
     const prefix = `fault-${randomUUID()}`;
     const childEnv: Record<string, string> = {
       ...serviceEnv({ sim, databaseUrl: dbUrl, redisUrl, prefix }),
-      // A scenario that brings its own Redis is about that Redis, on either test run's backend.
+      // A scenario that brings its own Redis (one server or a cluster) is about that Redis, on
+      // either test run's backend.
       ...(opts.redisUrl === undefined ? {} : { REDIS_URL: opts.redisUrl, QUEUE_BACKEND: 'redis' }),
+      ...(opts.redisClusterNodes === undefined
+        ? {}
+        : { REDIS_CLUSTER_NODES: opts.redisClusterNodes, QUEUE_BACKEND: 'redis' }),
       JOB_LOCK_DURATION: '2s',
       SHUTDOWN_TIMEOUT: '2s',
       HTTP_PORT: '0',

@@ -12,12 +12,12 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { queueSchema } from '../../src/queue/index.js';
-import { type Child, startCli } from '../helpers/child.js';
+import type { Child } from '../helpers/child.js';
 import { TEST_QUEUE_BACKEND } from '../helpers/queue-backend.js';
-import { count, runningRuns } from '../helpers/rows.js';
+import { runningRuns } from '../helpers/rows.js';
 import { startOwnPostgres, startOwnRedis } from '../helpers/servers.js';
 import { blockDiffs, blockedDiffs, type Scenario, waitFor } from './harness.js';
-import { checkInvariants } from './invariants.js';
+import { baselinedService as baselinedServiceOf, finishRunning, moreSucceeded } from './service-run.js';
 import { type ScenarioReport, useScenarios } from './setup.js';
 import { changeOnce, seeded, startChurn } from './world-log.js';
 
@@ -25,34 +25,9 @@ const scenarios = useScenarios();
 
 const LOCK = 4343;
 const SIM = { regions: ['cn-hangzhou', 'cn-beijing'], vpcsPerRegion: 2, linksPerVpc: 6 };
-const SUCCEEDED = `SELECT count(*)::int AS n FROM sync_runs WHERE status = 'succeeded'`;
 
-/** The service with every role, once every target has its baseline (the scheduler's first rounds); recording starts then. */
-async function baselinedService(sc: Scenario): Promise<Child> {
-  const svc = await startCli(['start', '--role', 'scheduler,worker,alerts'], sc.childEnv, 'service');
-  const targets = SIM.regions.length * SIM.vpcsPerRegion;
-  await waitFor(
-    () =>
-      count(
-        sc.pool,
-        'SELECT count(*)::int AS n FROM sync_targets WHERE last_applied_scan_started_at IS NOT NULL',
-      ),
-    (n) => n === targets,
-    { timeout: 30_000, what: 'every target baselined' },
-  );
-  sc.log.start();
-  return svc;
-}
-
-/** Waits for `n` more succeeded runs than now (the service is working again). */
-async function moreSucceeded(sc: Scenario, n: number, timeout = 45_000): Promise<void> {
-  const now = await count(sc.pool, SUCCEEDED);
-  await waitFor(
-    () => count(sc.pool, SUCCEEDED),
-    (m) => m >= now + n,
-    { timeout, what: `${n} more succeeded runs` },
-  );
-}
+const TARGETS = SIM.regions.length * SIM.vpcsPerRegion;
+const baselinedService = (sc: Scenario) => baselinedServiceOf(sc, TARGETS);
 
 /**
  * Diffs block (blockDiffs) on the lock a held client takes; four changes to the world; resolves
@@ -80,23 +55,8 @@ async function diffBlocked(sc: Scenario, seed: number) {
 }
 
 /** The world settles, the invariants hold, the service process is still running; the figures. */
-async function finish(sc: Scenario, svc: Child, report: Omit<ScenarioReport, 'rounds' | 'checks'>) {
-  // The last scheduled rounds and a clean round of our own.
-  await sc.settle();
-  const rounds = await count(sc.pool, SUCCEEDED);
-  const checks = await checkInvariants(sc);
-  const alive = svc.proc.exitCode === null && svc.proc.signalCode === null;
-  checks.push({ name: 'the service process kept running', ok: alive });
-  expect(alive, 'the service process kept running').toBe(true);
-  const failed = await count(sc.pool, `SELECT count(*)::int AS n FROM sync_runs WHERE status = 'failed'`);
-  scenarios.report(sc, {
-    ...report,
-    // Scheduled rounds: succeeded runs per target (every target is synced once per round).
-    rounds: Math.round(rounds / (SIM.regions.length * SIM.vpcsPerRegion)),
-    faults: { ...report.faults, 'runs failed by the outage': failed },
-    checks,
-  });
-}
+const finish = (sc: Scenario, svc: Child, report: Omit<ScenarioReport, 'rounds' | 'checks'>) =>
+  finishRunning(scenarios, sc, svc, TARGETS, report);
 
 describe('fault: servers restarted under the service', () => {
   it('Redis restarted empty during a round: the service carries on and re-creates its schedules', async () => {

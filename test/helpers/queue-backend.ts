@@ -59,7 +59,7 @@ export interface TestBackend {
 export async function openTestBackend(prefix: string): Promise<TestBackend> {
   if (TEST_QUEUE_BACKEND === 'redis') {
     const backend = openQueueBackend(
-      { kind: 'redis', redisUrl: REDIS_URL, prefix },
+      { kind: 'redis', redis: { REDIS_URL }, prefix },
       createLogger({ level: 'silent' }),
     );
     return { backend, close: () => backend.close() };

@@ -36,7 +36,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function waitForOutput(proc: ChildProcess, pattern: RegExp, timeoutMs: number, what: string): Promise<void> {
+/** Resolves when the process prints `pattern` on stdout; rejects when it exits first or after `timeoutMs`. */
+export function waitForOutput(
+  proc: ChildProcess,
+  pattern: RegExp,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => {

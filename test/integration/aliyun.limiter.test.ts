@@ -62,7 +62,7 @@ describe.each(['redis', 'postgres'] as const)('createFleetLimiter on %s', (kind:
   beforeAll(async () => {
     const spec =
       kind === 'redis'
-        ? ({ kind, redisUrl: REDIS_URL, prefix } as const)
+        ? ({ kind, redis: { REDIS_URL }, prefix } as const)
         : ({ kind, databaseUrl: adminUrl(), prefix } as const);
     if (kind === 'postgres') await migrateQueueSchema(adminUrl(), prefix);
     backends = [openQueueBackend(spec, log), openQueueBackend(spec, log)];

@@ -60,7 +60,7 @@ async function dbSnapshot(pool: pg.Pool): Promise<Record<string, string>> {
 
 /** A deployment's schedule under its prefix, the way `start` leaves it. */
 async function scheduleUnder(prefix: string, account: string): Promise<void> {
-  const backend = openQueueBackend({ kind: 'redis', redisUrl: REDIS_URL, prefix }, silentLog);
+  const backend = openQueueBackend({ kind: 'redis', redis: { REDIS_URL }, prefix }, silentLog);
   const queues = createQueues({ backend });
   try {
     await reconcileSchedules(

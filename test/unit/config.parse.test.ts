@@ -100,6 +100,48 @@ describe('loadConfig', () => {
     expect(c.API_MAX_QPS).toBe(20);
   });
 
+  it('REDIS_CLUSTER_NODES: a comma list of seed URLs sharing scheme, user and password', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: ' redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2 ,' });
+    expect(c.REDIS_CLUSTER_NODES).toEqual(['redis://:pw@10.0.0.1:7000', 'redis://:pw@10.0.0.2']);
+    expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '' }).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://u:pw@a.example:6380/0' }).REDIS_CLUSTER_NODES).toEqual(
+      ['rediss://u:pw@a.example:6380/0'],
+    );
+    for (const [value, line] of [
+      [',', /REDIS_CLUSTER_NODES: expected at least one redis:\/\/ or rediss:\/\/ URL/],
+      [
+        'redis://:pw@a:1,http://:pw@b:2',
+        /REDIS_CLUSTER_NODES: item 2 is not a redis:\/\/ or rediss:\/\/ URL/,
+      ],
+      [
+        'redis://:pw@a:1/2',
+        /REDIS_CLUSTER_NODES: item 1 \(a:1\) names a database; a Redis Cluster has only database 0/,
+      ],
+      ['redis://:pw@a:1,rediss://:pw@b:2', /item 2 \(b:2\) differs from item 1 in scheme, user or password/],
+      [
+        'redis://:pw@a:1,redis://:other@b:2',
+        /item 2 \(b:2\) differs from item 1 in scheme, user or password/,
+      ],
+      ['redis://x:pw@a:1,redis://:pw@b', /item 2 \(b:6379\) differs from item 1/],
+    ] as const) {
+      let caught: unknown;
+      try {
+        loadConfig({ REDIS_CLUSTER_NODES: value });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, value).toBeInstanceOf(ConfigError);
+      const text = (caught as Error).message;
+      expect(text).toMatch(line);
+      expect(text).not.toContain('\n');
+      // The seeds carry the password: a message names positions and hosts, never the text.
+      expect(text).not.toContain(':pw@');
+      expect(text).not.toContain('other');
+    }
+    expect(SECRET_VARIABLES.has('REDIS_CLUSTER_NODES')).toBe(true);
+  });
+
   // One bad value → one line that names the variable and what is expected.
   it.each([
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: expected a postgres or postgresql URL/],
@@ -191,8 +233,8 @@ const WRONG: Record<string, [string, RegExp] | string> = {
     /QUEUE_DATABASE_URL: expected a postgres or postgresql URL/,
   ],
   REDIS_CLUSTER_NODES: [
-    'redis://:pw-SECRETVALUE@a:7000,http://b:7000',
-    /REDIS_CLUSTER_NODES: expected a comma list of redis:\/\/ or rediss:\/\/ URLs/,
+    'redis://:pw-SECRETVALUE@10.0.0.1:6379,10.0.0.2:6379',
+    /REDIS_CLUSTER_NODES: item 2 is not a redis:\/\/ or rediss:\/\/ URL/,
   ],
   SYNC_ACCOUNT: ['a/b', /SYNC_ACCOUNT: expected 1-64 letters/],
   ALIBABA_CLOUD_ACCESS_KEY_ID: [
