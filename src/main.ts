@@ -459,7 +459,8 @@ function createActions(proc: Process): CliActions {
     async demo(opts) {
       // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL and REDIS_URL
       // are taken from the environment, never a deployment's database, prefix, account or alerts.
-      const { demoSetup, runDemo } = await loadDemo();
+      // With no Postgres to use (or --embedded), it starts an embedded one (store/embedded.ts).
+      const { chooseDemoDatabase, demoQueueBackend, demoSetup, runDemo } = await loadDemo();
       const setup = demoSetup(proc.env);
       const c = setup.config;
       applyHeapPolicy();
@@ -467,11 +468,14 @@ function createActions(proc: Process): CliActions {
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,
       });
-      await checkPostgres(c.DATABASE_URL);
-      await checkRedis(c.REDIS_URL);
+      const database = await chooseDemoDatabase(proc.env, opts);
+      if (database.kind === 'server') await checkPostgres(c.DATABASE_URL);
+      const queue = demoQueueBackend(setup);
+      if (queue.kind === 'redis') await checkRedis(queue.url);
       return runDemo(
         {
           setup,
+          database,
           log,
           io: proc.io,
           stopRequested: proc.stopRequested,
