@@ -517,8 +517,11 @@ function createActions(proc: Process): CliActions {
 
     async demo(opts) {
       // The demo's settings are its own (demo.ts): only the servers of DATABASE_URL (and
-      // DATABASE_DIRECT_URL) and REDIS_URL are taken from the environment, never a deployment's database, prefix, account or alerts.
-      const { demoSetup, runDemo } = await loadDemo();
+      // DATABASE_DIRECT_URL) and REDIS_URL (or REDIS_CLUSTER_NODES) are taken from the environment,
+      // never a deployment's database, prefix, account or alerts. With no Postgres to use (or
+      // --embedded), it starts an embedded one (store/embedded.ts); with no Redis configured, its
+      // queues are on BullMQ's Postgres backend in its own database.
+      const { chooseDemoDatabase, demoSetup, runDemo } = await loadDemo();
       const setup = demoSetup(proc.env);
       const c = setup.config;
       applyHeapPolicy();
@@ -526,12 +529,14 @@ function createActions(proc: Process): CliActions {
         level: c.LOG_LEVEL === 'info' ? 'warn' : c.LOG_LEVEL,
         pretty: proc.io.isTTY,
       });
+      const database = await chooseDemoDatabase(proc.env, opts);
       // The demo's database is recreated over DATABASE_DIRECT_URL before anything uses DATABASE_URL.
-      await checkDatabases(c);
+      if (database.kind === 'server') await checkDatabases(c);
       if (c.QUEUE_BACKEND === 'redis') await checkRedis(c);
       return runDemo(
         {
           setup,
+          database,
           log,
           io: proc.io,
           stopRequested: proc.stopRequested,

@@ -6,12 +6,16 @@
  *
  * The demo never touches a deployment. Its settings are its own, not the environment's: a
  * database and a queue prefix it names and creates itself, on the servers of DATABASE_URL and
- * REDIS_URL (or REDIS_CLUSTER_NODES), and of DATABASE_DIRECT_URL (where its LISTEN and its CREATE /
- * DROP DATABASE go when DATABASE_URL is a transaction pooler); its own account, regions and simulator key; no alert channel. Everything else the
+ * REDIS_URL or REDIS_CLUSTER_NODES when the demo's queues are on Redis (else in its own database:
+ * BullMQ's Postgres backend), and of DATABASE_DIRECT_URL (where its LISTEN and its CREATE / DROP
+ * DATABASE go when DATABASE_URL is a transaction pooler). With `--embedded`, or when DATABASE_URL is
+ * not set and nothing answers at 127.0.0.1:5432, on an embedded Postgres it starts and removes at
+ * exit. Its own account, regions and simulator key; no alert channel. Everything else the
  * service would read (QUEUE_PREFIX, SYNC_*, ACCOUNTS_FILE, ALIBABA_CLOUD_*, ALERT_*, …) is
  * ignored, and the banner names what was set and ignored. It drops or clears only a database or
  * prefix that carries its mark, so a deployment that happens to use its names is refused, not wiped.
  */
+import { connect } from 'node:net';
 import { type Config, ConfigError, directDatabaseUrl, envSchema, loadConfig } from '../config.js';
 import type { CredentialsProvider } from '../credentials/index.js';
 import { Lifecycle } from '../lifecycle.js';
@@ -37,7 +41,14 @@ import {
   startWorkers,
 } from '../service.js';
 import { type SimulatorKey, startSimulator } from '../simulator/index.js';
-import { databaseName, maintenanceUrl, migrateDatabase, recreateMarkedDatabase } from '../store/index.js';
+import {
+  databaseName,
+  type EmbeddedPostgres,
+  maintenanceUrl,
+  migrateDatabase,
+  recreateMarkedDatabase,
+  startEmbeddedPostgres,
+} from '../store/index.js';
 import { demoPrinter } from './demo-print.js';
 import type { DemoOptions } from './options.js';
 import type { CliIo } from './program.js';
@@ -66,6 +77,10 @@ const DEMO_READS: ReadonlySet<string> = new Set([
   'QUEUE_BACKEND',
   'LOG_LEVEL',
 ]);
+/** Where the demo looks for a Postgres when DATABASE_URL is not set. */
+const LOCAL_POSTGRES = { host: '127.0.0.1', port: 5432 };
+/** How long the look at LOCAL_POSTGRES waits for an answer (loopback: it answers or refuses at once). */
+const LOCAL_LOOK_MS = 1_000;
 
 export interface DemoSetup {
   /** The demo's configuration (the simulator's endpoints are added when it starts). */
@@ -74,6 +89,65 @@ export interface DemoSetup {
   ignored: readonly string[];
   /** The database of the environment's DATABASE_URL, when it is not the demo's. */
   ignoredDatabase: string | undefined;
+  /** DATABASE_URL is set in the environment. */
+  databaseUrlSet: boolean;
+  /** The embedded Postgres the demo runs on, once started; otherwise the server of DATABASE_URL. */
+  embedded?: Pick<EmbeddedPostgres, 'version' | 'dir'> | undefined;
+}
+
+/** Where the demo's database runs: on a server (DATABASE_URL's, or the local one), or embedded. */
+export type DemoDatabase = { kind: 'server' } | { kind: 'embedded'; why: string };
+
+/**
+ * `--embedded`, or no DATABASE_URL and nothing answering at 127.0.0.1:5432: an embedded Postgres.
+ * Otherwise the server of DATABASE_URL (default the local one), as before: a server that answers
+ * but refuses the login is reported, never replaced by an embedded one.
+ */
+export async function chooseDemoDatabase(
+  env: Readonly<Record<string, string | undefined>>,
+  opts: Pick<DemoOptions, 'embedded'>,
+  local: { host: string; port: number } = LOCAL_POSTGRES,
+): Promise<DemoDatabase> {
+  if (opts.embedded) return { kind: 'embedded', why: '--embedded' };
+  if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') return { kind: 'server' };
+  if (await answers(local.host, local.port)) return { kind: 'server' };
+  return {
+    kind: 'embedded',
+    why: `DATABASE_URL is not set and no Postgres answers at ${local.host}:${local.port}`,
+  };
+}
+
+/** Does anything accept a TCP connection at host:port? */
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: LOCAL_LOOK_MS });
+    const done = (yes: boolean) => {
+      socket.destroy();
+      resolve(yes);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** The demo's setup on an embedded server: its URL in place of DATABASE_URL's, which is then ignored. */
+function onEmbedded(setup: DemoSetup, pg: EmbeddedPostgres): DemoSetup {
+  const database = new URL(pg.url);
+  database.pathname = `/${DEMO_DATABASE}`;
+  return {
+    ...setup,
+    // The queues follow the database there on the Postgres backend (QUEUE_DATABASE_URL resolved
+    // from the environment's URLs, which the embedded server replaces); no pooler in front of it.
+    config: Object.freeze({
+      ...setup.config,
+      DATABASE_URL: database.toString(),
+      DATABASE_DIRECT_URL: undefined,
+      QUEUE_DATABASE_URL: database.toString(),
+    }),
+    ignored: setup.databaseUrlSet ? ['DATABASE_URL', ...setup.ignored] : setup.ignored,
+    embedded: { version: pg.version, dir: pg.dir },
+  };
 }
 
 /**
@@ -120,7 +194,12 @@ export function demoSetup(env: Readonly<Record<string, string | undefined>>): De
       .sort(),
   ];
   const theirs = isSet('DATABASE_URL') ? databaseName(given.DATABASE_URL) : undefined;
-  return { config, ignored, ignoredDatabase: theirs === DEMO_DATABASE ? undefined : theirs };
+  return {
+    config,
+    ignored,
+    ignoredDatabase: theirs === DEMO_DATABASE ? undefined : theirs,
+    databaseUrlSet: isSet('DATABASE_URL'),
+  };
 }
 
 /** `user@host:port` of a URL: no password, no query. */
@@ -184,6 +263,7 @@ async function recreateDemoDatabase(databaseUrl: string): Promise<void> {
 
 export interface DemoDeps {
   setup: DemoSetup;
+  database: DemoDatabase;
   log: Logger;
   io: CliIo;
   stopRequested: Promise<void>;
@@ -206,28 +286,36 @@ function banner(
   churnMs: number,
   consoleUrl: string,
 ): string {
-  const { config } = setup;
+  const { config, embedded } = setup;
   const db = pasteableUrl(config.DATABASE_URL);
   const theirs = setup.ignoredDatabase
     ? `; the database of your DATABASE_URL, ${setup.ignoredDatabase}, is not touched`
     : '';
+  const database = embedded
+    ? `${DEMO_DATABASE} on an embedded PostgreSQL ${embedded.version} at ${new URL(config.DATABASE_URL).host}, started for this demo; ` +
+      `its files, in ${embedded.dir}, are removed at exit${theirs}`
+    : `${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`;
+  // The embedded server's password is its own, random, and gone with it: shown, so the command works.
+  const meanwhileUrl = embedded ? shellWord(config.DATABASE_URL) : db.url;
   return [
     'classiclink-sync demo: its own database, queues, account and simulator; it never touches a deployment',
     `  simulator  ${simUrl}  (${DEMO_REGIONS.length} regions x 3 VPCs; a link is attached and one detached every ${Math.round(churnMs / 1000)}s)`,
-    `  database   ${DEMO_DATABASE} on ${serverOf(config.DATABASE_URL)} (the demo's own, recreated by every run${theirs})`,
+    `  database   ${database}`,
     config.QUEUE_BACKEND === 'redis'
       ? `  queues     ${queuePrefix(config.QUEUE_PREFIX)} on ${redisServerOf(config)} (the demo's own prefix)`
       : `  queues     BullMQ's Postgres backend, schema ${queueSchema(config.QUEUE_PREFIX)} of ${DEMO_DATABASE} (no Redis needed; set REDIS_URL to use Redis)`,
     `  account    ${DEMO_ACCOUNT}, with the simulator's key; no alert channel`,
     `  console    ${consoleUrl}  (open it in a browser: the changes appear there as they land)`,
-    '  reads      only the servers of DATABASE_URL (and DATABASE_DIRECT_URL) and REDIS_URL (or REDIS_CLUSTER_NODES), QUEUE_BACKEND and LOG_LEVEL',
+    embedded
+      ? '  reads      only the server of REDIS_URL (or REDIS_CLUSTER_NODES), QUEUE_BACKEND and LOG_LEVEL'
+      : '  reads      only the servers of DATABASE_URL (and DATABASE_DIRECT_URL) and REDIS_URL (or REDIS_CLUSTER_NODES), QUEUE_BACKEND and LOG_LEVEL',
     ...(setup.ignored.length > 0
       ? [`  ignored    ${setup.ignored.join(', ')} (set in your environment)`]
       : []),
     `  syncing every ${opts.intervalMs / 1000}s, and the VPC of each ActionTrail record (polled every ${DEMO_FEED_INTERVAL_MS / 1000}s) as it appears;`,
     '  each change prints below as it lands (+ added, - removed), and who made it (↳) once ActionTrail shows the call. Ctrl-C to stop.',
-    `  meanwhile: DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
-      (db.password ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
+    `  meanwhile: DATABASE_URL=${meanwhileUrl} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events` +
+      (db.password && !embedded ? '   (with PGPASSWORD set to the password of your DATABASE_URL)' : ''),
     '',
   ].join('\n');
 }
@@ -235,11 +323,21 @@ function banner(
 function nextSteps(setup: DemoSetup): string {
   const db = pasteableUrl(setup.config.DATABASE_URL);
   const env = `DATABASE_URL=${db.url} SYNC_ACCOUNT=${DEMO_ACCOUNT}`;
+  const record = setup.embedded
+    ? [
+        '',
+        `What next: the demo's record goes with its embedded Postgres, removed now. To keep it, give the demo a`,
+        '  Postgres (one on 127.0.0.1:5432, e.g. `docker compose up -d postgres`, or DATABASE_URL), then query it:',
+        `  DATABASE_URL=postgres://USER@HOST:PORT/${DEMO_DATABASE} SYNC_ACCOUNT=${DEMO_ACCOUNT} npx classiclink-sync events`,
+      ]
+    : [
+        '',
+        `What next: the demo's record stays in ${DEMO_DATABASE} until the next demo${db.password ? ' (set PGPASSWORD to the password of your DATABASE_URL)' : ''}:`,
+        `  ${env} npx classiclink-sync events   # also links, status, history --vpc V`,
+        `  psql ${db.url} -c 'SELECT * FROM link_events ORDER BY id DESC LIMIT 20'`,
+      ];
   return [
-    '',
-    `What next: the demo's record stays in ${DEMO_DATABASE} until the next demo${db.password ? ' (set PGPASSWORD to the password of your DATABASE_URL)' : ''}:`,
-    `  ${env} npx classiclink-sync events   # also links, status, history --vpc V`,
-    `  psql ${db.url} -c 'SELECT * FROM link_events ORDER BY id DESC LIMIT 20'`,
+    ...record,
     'Against a real account: cp .env.example .env, fill in the AccessKey pair and SYNC_REGIONS, then',
     '  set -a; . ./.env; set +a; npx classiclink-sync migrate && npx classiclink-sync sync --once',
     '  (README "Against a real account"; `classiclink-sync start` runs the service)',
@@ -248,11 +346,21 @@ function nextSteps(setup: DemoSetup): string {
 }
 
 export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number> {
-  const { io, log, setup } = deps;
+  const { io, log } = deps;
+  let setup = deps.setup;
   const lifecycle = new Lifecycle();
   try {
     // Its own prefix and database first: nothing starts on a name the demo does not own.
     if (setup.config.QUEUE_BACKEND === 'redis') await claimDemoPrefix(setup.config);
+    let died: Promise<string> = new Promise(() => {});
+    if (deps.database.kind === 'embedded') {
+      io.stdout.write(`${deps.database.why}: starting an embedded Postgres for this demo, removed at exit\n`);
+      const pg = await startEmbeddedPostgres({ log, progress: (line) => io.stdout.write(`${line}\n`) });
+      // Registered first, so released last: every pool and listener is closed before it stops.
+      lifecycle.add('embedded Postgres', () => pg.stop());
+      setup = onEmbedded(setup, pg);
+      died = pg.died;
+    }
     // CREATE and DROP DATABASE on a direct connection: a pooler holds server connections to it.
     await recreateDemoDatabase(directDatabaseUrl(setup.config));
 
@@ -361,8 +469,12 @@ export async function runDemo(deps: DemoDeps, opts: DemoOptions): Promise<number
     const elapsed = new Promise<void>((resolve) => {
       if (opts.durationMs !== undefined) timer = setTimeout(resolve, opts.durationMs);
     });
-    await Promise.race([deps.stopRequested, elapsed]);
+    const death = await Promise.race([deps.stopRequested, elapsed, died]);
     clearTimeout(timer);
+    if (typeof death === 'string') {
+      io.stderr.write(`classiclink-sync: ${death}; the demo stops\n`);
+      return 1;
+    }
     await followUps.stop();
     await printing;
     const truth = regions.reduce((n, r) => n + sim.world.links(r).length, 0);

@@ -90,6 +90,11 @@ export interface SimulateOptions {
 export interface DemoOptions {
   durationMs: number | undefined;
   intervalMs: number;
+  /**
+   * Run on an embedded Postgres started for the demo. Default: false; the demo still starts one
+   * when DATABASE_URL is not set and nothing answers at 127.0.0.1:5432.
+   */
+  embedded: boolean;
 }
 
 /**

@@ -409,9 +409,13 @@ export function buildProgram(actions: CliActions, io: CliIo, setCode: (code: num
         .argParser(durationArg)
         .default(5_000, durationText(5_000)),
     )
+    .option(
+      '--embedded',
+      'run on an embedded Postgres started for the demo and removed at exit (the default when DATABASE_URL is not set and nothing answers at 127.0.0.1:5432)',
+    )
     .action(
-      run((o: { duration?: number; interval: number }) =>
-        actions.demo({ durationMs: o.duration, intervalMs: o.interval }),
+      run((o: { duration?: number; interval: number; embedded?: boolean }) =>
+        actions.demo({ durationMs: o.duration, intervalMs: o.interval, embedded: o.embedded === true }),
       ),
     );
 

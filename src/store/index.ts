@@ -6,6 +6,7 @@ export { CAUSE_ACTIONS } from './cause-types.js';
 export { connectDatabase, type Database } from './connect.js';
 export { createStore } from './create.js';
 export { recreateMarkedDatabase } from './demo-db.js';
+export { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.js';
 export { type FeedHealth, type FeedState, feedHealth } from './feed-state.js';
 export { databaseName, maintenanceUrl, migrateDatabase } from './migrate.js';
 export { checkPostgres } from './preflight.js';

@@ -95,11 +95,23 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: () => string): Promise<
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Whom a child runs as: another user than the runner's (the runner must be root). */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
 /** Starts `classiclink-sync <args>` with `env`; registers it for `killChildren()`. */
-export function spawnCli(args: readonly string[], env: Record<string, string>, name = args.join(' ')): Child {
+export function spawnCli(
+  args: readonly string[],
+  env: Record<string, string>,
+  name = args.join(' '),
+  runAs?: RunAs,
+): Child {
   const proc = spawn(process.execPath, [CLI, ...args], {
     env: childEnvironment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...runAs,
   });
   let out = '';
   let err = '';
