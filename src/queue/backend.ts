@@ -82,6 +82,30 @@ function pgConfig(databaseUrl: string, schema: string) {
   };
 }
 
+/**
+ * The process's queue connection. Its LISTEN client is shared by every backend of the process, and
+ * each issues its own `LISTEN` on it as it starts: at once, several queries on one pg client, which
+ * pg runs in turn but warns about (a DeprecationWarning on the console). They are chained here.
+ */
+class SharedPostgresConnection extends PostgresConnection {
+  private readonly serialized = new WeakSet<object>();
+
+  override async getListenClient(): ReturnType<PostgresConnection['getListenClient']> {
+    const client = await super.getListenClient();
+    if (!this.serialized.has(client)) {
+      this.serialized.add(client);
+      const run = client.query.bind(client);
+      let last: Promise<unknown> = Promise.resolve();
+      client.query = ((...args: Parameters<typeof run>) => {
+        const next = last.then(() => run(...args));
+        last = next.catch(() => undefined);
+        return next;
+      }) as typeof client.query;
+    }
+    return client;
+  }
+}
+
 /** What BullMQ keeps private on its Postgres backend and we reset when the shared LISTEN drops. */
 interface ListenState {
   listening: boolean;
@@ -174,7 +198,7 @@ function openPostgresBackend(
   const config = pgConfig(spec.databaseUrl, schema);
   // One connection for every BullMQ object of the process (SharedPostgresBackend), opened at the
   // first query; its errors are logged here (BullMQ forwards them only to an owning backend).
-  const connection = new PostgresConnection(config);
+  const connection = new SharedPostgresConnection(config);
   connection.on('error', (err: Error) => log.warn({ err: err.message }, 'queue database connection error'));
   const factory: BackendFactory<IQueueBackend, unknown> = (name, opts) =>
     new SharedPostgresBackend(connection, name, opts as QueueBaseOptions<PostgresConnectionOptions>);
