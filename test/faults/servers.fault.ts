@@ -54,6 +54,32 @@ async function diffBlocked(sc: Scenario, seed: number) {
   }
 }
 
+/**
+ * The service baselined, the world churning, a scan in flight: then `lose` takes the queue's whole
+ * state away. The service re-creates its schedules and rounds succeed again; returns the service.
+ */
+async function queueLostMidRound(sc: Scenario, seed: number, lose: () => Promise<void>): Promise<Child> {
+  const svc = await baselinedService(sc);
+  const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed });
+  try {
+    await waitFor(
+      () => runningRuns(sc.pool),
+      (n) => n > 0,
+      { timeout: 20_000, what: 'a scan in flight' },
+    );
+    await lose();
+    await waitFor(
+      async () => [...(await sc.queues.listSchedules('plan')), ...(await sc.queues.listSchedules('enrich'))],
+      (l) => l.length === 2 * SIM.regions.length,
+      { timeout: 30_000, what: 'the schedules re-created' },
+    );
+    await moreSucceeded(sc, 8);
+  } finally {
+    stop();
+  }
+  return svc;
+}
+
 /** The world settles, the invariants hold, the service process is still running; the figures. */
 const finish = (sc: Scenario, svc: Child, report: Omit<ScenarioReport, 'rounds' | 'checks'>) =>
   finishRunning(scenarios, sc, svc, TARGETS, report);
@@ -66,28 +92,7 @@ describe('fault: servers restarted under the service', () => {
       redisUrl: redis.url,
       env: { SYNC_INTERVAL: '2s' },
     });
-    const svc = await baselinedService(sc);
-    const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 202 });
-    try {
-      await waitFor(
-        () => runningRuns(sc.pool),
-        (n) => n > 0,
-        { timeout: 20_000, what: 'a scan in flight' },
-      );
-      await redis.restart();
-      // Back to work: schedules re-created in the empty Redis, rounds succeed again.
-      await waitFor(
-        async () => [
-          ...(await sc.queues.listSchedules('plan')),
-          ...(await sc.queues.listSchedules('enrich')),
-        ],
-        (l) => l.length === 2 * SIM.regions.length,
-        { timeout: 30_000, what: 'the schedules re-created' },
-      );
-      await moreSucceeded(sc, 8);
-    } finally {
-      stop();
-    }
+    const svc = await queueLostMidRound(sc, 202, () => redis.restart());
     await finish(sc, svc, {
       scenario: 'Redis restarted empty mid-round',
       proves:
@@ -103,29 +108,10 @@ describe('fault: servers restarted under the service', () => {
         sim: { ...SIM, faults: { latencyMs: 40 } },
         env: { SYNC_INTERVAL: '2s' },
       });
-      const svc = await baselinedService(sc);
-      const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 212 });
-      try {
-        await waitFor(
-          () => runningRuns(sc.pool),
-          (n) => n > 0,
-          { timeout: 20_000, what: 'a scan in flight' },
-        );
-        // Every job, lock, schedule, deduplication key and event of the deployment: gone at once.
-        const lost = await truncateQueueSchema(sc.config.QUEUE_DATABASE_URL, sc.prefix);
-        expect(lost).toBeGreaterThan(0);
-        await waitFor(
-          async () => [
-            ...(await sc.queues.listSchedules('plan')),
-            ...(await sc.queues.listSchedules('enrich')),
-          ],
-          (l) => l.length === 2 * SIM.regions.length,
-          { timeout: 30_000, what: 'the schedules re-created' },
-        );
-        await moreSucceeded(sc, 8);
-      } finally {
-        stop();
-      }
+      // Every job, lock, schedule, deduplication key and event of the deployment: gone at once.
+      const svc = await queueLostMidRound(sc, 212, async () => {
+        expect(await truncateQueueSchema(sc.config.QUEUE_DATABASE_URL, sc.prefix)).toBeGreaterThan(0);
+      });
       await finish(sc, svc, {
         scenario: "queue schema's rows deleted mid-round (QUEUE_BACKEND=postgres)",
         proves:

@@ -44,3 +44,14 @@ export function useQueues(name: string): () => Promise<QueueSetup> {
     };
   };
 }
+
+/** A sync job's result that names its VPC, so each waiter can be checked against its own job. */
+export const syncResult = (vpcId: string) => ({
+  runId: vpcId,
+  outcome: 'applied' as const,
+  baseline: false,
+  added: 0,
+  removed: 0,
+  linksSeen: 0,
+  pages: 1,
+});

@@ -19,6 +19,7 @@ import {
 import { runCli, spawnCli } from '../helpers/child.js';
 import { createTestDb, useAbsentDbs } from '../helpers/db.js';
 import { usePipeline } from '../helpers/pipeline.js';
+import { syncResult } from '../helpers/queues.js';
 import { dbLinks, truthLinks } from '../helpers/rows.js';
 import { freePort } from '../helpers/servers.js';
 
@@ -132,15 +133,7 @@ describe('the Postgres queue backend of a process', () => {
     const done: string[] = [];
     const handler = async (data: { vpcId: string }) => {
       done.push(data.vpcId);
-      return {
-        runId: data.vpcId,
-        outcome: 'applied' as const,
-        baseline: false,
-        added: 0,
-        removed: 0,
-        linksSeen: 0,
-        pages: 1,
-      };
+      return syncResult(data.vpcId);
     };
     const workers = [startWorker('sync', handler, { backend, concurrency: 2, log })];
     workers.push(startWorker('sync', handler, { backend, concurrency: 2, log }));

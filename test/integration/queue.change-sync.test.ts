@@ -7,18 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Handler } from '../../src/queue/index.js';
-import { useQueues } from '../helpers/queues.js';
+import { syncResult, useQueues } from '../helpers/queues.js';
 
 const target = (vpcId: string) => ({ account: 'acct', regionId: 'cn-hangzhou', vpcId });
-const result = {
-  runId: '1',
-  outcome: 'applied' as const,
-  baseline: false,
-  added: 0,
-  removed: 0,
-  linksSeen: 0,
-  pages: 1,
-};
+const result = syncResult('1');
 
 /** A gate per started job: the handler waits on it; the test sees each start and opens gates. */
 function gates() {

@@ -4,22 +4,13 @@
  * that do not exist. The worker's handler is ours, so each job's result is known.
  */
 import { describe, expect, it } from 'vitest';
-import { useQueues } from '../helpers/queues.js';
+import { syncResult, useQueues } from '../helpers/queues.js';
 
 const setup = useQueues('test-wait');
 
 const target = (vpcId: string) => ({ account: 'acct', regionId: 'cn-hangzhou', vpcId });
 
-/** A result that names its VPC, so each waiter can be checked against its own job. */
-const resultFor = (vpcId: string) => ({
-  runId: vpcId,
-  outcome: 'applied' as const,
-  baseline: false,
-  added: 0,
-  removed: 0,
-  linksSeen: 0,
-  pages: 1,
-});
+const resultFor = syncResult;
 
 describe('queues.waitFor', () => {
   it('resolves for a job that finished before anyone waited for it', async () => {
