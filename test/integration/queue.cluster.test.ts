@@ -10,7 +10,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { maxInWindow } from '../../bench/lib.js';
-import { LIMITER_WINDOW_MS } from '../../src/aliyun/limiter.js';
 import { createLogger } from '../../src/log.js';
 import {
   checkRedis,
@@ -137,8 +136,10 @@ describe.skipIf(!available)('on a Redis Cluster (REDIS_CLUSTER_NODES)', () => {
       expect(calls.filter((r) => r.accessKeyId === k.accessKeyId).length).toBeGreaterThan(0);
     expect(calls.filter((r) => r.code?.startsWith('Throttling'))).toEqual([]);
     const times = calls.map((r) => r.at);
+    // The API's rule, in the simulator's clock. (The limiter's 35 ms margin beyond the second is
+    // measured by aliyun.limiter.test.ts in one process: here two children, a cluster and the
+    // simulator share two cores, and the simulator's own event loop delays when it stamps arrivals.)
     expect(maxInWindow(times, 1_000)).toBeLessThanOrEqual(QPS);
-    expect(maxInWindow(times, LIMITER_WINDOW_MS - 5)).toBeLessThanOrEqual(QPS);
     // The cap held the fleet: the calls took at least as long as QPS per second allows.
     const span = Math.max(...times) - Math.min(...times);
     expect(span).toBeGreaterThanOrEqual(((calls.length - QPS) / QPS) * 1_000);
