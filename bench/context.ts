@@ -123,7 +123,7 @@ function serviceEnv(
 
 async function startService(redis: BenchRedis, env: Record<string, string>): Promise<WorkerProc> {
   const worker = spawnWorker(env);
-  await waitForWorkers(redis.queues, 1, [worker]);
+  await waitForWorkers(redis, 1, [worker]);
   return worker;
 }
 

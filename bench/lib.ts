@@ -142,6 +142,12 @@ export interface BenchQueues {
   queues: Queues;
   /** The workers' queue settings: REDIS_URL, or QUEUE_BACKEND=postgres and QUEUE_DATABASE_URL. */
   env: Record<string, string>;
+  /**
+   * Worker processes connected: BullMQ's list of the sync queue's workers on Redis; on Postgres the
+   * LISTEN connections on the queue database (one per process: BullMQ finds Postgres workers by
+   * their connection's name, and one connection serves all of a process's workers).
+   */
+  workers(): Promise<number>;
   /** Obliterates the queues and removes every other key or row of the prefix (limiter lanes). */
   close(): Promise<void>;
 }
@@ -169,6 +175,15 @@ export async function openBenchQueues(kind: BenchBackend = 'redis'): Promise<Ben
     prefix,
     queues,
     env,
+    async workers() {
+      const store = backend.limiterStore();
+      if (store.kind === 'redis') return (await queues.sync.getWorkers()).length;
+      const { rows } = await store.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query ~ 'LISTEN bullmq_jobs'`,
+      );
+      return rows[0]?.n ?? 0;
+    },
     async close() {
       await queues.obliterate().catch(() => undefined);
       await queues.close();
@@ -352,12 +367,15 @@ export function spawnWorker(
   };
 }
 
-/** Resolves once `n` sync workers are connected to the queue (BullMQ lists them by client name). */
-export async function waitForWorkers(queues: Queues, n: number, procs: readonly WorkerProc[]): Promise<void> {
+/** Resolves once `n` worker processes are connected to the queues (`BenchQueues.workers`). */
+export async function waitForWorkers(
+  bench: Pick<BenchQueues, 'workers'>,
+  n: number,
+  procs: readonly WorkerProc[],
+): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const workers = await queues.sync.getWorkers();
-    if (workers.length >= n) return;
+    if ((await bench.workers()) >= n) return;
     for (const p of procs) {
       if (p.proc.exitCode !== null) throw new Error(`worker ${p.pid} exited: ${p.stderr()}`);
     }

@@ -142,7 +142,7 @@ export async function runRound(spec: RoundSpec): Promise<RoundFigures> {
   const flags = traceDir ? TRACE_WRITES_FLAGS : [];
   const workers = Array.from({ length: spec.processes }, () => spawnWorker(env, flags));
   try {
-    await waitForWorkers(bench.queues, spec.processes, workers);
+    await waitForWorkers(bench, spec.processes, workers);
     sim.clearRequests();
     const cpu0 = workers.map((w) => w.cpuMs());
     const simCpu0 = process.cpuUsage();
