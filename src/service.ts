@@ -76,7 +76,7 @@ export function openApiSlots(config: Config): InFlightLimit {
  * jobs as slots, each slot would sit idle for that part (README, Performance). With twice as
  * many, another job's request fills the slot while one job writes.
  */
-function syncJobConcurrency(config: Config): number {
+export function syncJobConcurrency(config: Config): number {
   return config.SYNC_CONCURRENCY * 2;
 }
 

@@ -3,7 +3,9 @@
  * build`) for process-level tests: signals, exit codes, several processes on one Redis prefix.
  *
  * Every child is registered; `killChildren()` (call it in `afterEach`) SIGKILLs whatever is still
- * running and waits for it to exit. Every byte a child wrote is kept, so a test can assert that a
+ * running and waits for it to exit; a test process that ends without it (a run interrupted) takes
+ * its children with it. Children can share an OS process group (`processGroup()`), as the processes
+ * of one machine, or one container, do: one `kill(-pgid)` then ends the whole group at once. Every byte a child wrote is kept, so a test can assert that a
  * secret never reached stdout or stderr (`capturedOutput()`). Tests wait for log lines or exits,
  * never for time: `waitForLog` resolves on a matching JSON log line, with a bounded timeout.
  */
@@ -47,7 +49,65 @@ export interface Child {
 }
 
 const children = new Set<Child>();
+const groups = new Set<ProcessGroup>();
 let captured = '';
+
+// A test process that ends without killChildren() (a run interrupted) leaves no child behind.
+process.once('exit', () => {
+  for (const c of children) c.signal('SIGKILL');
+  for (const g of groups) g.kill('SIGKILL');
+});
+
+/**
+ * An OS process group of children (`spawnCli(…, { group })`): the processes of one simulated
+ * machine, or of one role on it. Its first member founds it (the group's id is that member's pid);
+ * the others join it. Node cannot call setpgid, so each member starts as a tiny perl (Debian's
+ * perl-base is essential) that joins the group and execs node in its place: the pid, pipes and
+ * exit status are node's own. (`detached: true` would start a new session per child, and a
+ * process cannot join a group of another session.)
+ */
+export interface ProcessGroup {
+  name: string;
+  /** The group id (its first member's pid); undefined until a member is spawned. */
+  pgid: number | undefined;
+  members: Child[];
+  /** One kill(-pgid, sig): every process of the group at once. A no-op once no member is left. */
+  kill(sig: NodeJS.Signals): void;
+  /** Resolves when every member has exited. */
+  exited(): Promise<Exit[]>;
+}
+
+export function processGroup(name: string): ProcessGroup {
+  const group: ProcessGroup = {
+    name,
+    pgid: undefined,
+    members: [],
+    kill(sig) {
+      // Only while a member is unreaped: the group exists, so its id is nobody else's. (Once all
+      // are gone, the number may be another process's group: never signal it then.)
+      const alive = group.members.some((m) => m.proc.exitCode === null && m.proc.signalCode === null);
+      if (group.pgid === undefined || !alive) return;
+      try {
+        process.kill(-group.pgid, sig);
+      } catch {
+        // ESRCH: no process of the group is left
+      }
+    },
+    exited: () => Promise.all(group.members.map((m) => m.exited)),
+  };
+  groups.add(group);
+  return group;
+}
+
+/**
+ * Joins process group ARGV[0] (0: founds one of its own) and execs the rest. A member may be
+ * spawned before the founder has made its group: the join is retried for a few seconds.
+ */
+const JOIN_GROUP = [
+  'my $g = shift; my $n = 0;',
+  'until (setpgrp(0, $g)) { die "setpgrp($g): $!\\n" if ++$n > 500; select(undef, undef, undef, 0.01) }',
+  'exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\\n";',
+].join(' ');
 
 /**
  * The environment of a child: only what the test passes plus PATH/HOME, so nothing from the
@@ -101,18 +161,30 @@ export interface RunAs {
   gid: number;
 }
 
+export interface SpawnOptions {
+  /** Run as another user (the runner must be root). */
+  runAs?: RunAs;
+  /** Run in this OS process group (founding it with the first member). */
+  group?: ProcessGroup;
+}
+
 /** Starts `classiclink-sync <args>` with `env`; registers it for `killChildren()`. */
 export function spawnCli(
   args: readonly string[],
   env: Record<string, string>,
   name = args.join(' '),
-  runAs?: RunAs,
+  opts: SpawnOptions = {},
 ): Child {
-  const proc = spawn(process.execPath, [CLI, ...args], {
+  const { group } = opts;
+  const command = group
+    ? (['perl', ['-e', JOIN_GROUP, String(group.pgid ?? 0), process.execPath, CLI, ...args]] as const)
+    : ([process.execPath, [CLI, ...args]] as const);
+  const proc = spawn(command[0], command[1], {
     env: childEnvironment(env),
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...runAs,
+    ...opts.runAs,
   });
+  if (group && group.pgid === undefined) group.pgid = proc.pid;
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -176,17 +248,19 @@ export function spawnCli(
     },
   };
   children.add(child);
+  group?.members.push(child);
   return child;
 }
 
-/** Starts `classiclink-sync <args>` and resolves once it logged that it started. */
+/** Starts `classiclink-sync <args>` and resolves once it logged that it started (within `timeoutMs`). */
 export async function startCli(
   args: readonly string[],
   env: Record<string, string>,
   name = args.join(' '),
+  opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<Child> {
-  const child = spawnCli(args, env, name);
-  await child.waitForLog('classiclink-sync started');
+  const child = spawnCli(args, env, name, opts);
+  await child.waitForLog('classiclink-sync started', opts.timeoutMs);
   return child;
 }
 
@@ -230,6 +304,9 @@ export async function killChildren(): Promise<void> {
   const all = [...children];
   children.clear();
   for (const c of all) c.signal('SIGKILL');
+  // Whatever a child of a group started of its own goes with the group.
+  for (const g of groups) g.kill('SIGKILL');
+  groups.clear();
   await Promise.all(all.map((c) => c.exited));
 }
 

@@ -78,7 +78,9 @@ async function startDemo(
   env = demoEnv(),
   runAs?: RunAs,
 ): Promise<{ demo: Child; dir: string }> {
-  const demo = spawnCli(['demo', '--embedded', '--interval', '1s', ...args], env, 'demo --embedded', runAs);
+  const demo = spawnCli(['demo', '--embedded', '--interval', '1s', ...args], env, 'demo --embedded', {
+    runAs,
+  });
   await waitForOutput(demo, /Ctrl-C to stop/);
   const dir = bannerDir(demo);
   expect(existsSync(`${dir}/data/PG_VERSION`), 'the cluster is in the directory the banner names').toBe(true);
