@@ -27,17 +27,16 @@ function chosen(): QueueBackendKind {
 export const TEST_QUEUE_BACKEND: QueueBackendKind = chosen();
 
 /**
- * The service environment's queue part: REDIS_URL on Redis; QUEUE_BACKEND=postgres otherwise (the
- * queues then live in DATABASE_URL's database, or `queueDatabaseUrl`).
+ * The service environment's queue part: REDIS_URL on Redis; on Postgres, no Redis at all — the
+ * service's default then puts the queues in DATABASE_URL's database (or `queueDatabaseUrl`), and a
+ * test that adds a REDIS_URL or REDIS_CLUSTER_NODES of its own (a Redis of its own, a cluster) gets
+ * the Redis backend by the same default.
  */
 export function queueEnv(
   opts: { redisUrl?: string | undefined; queueDatabaseUrl?: string | undefined } = {},
 ): Record<string, string> {
   if (TEST_QUEUE_BACKEND === 'redis') return { REDIS_URL: opts.redisUrl ?? REDIS_URL };
-  return {
-    QUEUE_BACKEND: 'postgres',
-    ...(opts.queueDatabaseUrl ? { QUEUE_DATABASE_URL: opts.queueDatabaseUrl } : {}),
-  };
+  return opts.queueDatabaseUrl ? { QUEUE_DATABASE_URL: opts.queueDatabaseUrl } : {};
 }
 
 /** What `start` does before it opens the queues: on the Postgres backend, the queue schema. */
