@@ -15,7 +15,7 @@ export interface CheckResult {
 }
 
 /** A named check: recorded in `results` (for the figures) and asserted. */
-function checker(results: CheckResult[]) {
+export function checker(results: CheckResult[]) {
   return (name: string, actual: unknown, expected: unknown): void => {
     const ok = JSON.stringify(actual) === JSON.stringify(expected);
     results.push({

@@ -18,7 +18,7 @@ import { pgbouncerAvailable, startPgBouncer } from '../helpers/pgbouncer.js';
 import { clusterAvailable, startRedisCluster } from '../helpers/redis-cluster.js';
 import { count, runningRuns, truthLinks } from '../helpers/rows.js';
 import { type Scenario, waitFor } from './harness.js';
-import { type CheckResult, checkInvariants } from './invariants.js';
+import { checker, checkInvariants } from './invariants.js';
 import { moreSucceeded } from './service-run.js';
 import { useScenarios } from './setup.js';
 import { startChurn } from './world-log.js';
@@ -122,19 +122,6 @@ function alertedChanges(sc: Scenario): string[] {
   return out.sort();
 }
 type Link = { vpcId: string; instanceId: string };
-
-/** A named check: recorded for the figures and asserted. */
-function checker(results: CheckResult[]) {
-  return (name: string, actual: unknown, expected: unknown): void => {
-    const ok = JSON.stringify(actual) === JSON.stringify(expected);
-    results.push({
-      name,
-      ok,
-      detail: ok ? undefined : `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
-    });
-    expect(actual, name).toEqual(expected);
-  };
-}
 
 describe.skipIf(!clusterAvailable() || !pgbouncerAvailable())(
   'fault: two machines of one fleet, one machine loses its workers',
