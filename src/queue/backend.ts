@@ -53,8 +53,6 @@ export type LimiterStore =
 
 export interface QueueBackend {
   readonly kind: QueueBackendKind;
-  /** Where the queues are, for banners and logs: `Redis at 127.0.0.1:6379`, `Postgres … schema x`. */
-  readonly where: string;
   /** The connection and factory for a new Queue, Worker or QueueEvents. */
   args(role: Role): BullArgs;
   /** The limiter's store, on the queues' own server (under the deployment's prefix or schema). */
@@ -148,28 +146,17 @@ class SharedPostgresBackend extends PostgresQueueBackend {
   }
 }
 
-/** Where a database URL points, without its credentials: `host:port/database`. */
-function databaseWhere(url: string): string {
-  const u = new URL(url);
-  return `${hostPort(url, 5432)}${u.pathname}`;
-}
-
 export function openQueueBackend(spec: QueueBackendSpec, log: Logger): QueueBackend {
   return spec.kind === 'redis' ? openRedisBackend(spec, log) : openPostgresBackend(spec, log);
 }
 
 function openRedisBackend(spec: Extract<QueueBackendSpec, { kind: 'redis' }>, log: Logger): QueueBackend {
   const shared = openRedis(spec.redis, log);
-  const cluster = spec.redis.REDIS_CLUSTER_NODES?.[0];
   const prefix = queuePrefix(spec.prefix);
   const factory = createRedisBackend as BackendFactory<IQueueBackend, unknown>;
   let probe: ReturnType<typeof openRedisProbe> | undefined;
   return {
     kind: 'redis',
-    where:
-      cluster === undefined
-        ? `Redis at ${hostPort(spec.redis.REDIS_URL, 6379)}`
-        : `Redis Cluster at ${hostPort(cluster, 6379)}`,
     args(role) {
       // Workers and event readers block on Redis commands: a connection of their own, never the
       // shared one. BullMQ treats a connection it is handed as shared and never closes it.
@@ -205,7 +192,6 @@ function openPostgresBackend(
   let probe: pg.Pool | undefined;
   return {
     kind: 'postgres',
-    where: `Postgres at ${databaseWhere(spec.databaseUrl)}, schema ${schema}`,
     args: () => ({ options: { connection: config }, factory, release: async () => {} }),
     limiterStore: () => ({
       kind: 'postgres',
