@@ -3,6 +3,8 @@
  * scan saw), with times chosen by the test, for one target of its own per test.
  */
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { expect } from 'vitest';
 import type { ChannelName } from '../../src/alerts/index.js';
 import type { Link, TargetRef } from '../../src/links.js';
 import { diffLinks, linkKey } from '../../src/links.js';
@@ -111,4 +113,42 @@ export function cloudEvent(
     errorCode: null,
     ...overrides,
   };
+}
+
+/**
+ * Two applies of `t` (adding i-2 to its i-1) race while a transaction on `pool` holds the target's
+ * advisory lock; resolves with both results once `observer` has seen both wait for the lock and the
+ * holder committed. The target must hold i-1 already.
+ */
+export async function appliesRacingOnTheLock(
+  store: Store,
+  t: TargetRef,
+  pool: pg.Pool,
+  observer: pg.Pool,
+): Promise<Awaited<ReturnType<typeof scan>>[]> {
+  const blocker = await pool.connect();
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `${t.account}/${t.regionId}/${t.vpcId}`,
+    ]);
+    const a = scan(store, t, ['i-1', 'i-2'], { minute: 5, channels: ['webhook'] });
+    const b = scan(store, t, ['i-1', 'i-2'], { minute: 6, channels: ['webhook'] });
+    await expect
+      .poll(
+        async () =>
+          (
+            await observer.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database =
+                 (SELECT oid FROM pg_database WHERE datname = current_database())`,
+            )
+          ).rows[0]?.n,
+        { timeout: 30_000 },
+      )
+      .toBe(2);
+    await blocker.query('COMMIT');
+    return await Promise.all([a, b]);
+  } finally {
+    blocker.release();
+  }
 }

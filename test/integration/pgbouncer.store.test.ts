@@ -14,7 +14,7 @@ import { useAbsentDbs, useTestDb } from '../helpers/db.js';
 import { silentLog } from '../helpers/log.js';
 import { pgbouncerAvailable, usePgBouncer } from '../helpers/pgbouncer.js';
 import { count } from '../helpers/rows.js';
-import { scan, uniqueTarget } from '../helpers/store.js';
+import { appliesRacingOnTheLock, scan, uniqueTarget } from '../helpers/store.js';
 
 const available = pgbouncerAvailable();
 
@@ -130,50 +130,26 @@ describe.skipIf(!available)('the store through PgBouncer (pool_mode = transactio
     const t = uniqueTarget();
     await scan(store, t, ['i-1'], { minute: 0 });
 
-    // The target's lock held by a transaction through PgBouncer; two applies through it too.
-    const blocker = await pool.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-        `${t.account}/${t.regionId}/${t.vpcId}`,
-      ]);
-      const a = scan(store, t, ['i-1', 'i-2'], { minute: 5, channels: ['webhook'] });
-      const b = scan(store, t, ['i-1', 'i-2'], { minute: 6, channels: ['webhook'] });
-      // Both wait on the lock, on server connections of their own (seen from a direct session).
-      await expect
-        .poll(
-          async () =>
-            (
-              await direct.query<{ n: number }>(
-                `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database =
-                   (SELECT oid FROM pg_database WHERE datname = current_database())`,
-              )
-            ).rows[0]?.n,
-          { timeout: 30_000 },
-        )
-        .toBe(2);
-      await blocker.query('COMMIT');
-      const outcomes = (await Promise.all([a, b])).map((r) => r.result);
-      // One added i-2; the other found it done (newer scan) or was superseded (older one).
-      expect(outcomes.filter((r) => r.outcome === 'applied' && r.added.length === 1)).toHaveLength(1);
-      expect(
-        await count(
-          direct,
-          `SELECT count(*)::int AS n FROM link_events WHERE account = $1 AND instance_id = 'i-2'`,
-          [t.account],
-        ),
-      ).toBe(1);
-      // Transaction-scoped: nothing of it is left on PgBouncer's server connections.
-      expect(
-        await count(
-          direct,
-          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database =
-             (SELECT oid FROM pg_database WHERE datname = current_database())`,
-        ),
-      ).toBe(0);
-    } finally {
-      blocker.release();
-    }
+    // The target's lock held by a transaction through PgBouncer; two applies through it too, both
+    // seen waiting on the lock on server connections of their own (from a direct session).
+    const outcomes = (await appliesRacingOnTheLock(store, t, pool, direct)).map((r) => r.result);
+    // One added i-2; the other found it done (newer scan) or was superseded (older one).
+    expect(outcomes.filter((r) => r.outcome === 'applied' && r.added.length === 1)).toHaveLength(1);
+    expect(
+      await count(
+        direct,
+        `SELECT count(*)::int AS n FROM link_events WHERE account = $1 AND instance_id = 'i-2'`,
+        [t.account],
+      ),
+    ).toBe(1);
+    // Transaction-scoped: nothing of it is left on PgBouncer's server connections.
+    expect(
+      await count(
+        direct,
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database =
+           (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      ),
+    ).toBe(0);
   });
 
   it('LISTEN on DATABASE_DIRECT_URL hears the NOTIFY of an apply made through PgBouncer', async () => {

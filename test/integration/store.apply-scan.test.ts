@@ -7,7 +7,7 @@ import { type ChangesAlertPayload, type ChangesNotification, createStore } from 
 import { at } from '../helpers/clock.js';
 import { useTestDb } from '../helpers/db.js';
 import { linkEvents } from '../helpers/rows.js';
-import { scan, uniqueTarget } from '../helpers/store.js';
+import { appliesRacingOnTheLock, scan, uniqueTarget } from '../helpers/store.js';
 
 const log = createLogger({ level: 'silent' });
 const db = useTestDb({ checkLeaks: true });
@@ -414,42 +414,18 @@ describe('store.applyScan', () => {
     await scan(store, t, ['i-1'], { minute: 0 });
 
     // Hold the target's lock from another connection, start two applies, see both wait for it.
-    const blocker = await pool.connect();
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-        `${t.account}/${t.regionId}/${t.vpcId}`,
-      ]);
-      const a = scan(store, t, ['i-1', 'i-2'], { minute: 5, channels: ['webhook'] });
-      const b = scan(store, t, ['i-1', 'i-2'], { minute: 6, channels: ['webhook'] });
-      await expect
-        .poll(
-          async () =>
-            (
-              await pool.query<{ n: number }>(
-                `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database =
-                   (SELECT oid FROM pg_database WHERE datname = current_database())`,
-              )
-            ).rows[0]?.n,
-          { timeout: 30_000 },
-        )
-        .toBe(2);
-      await blocker.query('COMMIT');
-      const results = await Promise.all([a, b]);
+    const results = await appliesRacingOnTheLock(store, t, pool, pool);
 
-      // Whichever went first added i-2; the other either found nothing to do (newer scan) or was
-      // superseded (older scan). Never two 'added' events, never a ConcurrentChange.
-      const outcomes = results.map((r) => r.result);
-      const added = outcomes.filter((r) => r.outcome === 'applied' && r.added.length === 1);
-      expect(added).toHaveLength(1);
-      const { rows } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM link_events WHERE account = $1 AND instance_id = 'i-2'`,
-        [t.account],
-      );
-      expect(rows[0]?.n).toBe(1);
-    } finally {
-      blocker.release();
-    }
+    // Whichever went first added i-2; the other either found nothing to do (newer scan) or was
+    // superseded (older scan). Never two 'added' events, never a ConcurrentChange.
+    const outcomes = results.map((r) => r.result);
+    const added = outcomes.filter((r) => r.outcome === 'applied' && r.added.length === 1);
+    expect(added).toHaveLength(1);
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM link_events WHERE account = $1 AND instance_id = 'i-2'`,
+      [t.account],
+    );
+    expect(rows[0]?.n).toBe(1);
   });
 
   it('keeps exactly one added event when many applies of one target race', async () => {
