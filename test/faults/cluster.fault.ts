@@ -33,16 +33,25 @@ const TARGETS = SIM.regions.length * SIM.vpcsPerRegion;
 const locksLost = (svc: Child) =>
   svc.logs().filter((l) => l.msg === 'worker error' && /lock/i.test(String(l.err))).length;
 
+/**
+ * A cluster of its own, the service on it, baselined; and the slot of the deployment's hash tag,
+ * where all its keys live.
+ */
+async function onCluster() {
+  const cluster = scenarios.own(await startRedisCluster());
+  const sc = await scenarios.start({
+    sim: { ...SIM, faults: { latencyMs: 40 } },
+    redisClusterNodes: cluster.nodesEnv,
+    env: { SYNC_INTERVAL: '2s' },
+  });
+  const svc = await baselinedService(sc, TARGETS);
+  const slot = await cluster.keyslot(queuePrefix(sc.prefix));
+  return { cluster, sc, svc, slot };
+}
+
 describe.skipIf(!clusterAvailable())('fault: the Redis Cluster changes under the service', () => {
   it('the master of the queues slot killed mid-round: its replica takes over, nothing lost or doubled', async () => {
-    const cluster = scenarios.own(await startRedisCluster());
-    const sc = await scenarios.start({
-      sim: { ...SIM, faults: { latencyMs: 40 } },
-      redisClusterNodes: cluster.nodesEnv,
-      env: { SYNC_INTERVAL: '2s' },
-    });
-    const svc = await baselinedService(sc, TARGETS);
-    const slot = await cluster.keyslot(queuePrefix(sc.prefix));
+    const { cluster, sc, svc, slot } = await onCluster();
     const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 606 });
     let failover: { killed: number; promoted: number } | undefined;
     try {
@@ -70,14 +79,7 @@ describe.skipIf(!clusterAvailable())('fault: the Redis Cluster changes under the
   });
 
   it('the queues slot moved to another master mid-round (ASK, TRYAGAIN, MOVED): nothing lost or doubled', async () => {
-    const cluster = scenarios.own(await startRedisCluster());
-    const sc = await scenarios.start({
-      sim: { ...SIM, faults: { latencyMs: 40 } },
-      redisClusterNodes: cluster.nodesEnv,
-      env: { SYNC_INTERVAL: '2s' },
-    });
-    const svc = await baselinedService(sc, TARGETS);
-    const slot = await cluster.keyslot(queuePrefix(sc.prefix));
+    const { cluster, sc, svc, slot } = await onCluster();
     const stop = startChurn(sc.sim, sc.log, { everyMs: 250, seed: 707 });
     const before = await cluster.errorStats();
     let move: { from: number; to: number; keys: number } | undefined;
