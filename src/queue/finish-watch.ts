@@ -46,8 +46,8 @@ export async function openFinishWatch(
   // backend gives it is the reader's cursor). Every finish after it is read; one before it is found
   // by the waiter's state check.
   const lastEventId = await queue.backend.publishEvent({ event: 'watch-start' }, EVENTS_MAX_LEN);
-  // The reader blocks (XREAD on Redis, LISTEN on Postgres): a connection of its own, closed by
-  // release() after the reader.
+  // The reader blocks: on Redis an XREAD on a connection of its own, on Postgres a wait on the
+  // process's one LISTEN connection (backend.ts); release() closes what was opened for it.
   const { options, factory, release } = backend.args('events');
   const reader = new QueueEvents<unknown, IQueueBackend, unknown>(
     queue.name,

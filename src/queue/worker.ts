@@ -104,9 +104,9 @@ export function startWorker<Q extends QueueName>(
       throw new Error(err.summary(), { cause: err });
     }
   };
-  // Workers block (BZPOPMIN on Redis, LISTEN on Postgres): a connection of their own, never shared
-  // with queues, closed by release() after the worker (else an open socket keeps a stopped process
-  // alive).
+  // Workers block: on Redis a BZPOPMIN on a connection of their own, never shared with queues; on
+  // Postgres a wait on the process's one LISTEN connection (backend.ts). release() closes what was
+  // opened for this worker after it (else an open socket keeps a stopped process alive).
   const { options, factory, release } = opts.backend.args('worker');
   const worker = new Worker<unknown, unknown, string, IQueueBackend, JobProgress, unknown>(
     queue,
